@@ -1,0 +1,256 @@
+// Unit tests of the pure request modules: JSON scanner, prompt extraction, model rewrite.
+import {
+  ScanResult,
+  SCAN_OK,
+  SCAN_INVALID_JSON,
+  SCAN_TOO_DEEP,
+  SCAN_NOT_OBJECT,
+  SCAN_MODEL_MISSING,
+  SCAN_MODEL_NOT_STRING,
+  SCAN_STREAM_NOT_BOOL,
+  SCAN_EMPTY,
+  STREAM_TRUE,
+  STREAM_FALSE,
+  STREAM_ABSENT,
+  scanErrorMessage,
+  scanErrorBody,
+} from "../request/result";
+import { scanRequest, validateJson } from "../request/json-scan";
+import {
+  extractPrompt,
+  extractModel,
+  kindFromPath,
+  KIND_AUTO,
+  KIND_CHAT,
+  KIND_COMPLETIONS,
+  KIND_EMBEDDINGS,
+  KIND_RESPONSES,
+} from "../request/prompt";
+import { rewriteModel } from "../request/rewrite";
+import { ByteBuffer } from "../request/bytes";
+
+const r = new ScanResult();
+const out = new ByteBuffer(16384, 64);
+
+function scan(body: string): i32 {
+  const b = String.UTF8.encode(body);
+  scanRequest(changetype<usize>(b), b.byteLength, r);
+  return r.error;
+}
+
+function valid(doc: string): bool {
+  const b = String.UTF8.encode(doc);
+  return validateJson(changetype<usize>(b), b.byteLength) == SCAN_OK;
+}
+
+function validBytes(bytes: u8[]): bool {
+  const a = new Uint8Array(bytes.length);
+  for (let i = 0; i < bytes.length; i++) a[i] = bytes[i];
+  return validateJson(a.dataStart, a.length) == SCAN_OK;
+}
+
+function model(body: string): string {
+  const b = String.UTF8.encode(body);
+  scanRequest(changetype<usize>(b), b.byteLength, r);
+  extractModel(changetype<usize>(b), b.byteLength, r, out);
+  return String.UTF8.decodeUnsafe(out.ptr, <usize>out.len);
+}
+
+function prompt(body: string, kind: i32): string {
+  const b = String.UTF8.encode(body);
+  scanRequest(changetype<usize>(b), b.byteLength, r);
+  extractPrompt(changetype<usize>(b), b.byteLength, r, kind, out);
+  return String.UTF8.decodeUnsafe(out.ptr, <usize>out.len);
+}
+
+function rewrite(body: string, name: string): string {
+  const b = String.UTF8.encode(body);
+  scanRequest(changetype<usize>(b), b.byteLength, r);
+  const nb = rewriteModel(changetype<usize>(b), b.byteLength, r, name);
+  return String.UTF8.decodeUnsafe(nb.dataStart, <usize>nb.length);
+}
+
+describe("json scan: value types", () => {
+  it("accepts every JSON value type", () => {
+    expect(
+      valid('{"a":null,"b":true,"c":false,"d":0,"e":-1.5e+10,"f":"s","g":[],"h":{},"i":[1,[2,{"j":[]}]]}'),
+    ).toBe(true);
+    expect(valid("0")).toBe(true);
+    expect(valid('"x"')).toBe(true);
+    expect(valid("[]")).toBe(true);
+    expect(valid("null")).toBe(true);
+  });
+  it("validates numbers strictly", () => {
+    expect(valid("-0")).toBe(true);
+    expect(valid("1E5")).toBe(true);
+    expect(valid("123456789012345678901234567890e999")).toBe(true);
+    expect(valid("01")).toBe(false);
+    expect(valid("1.")).toBe(false);
+    expect(valid(".5")).toBe(false);
+    expect(valid("+1")).toBe(false);
+    expect(valid("1e")).toBe(false);
+    expect(valid("-")).toBe(false);
+    expect(valid("NaN")).toBe(false);
+  });
+  it("validates literals", () => {
+    expect(valid("tru")).toBe(false);
+    expect(valid("nul")).toBe(false);
+    expect(valid("falsey")).toBe(false);
+    expect(valid("True")).toBe(false);
+  });
+  it("accepts only JSON whitespace", () => {
+    expect(valid(' \t\r\n{ "a" : [ 1 , 2 ] } \n')).toBe(true);
+    expect(valid("\u000b{}")).toBe(false);
+    expect(valid("\u00a0{}")).toBe(false);
+  });
+  it("rejects structural errors and trailing garbage", () => {
+    expect(valid('{"a":1,}')).toBe(false);
+    expect(valid("[1,]")).toBe(false);
+    expect(valid('{"a" 1}')).toBe(false);
+    expect(valid("{a:1}")).toBe(false);
+    expect(valid('{"a":1}}')).toBe(false);
+    expect(valid('{"a":1} x')).toBe(false);
+    expect(valid("[1 2]")).toBe(false);
+    expect(valid("")).toBe(false);
+  });
+});
+
+describe("json scan: strings", () => {
+  it("accepts every escape, including surrogate pairs and lone surrogates", () => {
+    expect(valid('"\\" \\\\ \\/ \\b \\f \\n \\r \\t \\u00e9 \\uD83D\\uDE00 \\ud800"')).toBe(true);
+  });
+  it("rejects bad escapes and raw control characters", () => {
+    expect(valid('"\\x"')).toBe(false);
+    expect(valid('"\\u12"')).toBe(false);
+    expect(valid('"\\u12g4"')).toBe(false);
+    expect(valid('"a\nb"')).toBe(false);
+    expect(valid('"unterminated')).toBe(false);
+    expect(valid('"\\')).toBe(false);
+  });
+  it("validates UTF-8", () => {
+    expect(validBytes([0x22, 0xc3, 0xa9, 0x22])).toBe(true);
+    expect(validBytes([0x22, 0xf0, 0x9f, 0x98, 0x80, 0x22])).toBe(true);
+    expect(validBytes([0x22, 0xc0, 0x80, 0x22])).toBe(false); // overlong
+    expect(validBytes([0x22, 0xed, 0xa0, 0x80, 0x22])).toBe(false); // encoded surrogate
+    expect(validBytes([0x22, 0xf4, 0x90, 0x80, 0x80, 0x22])).toBe(false); // > U+10FFFF
+    expect(validBytes([0x22, 0x80, 0x22])).toBe(false); // lone continuation
+    expect(validBytes([0x22, 0xe2, 0x82, 0x22])).toBe(false); // truncated
+    expect(validBytes([0xef, 0xbb, 0xbf, 0x7b, 0x7d])).toBe(false); // BOM is not whitespace
+  });
+});
+
+describe("json scan: nesting", () => {
+  it("accepts depth 64 and rejects depth 65", () => {
+    expect(valid("[".repeat(64) + "]".repeat(64))).toBe(true);
+    const b = String.UTF8.encode("[".repeat(65) + "]".repeat(65));
+    expect(validateJson(changetype<usize>(b), b.byteLength)).toBe(SCAN_TOO_DEEP);
+  });
+  it("never recurses past the limit on huge nesting", () => {
+    expect(valid("[".repeat(100000))).toBe(false);
+  });
+});
+
+describe("json scan: request fields", () => {
+  it("finds model and stream", () => {
+    expect(scan('{"model":"llama","stream":true}')).toBe(SCAN_OK);
+    expect(r.stream).toBe(STREAM_TRUE);
+    expect(model('{"stream":false,"model":"llama"}')).toBe("llama");
+    expect(r.stream).toBe(STREAM_FALSE);
+    expect(scan('{"model":"m","stream":null}')).toBe(SCAN_OK);
+    expect(r.stream).toBe(STREAM_ABSENT);
+  });
+  it("decodes escaped model names", () => {
+    expect(model('{"model":"a\\u00e9\\"b"}')).toBe('aé"b');
+    expect(r.model.escaped).toBe(true);
+  });
+  it("ignores nested model keys and recognises escaped top-level keys", () => {
+    expect(model('{"x":{"model":"inner"},"model":"outer"}')).toBe("outer");
+    expect(model('{"mod\\u0065l":"esc"}')).toBe("esc");
+  });
+  it("lets the last duplicate key win (as JSON.parse does)", () => {
+    expect(model('{"model":"first","model":"second"}')).toBe("second");
+    expect(scan('{"model":"first","model":1}')).toBe(SCAN_MODEL_NOT_STRING);
+    expect(scan('{"model":1,"model":"ok"}')).toBe(SCAN_OK);
+  });
+  it("reports missing or bad fields", () => {
+    expect(scan('{"prompt":"x"}')).toBe(SCAN_MODEL_MISSING);
+    expect(scan('{"model":""}')).toBe(SCAN_MODEL_MISSING);
+    expect(scan('{"model":null}')).toBe(SCAN_MODEL_NOT_STRING);
+    expect(scan('{"model":["m"]}')).toBe(SCAN_MODEL_NOT_STRING);
+    expect(scan('{"model":"m","stream":"yes"}')).toBe(SCAN_STREAM_NOT_BOOL);
+    expect(scan('["model"]')).toBe(SCAN_NOT_OBJECT);
+    expect(scan("  ")).toBe(SCAN_EMPTY);
+    expect(scan('{"model":"m"')).toBe(SCAN_INVALID_JSON);
+    expect(r.errorPos).toBe(12);
+  });
+  it("has OpenAI-style messages", () => {
+    expect(scanErrorMessage(SCAN_MODEL_MISSING, 0)).toBe('"model" is required');
+    expect(scanErrorMessage(SCAN_INVALID_JSON, 7)).toBe("invalid JSON at byte 7");
+    expect(scanErrorBody(SCAN_MODEL_MISSING, 0)).toBe(
+      '{"error":{"message":"\\"model\\" is required","type":"invalid_request_error","param":"model","code":null}}',
+    );
+    expect(scanErrorBody(SCAN_INVALID_JSON, 3)).toBe(
+      '{"error":{"message":"invalid JSON at byte 3","type":"invalid_request_error","param":null,"code":null}}',
+    );
+  });
+});
+
+describe("prompt extraction", () => {
+  it("maps paths to kinds", () => {
+    expect(kindFromPath("/v1/chat/completions")).toBe(KIND_CHAT);
+    expect(kindFromPath("/v1/completions?x=1")).toBe(KIND_COMPLETIONS);
+    expect(kindFromPath("/v1/embeddings")).toBe(KIND_EMBEDDINGS);
+    expect(kindFromPath("/v1/responses")).toBe(KIND_RESPONSES);
+    expect(kindFromPath("/health")).toBe(KIND_AUTO);
+  });
+  it("completions: string, array of strings, token ids skipped", () => {
+    expect(prompt('{"model":"m","prompt":"a\\nb"}', KIND_COMPLETIONS)).toBe("a\nb");
+    expect(prompt('{"model":"m","prompt":["a","b",3]}', KIND_COMPLETIONS)).toBe("ab");
+    expect(prompt('{"model":"m","prompt":[1,2,3]}', KIND_COMPLETIONS)).toBe("");
+    expect(prompt('{"model":"m","prompt":[[1,2],[3]]}', KIND_COMPLETIONS)).toBe("");
+  });
+  it("chat: messages in order with the role template; content parts' text", () => {
+    const body =
+      '{"model":"m","messages":[{"role":"system","content":"S"},{"content":[{"type":"text","text":"A"},' +
+      '{"type":"image_url","image_url":{"url":"u"}},{"text":"B"}],"role":"user"},{"role":"assistant","content":null}]}';
+    expect(prompt(body, KIND_CHAT)).toBe(
+      "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nAB<|im_end|>\n<|im_start|>assistant\n<|im_end|>\n",
+    );
+    expect(prompt(body, KIND_AUTO)).toBe(prompt(body, KIND_CHAT));
+  });
+  it("chat: different roles give different text", () => {
+    expect(prompt('{"model":"m","messages":[{"role":"user","content":"x"}]}', KIND_CHAT)).not.toBe(
+      prompt('{"model":"m","messages":[{"role":"system","content":"x"}]}', KIND_CHAT),
+    );
+  });
+  it("embeddings and responses", () => {
+    expect(prompt('{"model":"m","input":["a","b"]}', KIND_EMBEDDINGS)).toBe("ab");
+    expect(prompt('{"model":"m","input":"hi","instructions":"be brief"}', KIND_RESPONSES)).toBe("be briefhi");
+    expect(prompt('{"model":"m","input":[{"role":"user","content":"q"},"t"]}', KIND_RESPONSES)).toBe(
+      "<|im_start|>user\nq<|im_end|>\nt",
+    );
+  });
+  it("decodes escapes and surrogates into UTF-8; lone surrogates become U+FFFD", () => {
+    expect(prompt('{"model":"m","prompt":"\\uD83D\\uDE00\\u00e9\\ud800x"}', KIND_COMPLETIONS)).toBe(
+      "😀é\uFFFDx",
+    );
+  });
+  it("caps the prompt at the buffer limit", () => {
+    const small = new ByteBuffer(10, 4);
+    const b = String.UTF8.encode('{"model":"m","prompt":"0123456789abcdef"}');
+    scanRequest(changetype<usize>(b), b.byteLength, r);
+    expect(extractPrompt(changetype<usize>(b), b.byteLength, r, KIND_COMPLETIONS, small)).toBe(10);
+    expect(small.truncated).toBe(true);
+  });
+});
+
+describe("model rewrite", () => {
+  it("replaces only the model value", () => {
+    expect(rewrite('{ "model" : "old" , "prompt":"p"}', "new")).toBe('{ "model" : "new" , "prompt":"p"}');
+  });
+  it("escapes the new name and round-trips through the scanner", () => {
+    const body = rewrite('{"model":"a\\u0041","x":1}', 'q"\\\n\u0001é😀');
+    expect(body).toBe('{"model":"q\\"\\\\\\u000a\\u0001é😀","x":1}');
+    expect(model(body)).toBe('q"\\\n\u0001é😀');
+  });
+});

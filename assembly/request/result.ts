@@ -1,0 +1,144 @@
+// The outcome of scanning one request body: where the interesting top-level fields sit in the
+// body bytes, and, when the body must be refused, an error code plus the byte where it went wrong.
+// One ScanResult is reused for every request on a VM, so scanning allocates nothing.
+
+/** Body accepted. */
+export const SCAN_OK: i32 = 0;
+/** Not strict JSON (syntax, invalid UTF-8, control character in a string, trailing garbage, …). */
+export const SCAN_INVALID_JSON: i32 = 1;
+/** Nesting deeper than MAX_DEPTH: we refuse rather than risk the stack. */
+export const SCAN_TOO_DEEP: i32 = 2;
+/** Valid JSON, but the document is not an object. */
+export const SCAN_NOT_OBJECT: i32 = 3;
+/** No top-level `model`, or it is the empty string. */
+export const SCAN_MODEL_MISSING: i32 = 4;
+/** `model` is present but not a string. */
+export const SCAN_MODEL_NOT_STRING: i32 = 5;
+/** `stream` is present but neither true, false nor null. */
+export const SCAN_STREAM_NOT_BOOL: i32 = 6;
+/** Empty body. */
+export const SCAN_EMPTY: i32 = 7;
+
+/** Deepest nesting of arrays/objects accepted; the top-level object is depth 1. */
+export const MAX_DEPTH: i32 = 64;
+
+/** `stream` field states. */
+export const STREAM_ABSENT: i32 = -1;
+export const STREAM_FALSE: i32 = 0;
+export const STREAM_TRUE: i32 = 1;
+
+/** True when the error means the bytes are not (acceptable) JSON, as opposed to a bad field. */
+export function isSyntaxError(code: i32): bool {
+  return code == SCAN_INVALID_JSON || code == SCAN_TOO_DEEP || code == SCAN_EMPTY;
+}
+
+/**
+ * A value's position in the body: `start` is its first byte (the opening quote for strings),
+ * `end` one past its last byte. start < 0 means the field was absent.
+ */
+export class Span {
+  start: i32 = -1;
+  end: i32 = -1;
+  /** For strings: true when the raw text contains a backslash escape. */
+  escaped: bool = false;
+
+  @inline get present(): bool {
+    return this.start >= 0;
+  }
+
+  reset(): void {
+    this.start = -1;
+    this.end = -1;
+    this.escaped = false;
+  }
+}
+
+export class ScanResult {
+  error: i32 = SCAN_OK;
+  /** Byte offset of the error (meaningful when error != SCAN_OK). */
+  errorPos: i32 = 0;
+  /** The `model` string value including its quotes (last occurrence wins, as in JSON.parse). */
+  model: Span = new Span();
+  stream: i32 = STREAM_ABSENT;
+  /** Prompt-bearing fields (raw values of any JSON type). */
+  prompt: Span = new Span();
+  messages: Span = new Span();
+  input: Span = new Span();
+  instructions: Span = new Span();
+
+  reset(): void {
+    this.error = SCAN_OK;
+    this.errorPos = 0;
+    this.model.reset();
+    this.stream = STREAM_ABSENT;
+    this.prompt.reset();
+    this.messages.reset();
+    this.input.reset();
+    this.instructions.reset();
+  }
+
+  @inline get ok(): bool {
+    return this.error == SCAN_OK;
+  }
+}
+
+/**
+ * The message for an OpenAI-style 400 body: {"error":{"message":…,"type":"invalid_request_error",…}}.
+ * Allocates; only called on the error path.
+ */
+export function scanErrorMessage(code: i32, pos: i32): string {
+  switch (code) {
+    case SCAN_OK:
+      return "ok";
+    case SCAN_INVALID_JSON:
+      return "invalid JSON at byte " + pos.toString();
+    case SCAN_TOO_DEEP:
+      return "invalid JSON at byte " + pos.toString() + ": nesting deeper than " + MAX_DEPTH.toString();
+    case SCAN_NOT_OBJECT:
+      return "request body must be a JSON object";
+    case SCAN_MODEL_MISSING:
+      return '"model" is required';
+    case SCAN_MODEL_NOT_STRING:
+      return '"model" must be a string';
+    case SCAN_STREAM_NOT_BOOL:
+      return '"stream" must be a boolean';
+    case SCAN_EMPTY:
+      return "request body is empty";
+  }
+  return "invalid request";
+}
+
+/** The OpenAI error `param` for a code, or "" when none applies. */
+export function scanErrorParam(code: i32): string {
+  if (code == SCAN_MODEL_MISSING || code == SCAN_MODEL_NOT_STRING) return "model";
+  if (code == SCAN_STREAM_NOT_BOOL) return "stream";
+  return "";
+}
+
+/** `s` as a JSON string literal (ASCII-safe: non-ASCII and control characters as \u escapes). */
+function jsonQuote(s: string): string {
+  let out = '"';
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c == 0x22) out += '\\"';
+    else if (c == 0x5c) out += "\\\\";
+    else if (c < 0x20 || c > 0x7e) out += "\\u" + c.toString(16).padStart(4, "0");
+    else out += String.fromCharCode(c);
+  }
+  return out + '"';
+}
+
+/**
+ * The whole OpenAI-style error body for a refused request, e.g.
+ * {"error":{"message":"\"model\" is required","type":"invalid_request_error","param":"model","code":null}}
+ */
+export function scanErrorBody(code: i32, pos: i32): string {
+  const param = scanErrorParam(code);
+  return (
+    '{"error":{"message":' +
+    jsonQuote(scanErrorMessage(code, pos)) +
+    ',"type":"invalid_request_error","param":' +
+    (param.length > 0 ? jsonQuote(param) : "null") +
+    ',"code":null}}'
+  );
+}
