@@ -1,0 +1,295 @@
+// A minimal HTTP/1.1 GET client for scraping metrics at high rates. At 1000 endpoints × 20 scrapes/s a
+// general-purpose client (undici) costs ~50 µs of CPU per request, over the whole CPU budget; this one
+// keeps one persistent socket per endpoint, writes a pre-built request and parses only what a metrics
+// response needs (status, Content-Length or chunked, Connection: close). Plain http only; https URLs
+// should use the undici fetcher (createHttpFetcher).
+import { connect } from "node:net";
+import type { Socket } from "node:net";
+import type { HttpFetcher, MetricsFetcher } from "./fetch-metrics.ts";
+
+export interface LeanFetcherOptions {
+  maxBodyBytes?: number;
+  /** Sockets of endpoints not scraped for this long are closed (endpoints come and go with pods). */
+  idleCloseMs?: number;
+}
+
+interface Target {
+  host: string;
+  port: number;
+  request: Buffer;
+  key: string;
+}
+
+interface Pending {
+  resolve: (body: string) => void;
+  reject: (e: Error) => void;
+  buf: Buffer | undefined;
+  headerEnd: number;
+  status: number;
+  contentLength: number; // -1 unknown
+  chunked: boolean;
+  close: boolean;
+  receivedAny: boolean;
+  reused: boolean;
+  retried: boolean;
+  target: Target;
+}
+
+const CRLFCRLF = Buffer.from("\r\n\r\n");
+const CHUNKED_END = Buffer.from("0\r\n\r\n");
+
+class Connection {
+  socket?: Socket;
+  pending?: Pending;
+  lastUsedMs = 0;
+  /** The scraper reuses one signal per endpoint, so the listener stays attached across requests. */
+  private signal?: AbortSignal;
+  private readonly onAbort = () => {
+    const r: unknown = this.signal?.reason;
+    this.fail(r instanceof Error ? r : new Error(String(r)), true);
+  };
+  constructor(private readonly maxBody: number) {}
+
+  private watch(signal: AbortSignal): void {
+    if (signal === this.signal) return;
+    this.signal?.removeEventListener("abort", this.onAbort);
+    this.signal = signal;
+    signal.addEventListener("abort", this.onAbort, { once: true });
+  }
+
+  get(target: Target, signal: AbortSignal): Promise<string> {
+    if (this.pending) return Promise.reject(new Error("a scrape of this endpoint is already in flight"));
+    if (signal.aborted) return Promise.reject(signal.reason as Error);
+    return new Promise<string>((resolve, reject) => {
+      const p: Pending = {
+        resolve,
+        reject,
+        buf: undefined,
+        headerEnd: -1,
+        status: 0,
+        contentLength: -1,
+        chunked: false,
+        close: false,
+        receivedAny: false,
+        reused: false,
+        retried: false,
+        target,
+      };
+      this.watch(signal);
+      this.pending = p;
+      this.send(p);
+    });
+  }
+
+  private send(p: Pending): void {
+    const s = this.socket;
+    if (s && !s.destroyed) {
+      p.reused = true;
+      s.write(p.target.request);
+      return;
+    }
+    p.reused = false;
+    const sock = connect({ host: p.target.host, port: p.target.port, noDelay: true });
+    this.socket = sock;
+    sock.on("data", (chunk: Buffer) => {
+      if (this.socket === sock) this.onData(chunk);
+    });
+    sock.on("error", (e) => this.onClosed(sock, e));
+    sock.on("close", () => this.onClosed(sock));
+    sock.write(p.target.request);
+  }
+
+  private onClosed(sock: Socket, e?: Error): void {
+    if (this.socket !== sock) return; // an old socket we already replaced or gave up on
+    this.socket = undefined;
+    const p = this.pending;
+    if (!p) return;
+    // Read-until-close body.
+    if (!e && p.headerEnd >= 0 && p.contentLength < 0 && !p.chunked)
+      return this.finish(p.buf!.subarray(p.headerEnd));
+    // A kept-alive socket the server closed while idle: retry once on a fresh connection.
+    if (p.reused && !p.receivedAny && !p.retried) {
+      p.retried = true;
+      sock.destroy();
+      this.send(p);
+      return;
+    }
+    this.fail(e ?? new Error("connection closed before the response was complete"), false);
+  }
+
+  private onData(chunk: Buffer): void {
+    const p = this.pending;
+    if (!p) {
+      this.socket?.destroy(); // unsolicited bytes: the connection is out of sync
+      return;
+    }
+    p.receivedAny = true;
+    p.buf = p.buf === undefined ? chunk : Buffer.concat([p.buf, chunk]);
+    if (p.buf.length > this.maxBody + 16384)
+      return this.fail(new Error(`metrics page larger than ${this.maxBody} bytes`), true);
+    if (p.headerEnd < 0) {
+      const end = p.buf.indexOf(CRLFCRLF);
+      if (end < 0) {
+        if (p.buf.length > 16384) this.fail(new Error("response header too large"), true);
+        return;
+      }
+      if (!this.parseHead(p, p.buf.toString("latin1", 0, end))) return;
+      p.headerEnd = end + 4;
+    }
+    const bodyLen = p.buf.length - p.headerEnd;
+    if (p.contentLength >= 0) {
+      if (bodyLen < p.contentLength) return;
+      if (bodyLen > p.contentLength) return this.fail(new Error("more bytes than Content-Length"), true);
+      this.finish(p.buf.subarray(p.headerEnd));
+    } else if (p.chunked) {
+      const b = p.buf;
+      if (
+        bodyLen >= 5 &&
+        b.indexOf(CHUNKED_END, b.length - 5) === b.length - 5 &&
+        (bodyLen === 5 || b[b.length - 6] === 10)
+      ) {
+        const body = dechunk(b.subarray(p.headerEnd));
+        if (body === undefined) return this.fail(new Error("malformed chunked body"), true);
+        this.finish(body);
+      }
+    }
+  }
+
+  /** Returns false (after failing the request) when the head is unusable. */
+  private parseHead(p: Pending, head: string): boolean {
+    if (!head.startsWith("HTTP/1.")) {
+      this.fail(new Error("not an HTTP/1.x response"), true);
+      return false;
+    }
+    p.status = Number(head.slice(9, 12));
+    const lower = head.toLowerCase();
+    const cl = lower.indexOf("\r\ncontent-length:");
+    if (cl >= 0) {
+      const eol = lower.indexOf("\r\n", cl + 2);
+      p.contentLength = Number(lower.slice(cl + 17, eol < 0 ? undefined : eol).trim());
+      if (!Number.isSafeInteger(p.contentLength) || p.contentLength < 0) {
+        this.fail(new Error("bad Content-Length"), true);
+        return false;
+      }
+    }
+    p.chunked = /\r\ntransfer-encoding:[^\r]*chunked/.test(lower);
+    p.close = /\r\nconnection:[^\r]*close/.test(lower) || head.startsWith("HTTP/1.0");
+    if (p.status !== 200) {
+      this.fail(new Error(`HTTP ${p.status}`), true);
+      return false;
+    }
+    if (p.contentLength > this.maxBody) {
+      this.fail(new Error(`metrics page too large (${p.contentLength} bytes)`), true);
+      return false;
+    }
+    return true;
+  }
+
+  private finish(body: Buffer): void {
+    const p = this.pending!;
+    this.pending = undefined;
+    if (p.close) this.socket?.destroy();
+    p.resolve(body.toString("utf8"));
+  }
+
+  private fail(e: Error, destroy: boolean): void {
+    const p = this.pending;
+    if (!p) return;
+    this.pending = undefined;
+    if (destroy) {
+      const s = this.socket;
+      this.socket = undefined;
+      s?.destroy();
+    }
+    p.reject(e);
+  }
+
+  close(): void {
+    this.signal?.removeEventListener("abort", this.onAbort);
+    this.signal = undefined;
+    this.fail(new Error("fetcher closed"), true);
+    this.socket?.destroy();
+    this.socket = undefined;
+  }
+}
+
+/** Decodes a complete chunked body; undefined if malformed. */
+function dechunk(b: Buffer): Buffer | undefined {
+  const parts: Buffer[] = [];
+  let i = 0;
+  for (;;) {
+    const eol = b.indexOf("\r\n", i, "latin1");
+    if (eol < 0) return undefined;
+    const size = parseInt(b.toString("latin1", i, eol).split(";")[0]!, 16);
+    if (!Number.isFinite(size) || size < 0) return undefined;
+    if (size === 0) return parts.length === 1 ? parts[0] : Buffer.concat(parts);
+    const start = eol + 2;
+    if (start + size + 2 > b.length) return undefined;
+    parts.push(b.subarray(start, start + size));
+    i = start + size + 2;
+  }
+}
+
+export function createLeanFetcher(opts: LeanFetcherOptions = {}): HttpFetcher {
+  const maxBody = opts.maxBodyBytes ?? 4 << 20;
+  const targets = new Map<string, Target>();
+  const conns = new Map<string, Connection>();
+
+  const target = (url: string): Target => {
+    let t = targets.get(url);
+    if (t === undefined) {
+      const u = new URL(url);
+      if (u.protocol !== "http:") throw new Error(`lean fetcher supports http only, got ${u.protocol}`);
+      const host = u.hostname.startsWith("[") ? u.hostname.slice(1, -1) : u.hostname;
+      const port = Number(u.port || 80);
+      const request = Buffer.from(
+        `GET ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\nAccept: text/plain;version=0.0.4\r\nUser-Agent: epp-sidecar\r\n\r\n`,
+        "latin1",
+      );
+      t = { host, port, request, key: `${host}|${port}` };
+      targets.set(url, t);
+    }
+    return t;
+  };
+
+  const fetch: MetricsFetcher = (url, signal) => {
+    let t: Target;
+    try {
+      t = target(url);
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
+    let c = conns.get(t.key);
+    if (c === undefined) conns.set(t.key, (c = new Connection(maxBody)));
+    c.lastUsedMs = lastTick;
+    return c.get(t, signal);
+  };
+
+  // Coarse idle sweep: a timestamp per tick instead of Date.now() per request.
+  const idleCloseMs = opts.idleCloseMs ?? 60_000;
+  let lastTick = Date.now();
+  const sweep = setInterval(
+    () => {
+      lastTick = Date.now();
+      for (const [key, c] of conns) {
+        if (c.pending === undefined && lastTick - c.lastUsedMs > idleCloseMs) {
+          c.close();
+          conns.delete(key);
+        }
+      }
+      if (targets.size > 4 * conns.size + 1024) targets.clear(); // URL cache of long-gone endpoints
+    },
+    Math.min(idleCloseMs, 10_000),
+  );
+  sweep.unref();
+
+  return {
+    fetch,
+    close: async () => {
+      clearInterval(sweep);
+      for (const c of conns.values()) c.close();
+      conns.clear();
+      targets.clear();
+    },
+  };
+}

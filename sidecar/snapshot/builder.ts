@@ -1,0 +1,190 @@
+// Combines one pool's inventory (spec, endpoints, models, objectives, rewrites) with the collector's
+// per-endpoint state into a Snapshot, and derives the scrape targets for that pool.
+// PoolView is the minimum the builder needs; poolViewFromInventory() adapts the inventory's PoolInventory.
+import { ENGINE_MAPPINGS } from "../collector/engines.ts";
+import type { EngineMapping } from "../collector/engines.ts";
+import type { ScrapeTarget } from "../collector/scraper.ts";
+import type { PoolInventory } from "../inventory/types.ts";
+import { DEFAULT_SCHEDULER, MAX_ADAPTERS, MAX_STRING_BYTES, NEVER_SCRAPED } from "./types.ts";
+import type {
+  EngineType,
+  FailureMode,
+  SchedulerConfig,
+  Snapshot,
+  SnapshotEndpoint,
+  SnapshotModel,
+  SnapshotObjective,
+  SnapshotRewrite,
+} from "./types.ts";
+
+export interface EndpointView {
+  podName: string;
+  /** Pod IP (IPv4 or IPv6, no brackets). */
+  address: string;
+  port: number;
+  ready: boolean;
+  /** From the pod's engine-type label; falls back to the pool's engine. */
+  engine?: EngineType;
+}
+
+export interface PoolView {
+  namespace: string;
+  name: string;
+  failureMode: FailureMode;
+  strictModels?: boolean;
+  targetPorts: number[];
+  endpoints: EndpointView[];
+  models?: SnapshotModel[];
+  objectives?: SnapshotObjective[];
+  /** Already in precedence order. */
+  rewrites?: SnapshotRewrite[];
+  scheduler?: Partial<SchedulerConfig>;
+}
+
+/** What the builder reads from the collector (the Scraper satisfies it). */
+export interface MetricsSource {
+  state(key: string):
+    | {
+        metrics?: {
+          waiting: number;
+          running: number;
+          kvUsage: number;
+          maxLoras: number;
+          kvBlockSize: number;
+          kvBlockCount: number;
+          runningAdapters: string[];
+          waitingAdapters: string[];
+        };
+      }
+    | undefined;
+  freshness(key: string, nowMs: number): { ageMs?: number; stale: boolean };
+}
+
+export interface ScrapeConfig {
+  /** Engine for endpoints whose pod has no engine-type label. */
+  defaultEngine?: EngineType;
+  /** Metrics port; default: the endpoint's own (target) port. */
+  metricsPort?: number;
+  metricsPath?: string;
+  scheme?: "http" | "https";
+  /** Per-engine mapping overrides. */
+  mappings?: Partial<Record<EngineType, EngineMapping>>;
+}
+
+export function endpointKey(address: string, port: number): string {
+  return `${address}:${port}`;
+}
+
+/** Scrape targets for a pool: only ready endpoints are scraped. */
+export function scrapeTargets(pool: PoolView, cfg: ScrapeConfig = {}): ScrapeTarget[] {
+  const path = cfg.metricsPath ?? "/metrics";
+  const scheme = cfg.scheme ?? "http";
+  const out: ScrapeTarget[] = [];
+  const seen = new Set<string>();
+  for (const e of pool.endpoints) {
+    const key = endpointKey(e.address, e.port);
+    if (!e.ready || seen.has(key)) continue;
+    seen.add(key);
+    const engine = e.engine ?? cfg.defaultEngine ?? "vllm";
+    const host = e.address.includes(":") ? `[${e.address}]` : e.address;
+    out.push({
+      key,
+      url: `${scheme}://${host}:${cfg.metricsPort ?? e.port}${path}`,
+      mapping: cfg.mappings?.[engine] ?? ENGINE_MAPPINGS[engine],
+    });
+  }
+  return out;
+}
+
+const ascii = /^[\x20-\x7e]*$/;
+function fitsString(s: string): boolean {
+  return s.length <= MAX_STRING_BYTES && (ascii.test(s) || Buffer.byteLength(s) <= MAX_STRING_BYTES);
+}
+
+/** Adapter lists come from model servers: drop names the format cannot carry rather than fail the snapshot. */
+function adapters(list: string[]): string[] {
+  const out = list.length <= MAX_ADAPTERS ? list : list.slice(0, MAX_ADAPTERS);
+  return out.every(fitsString) ? out : out.filter(fitsString);
+}
+
+export interface BuildOptions {
+  generation: bigint;
+  nowMs: number;
+  defaultEngine?: EngineType;
+}
+
+export function buildSnapshot(pool: PoolView, metrics: MetricsSource, opts: BuildOptions): Snapshot {
+  const now = opts.nowMs;
+  const endpoints: SnapshotEndpoint[] = [];
+  const seen = new Set<string>();
+  for (const e of pool.endpoints) {
+    const key = endpointKey(e.address, e.port);
+    if (seen.has(key)) continue; // the format forbids duplicates; the first one wins
+    seen.add(key);
+    const engine = e.engine ?? opts.defaultEngine ?? "vllm";
+    const m = metrics.state(key)?.metrics;
+    const f = metrics.freshness(key, now);
+    endpoints.push({
+      podName: e.podName,
+      address: e.address,
+      port: e.port,
+      ready: e.ready,
+      stale: m === undefined || f.stale,
+      hasMetrics: m !== undefined,
+      engine,
+      metricsAgeMs:
+        m === undefined || f.ageMs === undefined ? null : Math.min(NEVER_SCRAPED - 1, Math.round(f.ageMs)),
+      waiting: m?.waiting ?? 0,
+      running: m?.running ?? 0,
+      kvUsage: m?.kvUsage ?? 0,
+      maxLoras: m?.maxLoras ?? 0,
+      kvBlockSize: m?.kvBlockSize ?? 0,
+      kvBlockCount: m?.kvBlockCount ?? 0,
+      runningAdapters: m ? adapters(m.runningAdapters) : [],
+      waitingAdapters: m ? adapters(m.waitingAdapters) : [],
+    });
+  }
+  return {
+    generation: opts.generation,
+    createdAtMs: now,
+    pool: {
+      namespace: pool.namespace,
+      name: pool.name,
+      failureMode: pool.failureMode,
+      strictModels: pool.strictModels ?? false,
+      targetPorts: pool.targetPorts,
+    },
+    endpoints,
+    models: pool.models ?? [],
+    objectives: pool.objectives ?? [],
+    rewrites: pool.rewrites ?? [],
+    scheduler: { ...DEFAULT_SCHEDULER, params: {}, ...pool.scheduler },
+  };
+}
+
+/** The inventory's pool (sidecar/inventory/types.ts) as the builder's input. */
+export function poolViewFromInventory(inv: PoolInventory, scheduler?: Partial<SchedulerConfig>): PoolView {
+  return {
+    namespace: inv.pool.namespace,
+    name: inv.pool.name,
+    failureMode: inv.pool.failureMode,
+    strictModels: inv.pool.annotations.strictModels,
+    targetPorts: inv.pool.targetPorts,
+    endpoints: inv.endpoints,
+    models: inv.models,
+    objectives: inv.objectives,
+    rewrites: inv.rewrites,
+    ...(scheduler === undefined ? {} : { scheduler }),
+  };
+}
+
+/** Scrape settings from the pool's annotations, over sidecar-wide defaults (flags). */
+export function scrapeConfigFromInventory(inv: PoolInventory, defaults: ScrapeConfig = {}): ScrapeConfig {
+  const a = inv.pool.annotations;
+  return {
+    ...defaults,
+    ...(a.engine === undefined ? {} : { defaultEngine: a.engine }),
+    ...(a.metricsPort === undefined ? {} : { metricsPort: a.metricsPort }),
+    ...(a.metricsPath === undefined ? {} : { metricsPath: a.metricsPath }),
+  };
+}

@@ -1,0 +1,179 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import { createServer as createTcpServer } from "node:net";
+import type { AddressInfo, Server as TcpServer } from "node:net";
+import type { Server } from "node:http";
+import { createLeanFetcher } from "../../sidecar/collector/lean-http.ts";
+import { createMetricsFetcher } from "../../sidecar/collector/fetchers.ts";
+
+async function listen<T extends Server | TcpServer>(server: T, host = "127.0.0.1"): Promise<number> {
+  await new Promise<void>((r) => server.listen(0, host, r));
+  return (server.address() as AddressInfo).port;
+}
+
+async function closeHttp(server: Server): Promise<void> {
+  server.closeAllConnections();
+  await new Promise<void>((r) => server.close(() => r()));
+}
+
+const never = new AbortController().signal;
+
+test("lean http: keep-alive reuse, content-length and chunked bodies, errors, Connection: close", async () => {
+  let connections = 0;
+  const server = createServer((req, res) => {
+    if (req.url === "/chunked") {
+      res.write("part one\n");
+      setImmediate(() => res.end("part two ünïcode\n"));
+    } else if (req.url === "/500") {
+      res.statusCode = 500;
+      res.end("nope");
+    } else if (req.url === "/close") {
+      res.setHeader("connection", "close");
+      res.end("bye");
+    } else if (req.url === "/big") {
+      res.end("x".repeat(5000));
+    } else {
+      res.end(`hello ${req.url} ${req.headers.host}`);
+    }
+  });
+  server.on("connection", () => connections++);
+  const port = await listen(server);
+  const lean = createLeanFetcher({ maxBodyBytes: 4096 });
+  const url = (p: string) => `http://127.0.0.1:${port}${p}`;
+  try {
+    for (let i = 0; i < 5; i++)
+      assert.equal(await lean.fetch(url("/metrics"), never), `hello /metrics 127.0.0.1:${port}`);
+    assert.equal(connections, 1, "one kept-alive connection for five requests");
+    assert.equal(await lean.fetch(url("/chunked"), never), "part one\npart two ünïcode\n");
+    await assert.rejects(lean.fetch(url("/500"), never), /HTTP 500/);
+    assert.equal(
+      await lean.fetch(url("/metrics"), never),
+      `hello /metrics 127.0.0.1:${port}`,
+      "recovers after an error",
+    );
+    assert.equal(await lean.fetch(url("/close"), never), "bye");
+    assert.equal(
+      await lean.fetch(url("/metrics"), never),
+      `hello /metrics 127.0.0.1:${port}`,
+      "reconnects after close",
+    );
+    await assert.rejects(lean.fetch(url("/big"), never), /too large/);
+    await assert.rejects(lean.fetch("https://127.0.0.1:1/metrics", never), /http only/);
+  } finally {
+    await lean.close();
+    await closeHttp(server);
+  }
+});
+
+test("lean http: a kept-alive socket the server closed while idle is retried once on a new connection", async () => {
+  const server = createServer((_req, res) => res.end("ok"));
+  server.keepAliveTimeout = 30;
+  const port = await listen(server);
+  const lean = createLeanFetcher();
+  try {
+    assert.equal(await lean.fetch(`http://127.0.0.1:${port}/`, never), "ok");
+    await new Promise((r) => setTimeout(r, 120));
+    assert.equal(await lean.fetch(`http://127.0.0.1:${port}/`, never), "ok");
+  } finally {
+    await lean.close();
+    await closeHttp(server);
+  }
+});
+
+test("lean http: abort rejects with the reason and the next request gets a fresh connection", async () => {
+  let hang = true;
+  const server = createServer((_req, res) => {
+    if (!hang) res.end("late but fine");
+  });
+  const port = await listen(server);
+  const lean = createLeanFetcher();
+  try {
+    const ac = new AbortController();
+    const p = lean.fetch(`http://127.0.0.1:${port}/`, ac.signal);
+    setTimeout(() => ac.abort(new Error("timed out after 20 ms")), 20);
+    await assert.rejects(p, /timed out after 20 ms/);
+    hang = false;
+    assert.equal(await lean.fetch(`http://127.0.0.1:${port}/`, never), "late but fine");
+  } finally {
+    await lean.close();
+    await closeHttp(server);
+  }
+});
+
+test("lean http: refused connection, garbage bytes, HTTP/1.0 read-until-close, IPv6 literal", async () => {
+  const lean = createLeanFetcher();
+  const raw = createTcpServer((sock) => {
+    sock.once("data", (req) => {
+      const path = req.toString("latin1").split(" ")[1];
+      if (path === "/garbage") sock.end("SSH-2.0-OpenSSH_9.6\r\n\r\n");
+      else sock.end("HTTP/1.0 200 OK\r\ncontent-type: text/plain\r\n\r\nup 1\n");
+    });
+  });
+  const port = await listen(raw);
+  const closed = createTcpServer();
+  const refusedPort = await listen(closed);
+  await new Promise<void>((r) => closed.close(() => r()));
+  try {
+    await assert.rejects(lean.fetch(`http://127.0.0.1:${refusedPort}/`, never), /ECONNREFUSED/);
+    await assert.rejects(lean.fetch(`http://127.0.0.1:${port}/garbage`, never), /not an HTTP/);
+    assert.equal(await lean.fetch(`http://127.0.0.1:${port}/old`, never), "up 1\n");
+  } finally {
+    await new Promise<void>((r) => raw.close(() => r()));
+  }
+  const v6 = createServer((_req, res) => res.end("v6"));
+  let v6port: number | undefined;
+  try {
+    v6port = await listen(v6, "::1");
+  } catch {
+    // no IPv6 loopback on this machine
+  }
+  try {
+    if (v6port !== undefined) assert.equal(await lean.fetch(`http://[::1]:${v6port}/metrics`, never), "v6");
+  } finally {
+    await lean.close();
+    if (v6port !== undefined) await closeHttp(v6);
+  }
+});
+
+test("lean http: sockets of endpoints no longer scraped are closed after idleCloseMs", async () => {
+  let open = 0;
+  const server = createServer((_req, res) => res.end("ok"));
+  server.on("connection", (s) => {
+    open++;
+    s.on("close", () => open--);
+  });
+  const port = await listen(server);
+  const lean = createLeanFetcher({ idleCloseMs: 20 });
+  try {
+    assert.equal(await lean.fetch(`http://127.0.0.1:${port}/`, never), "ok");
+    assert.equal(open, 1);
+    await new Promise((r) => setTimeout(r, 150));
+    assert.equal(open, 0, "idle socket closed by the sweep");
+    assert.equal(await lean.fetch(`http://127.0.0.1:${port}/`, never), "ok", "and reopened on demand");
+  } finally {
+    await lean.close();
+    await closeHttp(server);
+  }
+});
+
+test("createMetricsFetcher: http goes through the lean client, undici on request", async () => {
+  const agents: string[] = [];
+  const server = createServer((req, res) => {
+    agents.push(String(req.headers["user-agent"]));
+    res.end("ok");
+  });
+  const port = await listen(server);
+  const auto = createMetricsFetcher();
+  const undici = createMetricsFetcher({ client: "undici" });
+  try {
+    assert.equal(await auto.fetch(`http://127.0.0.1:${port}/metrics`, never), "ok");
+    assert.equal(await undici.fetch(`http://127.0.0.1:${port}/metrics`, never), "ok");
+    assert.equal(agents[0], "epp-sidecar");
+    assert.notEqual(agents[1], "epp-sidecar");
+  } finally {
+    await auto.close();
+    await undici.close();
+    await closeHttp(server);
+  }
+});
