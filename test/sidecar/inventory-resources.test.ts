@@ -1,0 +1,125 @@
+// Pure normalization/selection rules, and the shipped examples/local manifests through file mode.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { FileInventory } from "../../sidecar/inventory/files.ts";
+import { normalize } from "../../sidecar/inventory/resources.ts";
+import type { RawObject, RewriteRecord } from "../../sidecar/inventory/resources.ts";
+import { orderRewrites } from "../../sidecar/inventory/select.ts";
+
+const X = "inference.networking.x-k8s.io/v1alpha2";
+
+function reasonOf(obj: RawObject): string | undefined {
+  const r = normalize(obj);
+  return r.ok ? undefined : `${r.invalid?.field}:${r.invalid?.reason}`;
+}
+
+test("resources: invalid objects are rejected naming the field and a stable reason", () => {
+  const pool = (spec: unknown): RawObject => ({
+    apiVersion: "inference.networking.k8s.io/v1",
+    kind: "InferencePool",
+    metadata: { name: "p" },
+    spec,
+  });
+  assert.equal(reasonOf(pool({ targetPorts: [{ number: 80 }] })), "spec.selector:missing_selector");
+  assert.equal(
+    reasonOf(pool({ selector: { matchLabels: {} }, targetPorts: [{ number: 80 }] })),
+    "spec.selector.matchLabels:missing_selector",
+  );
+  const sel = { matchLabels: { app: "x" } };
+  assert.equal(reasonOf(pool({ selector: sel, targetPorts: [] })), "spec.targetPorts:bad_ports");
+  assert.equal(
+    reasonOf(pool({ selector: sel, targetPorts: [{ number: 70000 }] })),
+    "spec.targetPorts[0].number:bad_ports",
+  );
+  assert.equal(
+    reasonOf(pool({ selector: sel, targetPorts: [{ number: 80 }, { number: 80 }] })),
+    "spec.targetPorts:bad_ports",
+  );
+  assert.equal(
+    reasonOf(
+      pool({
+        selector: sel,
+        targetPorts: [{ number: 80 }],
+        endpointPickerRef: { name: "e", failureMode: "Maybe" },
+      }),
+    ),
+    "spec.endpointPickerRef.failureMode:invalid_failure_mode",
+  );
+  assert.equal(reasonOf(pool({ selector: sel, targetPorts: [{ number: 80 }] })), undefined);
+  assert.equal(
+    reasonOf({
+      apiVersion: X,
+      kind: "InferencePool",
+      metadata: { name: "p" },
+      spec: { selector: { app: "x" }, targetPortNumber: 0 },
+    }),
+    "spec.targetPortNumber:bad_ports",
+  );
+  const model = (spec: object): RawObject => ({
+    apiVersion: X,
+    kind: "InferenceModel",
+    metadata: { name: "m" },
+    spec,
+  });
+  assert.equal(
+    reasonOf(model({ modelName: "a", poolRef: { name: "p" }, criticality: "High" })),
+    "spec.criticality:unknown_criticality",
+  );
+  assert.equal(reasonOf(model({ modelName: "a" })), "spec.poolRef:missing_pool_ref");
+  assert.equal(
+    reasonOf(model({ modelName: "a", poolRef: { name: "p" }, targetModels: [{ name: "x", weight: 0 }] })),
+    "spec.targetModels[0].weight:out_of_range",
+  );
+  const other = normalize({ apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "d" } });
+  assert.deepEqual(other, { ok: false }, "kinds we do not read are ignored, not reported");
+});
+
+test("select: rewrite rules are ordered exact-match first, then older resource, then listed order", () => {
+  const rw = (name: string, createdMs: number, rules: [string[], string][]): RewriteRecord => ({
+    kind: "InferenceModelRewrite",
+    meta: { namespace: "ns", name, createdMs },
+    poolName: "p",
+    rules: rules.map(([matches, to]) => ({ matches, targets: [{ model: to, weight: 1 }] })),
+  });
+  const order = orderRewrites([
+    rw("newer", 2000, [
+      [[], "n-all"],
+      [["a"], "n-a"],
+    ]),
+    rw("older", 1000, [
+      [["b"], "o-b"],
+      [[], "o-all"],
+      [["a"], "o-a"],
+    ]),
+  ]).map((r) => r.targets[0]!.model);
+  assert.deepEqual(order, ["o-b", "o-a", "n-a", "o-all", "n-all"]);
+});
+
+test("examples/local: the shipped file-mode manifests load cleanly", async () => {
+  const invalid: unknown[] = [];
+  const inv = new FileInventory({
+    manifestsDir: new URL("../../examples/local", import.meta.url).pathname,
+    rescanMs: 0,
+    onInvalid: (i) => invalid.push(i),
+  });
+  try {
+    await inv.start();
+    assert.deepEqual(invalid, []);
+    const [p] = inv.pools();
+    assert.equal(p!.pool.name, "local-pool");
+    assert.deepEqual(
+      p!.endpoints.map((e) => `${e.address}:${e.port}:${e.ready}`),
+      ["127.0.0.1:8001:true", "127.0.0.1:8002:true", "127.0.0.1:8003:true", "127.0.0.1:8004:true"],
+    );
+    const rollout = p!.models.find((m) => m.name === "food-review")!;
+    assert.deepEqual(
+      rollout.targets.map((t) => t.weight),
+      [70, 30],
+    );
+    assert.ok(p!.models.some((m) => m.criticality === "Sheddable"));
+    assert.ok(p!.objectives.some((o) => o.priority !== null && o.priority < 0));
+    assert.equal(p!.rewrites.length, 1);
+  } finally {
+    await inv.stop();
+  }
+});
