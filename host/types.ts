@@ -1,0 +1,141 @@
+// Shared types and the proxy-wasm ABI 0.2.1 enums (envoy-proxy-wasm.md §2 "Status codes").
+
+/** Keys lower-cased; pseudo-headers (:method, :path, :authority, :scheme, :status) first. */
+export type HeaderList = Array<[string, string]>;
+
+export const WasmResult = {
+  Ok: 0,
+  NotFound: 1,
+  BadArgument: 2,
+  SerializationFailure: 3,
+  ParseFailure: 4,
+  BadExpression: 5,
+  InvalidMemoryAccess: 6,
+  Empty: 7,
+  CasMismatch: 8,
+  ResultMismatch: 9,
+  InternalFailure: 10,
+  BrokenConnection: 11,
+  Unimplemented: 12,
+} as const;
+
+export const MapType = {
+  RequestHeaders: 0,
+  RequestTrailers: 1,
+  ResponseHeaders: 2,
+  ResponseTrailers: 3,
+  GrpcReceiveInitialMetadata: 4,
+  GrpcReceiveTrailingMetadata: 5,
+  HttpCallResponseHeaders: 6,
+  HttpCallResponseTrailers: 7,
+} as const;
+
+export const BufferType = {
+  HttpRequestBody: 0,
+  HttpResponseBody: 1,
+  DownstreamData: 2,
+  UpstreamData: 3,
+  HttpCallResponseBody: 4,
+  GrpcReceiveBuffer: 5,
+  VmConfiguration: 6,
+  PluginConfiguration: 7,
+  CallData: 8,
+} as const;
+
+export const LogLevel = { trace: 0, debug: 1, info: 2, warn: 3, error: 4, critical: 5 } as const;
+export const LOG_LEVEL_NAMES = ["trace", "debug", "info", "warn", "error", "critical"] as const;
+
+export interface LogEntry {
+  level: number; // 0..5
+  message: string;
+  worker: number; // -1 for the canary VM
+  plugin?: string;
+}
+
+export interface PluginConfig {
+  name?: string;
+  rootId?: string;
+  vmId: string;
+  /** PLUGIN_CONFIGURATION (buffer 7), readable only during on_configure. */
+  configuration?: string | Uint8Array;
+  /** VM_CONFIGURATION (buffer 6). */
+  vmConfiguration?: string | Uint8Array;
+  /** WASI environ. */
+  environment?: Record<string, string>;
+  /** Worker VMs; default 2. */
+  workers?: number;
+  /** After a VM trap: true → stream continues untouched, false → 503 local reply. */
+  failOpen?: boolean;
+  /** Default false: StopIteration(1) from headers is rewritten to 4. */
+  allowOnHeadersStopIteration?: boolean;
+  /** Default 1 MiB; request buffering over it → 413, response → 500. */
+  bufferLimitBytes?: number;
+  /** http_call cluster name → base URL (e.g. "http://127.0.0.1:9000"); unknown → BadArgument. */
+  clusters?: Record<string, string>;
+  /** Extra get_property values by NUL-joined path. */
+  properties?: Record<string, Uint8Array | string>;
+  /** Envoy's wasm logger level (proxy_get_log_level; lower levels are dropped). Default info (2). */
+  logLevel?: number;
+  /**
+   * Test-only: extra host functions linked under import module "test". Envoy has no such module;
+   * import verification ignores it only when this is set.
+   */
+  testImports?: (vm: {
+    workerIndex: number;
+    exports: () => WebAssembly.Exports;
+  }) => Record<string, (...args: never[]) => unknown>;
+}
+
+export interface LocalReply {
+  status: number;
+  headers: HeaderList;
+  body: Uint8Array;
+  details: string;
+}
+
+/** What the filter lets through / answers, exactly as Envoy's filter manager would. */
+export interface StreamCallbacks {
+  forwardRequestHeaders(headers: HeaderList, endOfStream: boolean): void;
+  forwardRequestData(data: Uint8Array, endOfStream: boolean): void;
+  forwardResponseHeaders(headers: HeaderList, endOfStream: boolean): void;
+  forwardResponseData(data: Uint8Array, endOfStream: boolean): void;
+  localReply(reply: LocalReply): void;
+  reset?(reason: string): void;
+}
+
+export interface HttpStream {
+  /** Lazily creates the context, calls on_request_headers. */
+  decodeHeaders(headers: HeaderList, endOfStream: boolean): void;
+  /** on_request_body with Envoy's buffering semantics. */
+  decodeData(data: Uint8Array, endOfStream: boolean): void;
+  encodeHeaders(headers: HeaderList, endOfStream: boolean): void;
+  encodeData(data: Uint8Array, endOfStream: boolean): void;
+  /** on_log, on_done, on_delete (in that order). */
+  destroy(): void;
+  readonly workerIndex: number;
+  /** Context id inside its worker VM (0 until created). */
+  readonly contextId: number;
+}
+
+export interface NewStreamOptions {
+  worker?: number;
+  downstream?: { address: string; port: number };
+  destination?: { address: string; port: number };
+}
+
+export interface WasmPlugin {
+  readonly workers: number;
+  newHttpStream(cb: StreamCallbacks, opts?: NewStreamOptions): HttpStream;
+  /** Fires on_tick on every worker whose root has a tick period set (test helper; does not touch timers). */
+  tick?(): void;
+  shutdown(): Promise<void>;
+  readonly failedWorkers: number[];
+  logs: LogEntry[];
+}
+
+export class WasmLoadError extends Error {
+  override name = "WasmLoadError";
+}
+export class PluginConfigError extends Error {
+  override name = "PluginConfigError";
+}
