@@ -1,0 +1,25 @@
+# syntax=docker/dockerfile:1
+# epp-sidecar image: the control plane that watches InferencePools/Pods, scrapes model servers and pushes
+# snapshots to every Envoy. Build from the repository root:
+#   docker build -f deploy/docker/sidecar.Dockerfile -t epp-sidecar:dev .
+
+FROM node:20-bookworm-slim AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+# --ignore-scripts: no dependency may run code at install time.
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY tsconfig.json ./
+COPY sidecar ./sidecar
+# One self-contained ESM file; prom-client, undici, yaml and the Kubernetes client are bundled in.
+RUN npx esbuild sidecar/main.ts --bundle --platform=node --target=node20 --format=esm \
+      --banner:js="import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" \
+      --outfile=dist/sidecar.mjs
+
+FROM node:20-bookworm-slim AS runtime
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=build /src/dist/sidecar.mjs /app/dist/sidecar.mjs
+# The node image ships an unprivileged "node" user (uid 1000); Kubernetes manifests pin runAsUser 1000.
+USER 1000:1000
+EXPOSE 9090
+ENTRYPOINT ["node", "/app/dist/sidecar.mjs"]

@@ -1,0 +1,61 @@
+// The images: Wasm OCI image layout Envoy Gateway and Istio load, the sidecar bundle on a slim non-root Node,
+// and the npm script that builds the same bundle.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { repoRoot } from "./yaml-files.ts";
+
+interface Stage {
+  from: string;
+  name?: string;
+  lines: string[];
+}
+
+/** Splits a Dockerfile into stages (continuation lines joined, comments dropped). */
+function stages(file: string): Stage[] {
+  const text = readFileSync(join(repoRoot, file), "utf8").replace(/\\\n\s*/g, " ");
+  const out: Stage[] = [];
+  for (const raw of text.split("\n")) {
+    const line = raw.trim();
+    if (line === "" || line.startsWith("#")) continue;
+    const from = /^FROM\s+(\S+)(?:\s+AS\s+(\S+))?/i.exec(line);
+    if (from) out.push({ from: from[1], name: from[2], lines: [] });
+    else out.at(-1)?.lines.push(line);
+  }
+  return out;
+}
+
+test("wasm.Dockerfile: the default (last) stage is FROM scratch with exactly one COPY to /plugin.wasm", () => {
+  const all = stages("deploy/docker/wasm.Dockerfile");
+  const last = all.at(-1)!;
+  assert.equal(last.from, "scratch");
+  assert.equal(last.lines.length, 1, "one instruction, so one layer");
+  assert.match(last.lines[0], /^COPY\s.*build\/filter\.wasm\s+\/plugin\.wasm$/);
+  const installer = all.find((s) => s.name === "installer");
+  assert.ok(installer, "an installer target for init containers");
+  assert.ok(installer.lines.some((l) => /\/plugin\.wasm$/.test(l) && l.startsWith("COPY")));
+});
+
+test("sidecar.Dockerfile: npm ci, esbuild bundle to dist/sidecar.mjs, slim Node 20 runtime, non-root", () => {
+  const all = stages("deploy/docker/sidecar.Dockerfile");
+  assert.ok(all.length >= 2, "multi-stage");
+  const [build, runtime] = [all[0], all.at(-1)!];
+  assert.ok(build.lines.some((l) => /npm ci\b/.test(l)));
+  assert.ok(build.lines.some((l) => /esbuild sidecar\/main\.ts .*--outfile=dist\/sidecar\.mjs/.test(l)));
+  assert.match(runtime.from, /^node:20[\w.-]*slim$/);
+  const user = runtime.lines.find((l) => l.startsWith("USER"));
+  assert.ok(user && !/\b(root|0)(:|$)/.test(user.slice(5)), "runs as a non-root user");
+  assert.ok(runtime.lines.some((l) => l.includes("dist/sidecar.mjs") && l.startsWith("ENTRYPOINT")));
+  assert.ok(runtime.lines.some((l) => l === "EXPOSE 9090"));
+});
+
+test("package.json bundle:sidecar builds the same file the image runs", () => {
+  const pkg = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as {
+    scripts: Record<string, string>;
+  };
+  assert.match(
+    pkg.scripts["bundle:sidecar"] ?? "",
+    /^esbuild sidecar\/main\.ts .*--outfile=dist\/sidecar\.mjs$/,
+  );
+});
