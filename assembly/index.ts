@@ -1,13 +1,51 @@
-// Placeholder entry point: replaced by the endpoint-picker filter (issue 2).
-export * from "@gcoredev/proxy-wasm-sdk-as/assembly/proxy";
-import { RootContext, Context, registerRootContext } from "@gcoredev/proxy-wasm-sdk-as/assembly";
+// The endpoint-picker filter's exports (proxy-wasm ABI 0.2.1). Written out here instead of the SDK's
+// `export *`: its root-context proxy_on_done/proxy_on_delete trap, and its per-context bookkeeping
+// builds debug strings on every request. Callbacks not exported mean Continue / no-op to Envoy.
 
-class PickerRoot extends RootContext {
-  createContext(context_id: u32): Context {
-    return new Context(context_id, this);
-  }
+import { hostMalloc } from "./abi/host.ts";
+import {
+  onConfigure,
+  onContextCreate,
+  onDelete,
+  onRequestBody,
+  onRequestHeaders,
+  onResponseHeaders,
+} from "./filter.ts";
+
+export function malloc(size: i32): usize {
+  return hostMalloc(size);
 }
 
-registerRootContext((context_id: u32) => {
-  return new PickerRoot(context_id);
-}, "picker");
+export function proxy_abi_version_0_2_1(): void {}
+
+export function proxy_on_context_create(contextId: u32, parentId: u32): void {
+  onContextCreate(contextId, parentId);
+}
+
+export function proxy_on_vm_start(rootId: u32, vmConfigSize: u32): bool {
+  return true;
+}
+
+export function proxy_on_configure(rootId: u32, configSize: u32): bool {
+  return onConfigure(configSize);
+}
+
+export function proxy_on_request_headers(contextId: u32, headers: u32, endOfStream: bool): u32 {
+  return onRequestHeaders(contextId, endOfStream);
+}
+
+export function proxy_on_request_body(contextId: u32, bodySize: u32, endOfStream: bool): u32 {
+  return onRequestBody(contextId, bodySize, endOfStream);
+}
+
+export function proxy_on_response_headers(contextId: u32, headers: u32, endOfStream: bool): u32 {
+  return onResponseHeaders(contextId);
+}
+
+export function proxy_on_done(contextId: u32): bool {
+  return true;
+}
+
+export function proxy_on_delete(contextId: u32): void {
+  onDelete(contextId);
+}

@@ -1,0 +1,83 @@
+// Unit tests of the plugin configuration parser and the JSON reader it is built on.
+import { parseConfig } from "../config";
+import { parseJson, JsonKind } from "../json/reader";
+
+const BASE = '"pool":{"namespace":"ns","name":"p"},"controlToken":"t"';
+
+describe("json reader", () => {
+  it("parses nested documents", () => {
+    const v = parseJson(' {"a": [1, -2.5e1, true, null, "x\\u00e9\\n"], "b": {"c": false}} ')!;
+    expect<JsonKind>(v.kind).toBe(JsonKind.Object);
+    const a = v.get("a")!;
+    expect<i32>(a.items.length).toBe(5);
+    expect<f64>(a.items[1].num).toBe(-25);
+    expect<bool>(a.items[2].bool).toBe(true);
+    expect<JsonKind>(a.items[3].kind).toBe(JsonKind.Null);
+    expect<string>(a.items[4].str).toBe("xé\n");
+    expect<bool>(v.get("b")!.get("c")!.bool).toBe(false);
+    expect<bool>(v.get("missing") == null).toBe(true);
+  });
+  it("rejects malformed JSON without trapping", () => {
+    const bad = [
+      "",
+      "{",
+      '{"a":}',
+      "[1,]",
+      "01",
+      "1.",
+      '"abc',
+      '"\\x"',
+      "tru",
+      "{} x",
+      '{"a" 1}',
+      "-",
+      '"\u0001"',
+    ];
+    for (let i = 0; i < bad.length; i++) expect<bool>(parseJson(bad[i]) == null).toBe(true);
+    let deep = "";
+    for (let i = 0; i < 100; i++) deep += "[";
+    expect<bool>(parseJson(deep) == null).toBe(true);
+  });
+});
+
+describe("plugin config", () => {
+  it("applies defaults", () => {
+    const c = parseConfig("{" + BASE + "}").config!;
+    expect<string>(c.poolNamespace).toBe("ns");
+    expect<string>(c.controlPath).toBe("/epp/v1/snapshot");
+    expect<bool>(c.failOpen).toBe(false);
+    expect<u64>(c.staleAfterMs).toBe(5000);
+    expect<u32>(c.controlMaxBytes).toBe(4 << 20);
+    expect<bool>(c.hasRandomSeed).toBe(false);
+    expect<string>(c.keyPrefix()).toBe("epp.v1/ns/p/");
+  });
+  it("reads every field", () => {
+    const c = parseConfig(
+      "{" +
+        BASE +
+        ',"controlPath":"/x","failureMode":"FailOpen","staleAfterMs":0,"controlMaxBytes":1024,"randomSeed":42}',
+    ).config!;
+    expect<string>(c.controlPath).toBe("/x");
+    expect<bool>(c.failOpen).toBe(true);
+    expect<u64>(c.staleAfterMs).toBe(0);
+    expect<u32>(c.controlMaxBytes).toBe(1024);
+    expect<u64>(c.randomSeed).toBe(42);
+  });
+  it("names the offending field", () => {
+    expect<bool>(parseConfig('{"controlToken":"t"}').error.includes("pool")).toBe(true);
+    expect<bool>(parseConfig('{"pool":{"namespace":"ns","name":"p"}}').error.includes("controlToken")).toBe(
+      true,
+    );
+    expect<bool>(
+      parseConfig('{"pool":{"namespace":"ns","name":"p"},"controlToken":""}').error.includes("controlToken"),
+    ).toBe(true);
+    expect<bool>(parseConfig("{" + BASE + ',"failureMode":"Maybe"}').error.includes("failureMode")).toBe(
+      true,
+    );
+    expect<bool>(parseConfig("{" + BASE + ',"staleAfterMs":1.5}').error.includes("staleAfterMs")).toBe(true);
+    expect<bool>(parseConfig("{" + BASE + ',"randomSeed":"x"}').error.includes("randomSeed")).toBe(true);
+    expect<bool>(parseConfig("{" + BASE + ',"controlPath":"nope"}').error.includes("controlPath")).toBe(true);
+    expect<bool>(parseConfig("[1]").config == null).toBe(true);
+    expect<bool>(parseConfig("{oops").error.includes("JSON")).toBe(true);
+  });
+});

@@ -1,0 +1,215 @@
+// Envoy-correct wrappers over the host functions: every call returns a status (or null) instead of
+// trapping, host-allocated results are unpinned after reading, and logging goes through proxy_log.
+
+import { __pin, __unpin } from "rt/itcms";
+import {
+  proxy_add_header_map_value,
+  proxy_call_foreign_function,
+  proxy_get_buffer_bytes,
+  proxy_get_current_time_nanoseconds,
+  proxy_get_header_map_value,
+  proxy_get_shared_data,
+  proxy_log,
+  proxy_remove_header_map_value,
+  proxy_replace_header_map_value,
+  proxy_send_local_response,
+  proxy_set_shared_data,
+  wasi_random_get,
+} from "./imports.ts";
+
+export const WASM_OK: u32 = 0;
+export const WASM_NOT_FOUND: u32 = 1;
+
+export enum LogLevel {
+  Trace = 0,
+  Debug = 1,
+  Info = 2,
+  Warn = 3,
+  Error = 4,
+  Critical = 5,
+}
+
+export enum HeaderMap {
+  Request = 0,
+  Response = 2,
+}
+
+export const BUFFER_REQUEST_BODY: u32 = 0;
+export const BUFFER_PLUGIN_CONFIGURATION: u32 = 7;
+
+/** Host → guest copies land in buffers from this allocator (exported as malloc). */
+export function hostMalloc(size: i32): usize {
+  return __pin(changetype<usize>(new ArrayBuffer(size < 0 ? 0 : size)));
+}
+
+// Out-parameters the host writes into; reused so a call allocates only its result.
+const outPtr = memory.data(8);
+const outLen = memory.data(8);
+const outCas = memory.data(8);
+
+/** Takes ownership of what the host wrote into outPtr/outLen. */
+function takeResult(): ArrayBuffer {
+  const ptr = load<usize>(outPtr);
+  const len = load<u32>(outLen);
+  if (ptr == 0 || len == 0) return new ArrayBuffer(0);
+  const buf = changetype<ArrayBuffer>(ptr);
+  __unpin(ptr);
+  // A host that reported more bytes than it allocated must not make us read past the buffer.
+  return <u32>buf.byteLength == len ? buf : buf.slice(0, min(<i32>len, buf.byteLength));
+}
+
+function clearOut(): void {
+  store<usize>(outPtr, 0);
+  store<u32>(outLen, 0);
+}
+
+export function log(level: LogLevel, message: string): void {
+  const bytes = String.UTF8.encode(message);
+  proxy_log(<u32>level, changetype<usize>(bytes), bytes.byteLength);
+}
+
+/** A header's first value, or null when missing or the map is unavailable. */
+export function getHeader(map: HeaderMap, name: string): string | null {
+  const k = String.UTF8.encode(name);
+  clearOut();
+  const status = proxy_get_header_map_value(<u32>map, changetype<usize>(k), k.byteLength, outPtr, outLen);
+  if (status != WASM_OK) return null;
+  return String.UTF8.decode(takeResult());
+}
+
+export function replaceHeader(map: HeaderMap, name: string, value: string): u32 {
+  const k = String.UTF8.encode(name);
+  const v = String.UTF8.encode(value);
+  return proxy_replace_header_map_value(
+    <u32>map,
+    changetype<usize>(k),
+    k.byteLength,
+    changetype<usize>(v),
+    v.byteLength,
+  );
+}
+
+export function addHeader(map: HeaderMap, name: string, value: string): u32 {
+  const k = String.UTF8.encode(name);
+  const v = String.UTF8.encode(value);
+  return proxy_add_header_map_value(
+    <u32>map,
+    changetype<usize>(k),
+    k.byteLength,
+    changetype<usize>(v),
+    v.byteLength,
+  );
+}
+
+export function removeHeader(map: HeaderMap, name: string): u32 {
+  const k = String.UTF8.encode(name);
+  return proxy_remove_header_map_value(<u32>map, changetype<usize>(k), k.byteLength);
+}
+
+/** Bytes [start, start+len) of a buffer, or null when it is unavailable. */
+export function getBufferBytes(buffer: u32, start: u32, len: u32): ArrayBuffer | null {
+  clearOut();
+  if (proxy_get_buffer_bytes(buffer, start, len, outPtr, outLen) != WASM_OK) return null;
+  return takeResult();
+}
+
+export class SharedValue {
+  constructor(
+    public data: ArrayBuffer,
+    public cas: u32,
+  ) {}
+}
+
+export function getSharedData(key: string): SharedValue | null {
+  const k = String.UTF8.encode(key);
+  clearOut();
+  store<u32>(outCas, 0);
+  if (proxy_get_shared_data(changetype<usize>(k), k.byteLength, outPtr, outLen, outCas) != WASM_OK)
+    return null;
+  const cas = load<u32>(outCas);
+  return new SharedValue(takeResult(), cas);
+}
+
+export function setSharedData(key: string, value: ArrayBuffer, cas: u32 = 0): u32 {
+  const k = String.UTF8.encode(key);
+  return proxy_set_shared_data(
+    changetype<usize>(k),
+    k.byteLength,
+    changetype<usize>(value),
+    value.byteLength,
+    cas,
+  );
+}
+
+/** Header pairs in the proxy-wasm wire form: count, (klen, vlen)*, then key\0 value\0 each. */
+function serializePairs(names: string[], values: string[]): ArrayBuffer {
+  const n = names.length;
+  const ks = new Array<ArrayBuffer>(n);
+  const vs = new Array<ArrayBuffer>(n);
+  let size = 4 + 8 * n;
+  for (let i = 0; i < n; i++) {
+    ks[i] = String.UTF8.encode(names[i]);
+    vs[i] = String.UTF8.encode(values[i]);
+    size += ks[i].byteLength + vs[i].byteLength + 2;
+  }
+  const out = new ArrayBuffer(size);
+  const base = changetype<usize>(out);
+  store<u32>(base, n);
+  let p = base + 4 + 8 * n;
+  for (let i = 0; i < n; i++) {
+    store<u32>(base + 4 + 8 * i, ks[i].byteLength);
+    store<u32>(base + 8 + 8 * i, vs[i].byteLength);
+    memory.copy(p, changetype<usize>(ks[i]), ks[i].byteLength);
+    p += ks[i].byteLength;
+    store<u8>(p++, 0);
+    memory.copy(p, changetype<usize>(vs[i]), vs[i].byteLength);
+    p += vs[i].byteLength;
+    store<u8>(p++, 0);
+  }
+  return out;
+}
+
+/** Answers the stream locally; the headers are added to the reply. */
+export function sendLocalReply(
+  status: u32,
+  details: string,
+  body: string,
+  names: string[],
+  values: string[],
+): u32 {
+  const d = String.UTF8.encode(details);
+  const b = String.UTF8.encode(body);
+  const h = serializePairs(names, values);
+  return proxy_send_local_response(
+    status,
+    changetype<usize>(d),
+    d.byteLength,
+    changetype<usize>(b),
+    b.byteLength,
+    changetype<usize>(h),
+    h.byteLength,
+    -1,
+  );
+}
+
+export function nowNanos(): u64 {
+  store<u64>(outCas, 0);
+  if (proxy_get_current_time_nanoseconds(outCas) != WASM_OK) return 0;
+  return load<u64>(outCas);
+}
+
+/** Envoy ≥ 1.33's explicit route-cache clear (the ABI 0.1.0 import does not exist for 0.2.1 modules). */
+export function clearRouteCache(): u32 {
+  const name = String.UTF8.encode("clear_route_cache");
+  clearOut();
+  const status = proxy_call_foreign_function(changetype<usize>(name), name.byteLength, 0, 0, outPtr, outLen);
+  if (status == WASM_OK) takeResult();
+  return status;
+}
+
+/** 64 random bits from WASI random_get; 0 when the host refuses. */
+export function randomU64(): u64 {
+  store<u64>(outCas, 0);
+  if (wasi_random_get(outCas, 8) != 0) return 0;
+  return load<u64>(outCas);
+}

@@ -1,0 +1,104 @@
+// Plugin configuration: the JSON the Envoy filter config carries (read in on_configure, buffer 7).
+// Pure (no host calls) so as-pect can test it; an invalid config yields one message naming the field.
+
+import { JsonKind, JsonValue, parseJson, lastJsonError } from "./json/reader.ts";
+
+export class PluginConfig {
+  poolNamespace: string = "";
+  poolName: string = "";
+  controlPath: string = "/epp/v1/snapshot";
+  controlToken: string = "";
+  failOpen: bool = false;
+  /** 0 = a snapshot never goes stale. */
+  staleAfterMs: u64 = 5000;
+  controlMaxBytes: u32 = 4 << 20;
+  hasRandomSeed: bool = false;
+  randomSeed: u64 = 0;
+
+  /** Shared-data key prefix of the configured pool: `epp.v1/<ns>/<name>/`. */
+  keyPrefix(): string {
+    return "epp.v1/" + this.poolNamespace + "/" + this.poolName + "/";
+  }
+}
+
+export class ConfigResult {
+  config: PluginConfig | null = null;
+  error: string = "";
+}
+
+const MAX_SAFE_INTEGER: f64 = 9007199254740991;
+
+function isNonNegativeInteger(v: JsonValue, max: f64): bool {
+  return v.kind == JsonKind.Number && v.num >= 0 && v.num <= max && Math.floor(v.num) == v.num;
+}
+
+function invalid(out: ConfigResult, field: string, why: string): ConfigResult {
+  out.error = "invalid plugin configuration: " + field + " " + why;
+  return out;
+}
+
+function nonEmptyString(v: JsonValue | null): bool {
+  return v != null && v.kind == JsonKind.String && v.str.length > 0;
+}
+
+export function parseConfig(text: string): ConfigResult {
+  const out = new ConfigResult();
+  const root = parseJson(text);
+  if (root == null) return invalid(out, "(document)", "is not valid JSON: " + lastJsonError);
+  if (root.kind != JsonKind.Object) return invalid(out, "(document)", "must be a JSON object");
+  const c = new PluginConfig();
+
+  const pool = root.get("pool");
+  if (pool == null || pool.kind != JsonKind.Object)
+    return invalid(out, "pool", "is required: {namespace, name}");
+  const ns = pool.get("namespace");
+  if (!nonEmptyString(ns)) return invalid(out, "pool.namespace", "must be a non-empty string");
+  const name = pool.get("name");
+  if (!nonEmptyString(name)) return invalid(out, "pool.name", "must be a non-empty string");
+  c.poolNamespace = ns!.str;
+  c.poolName = name!.str;
+
+  const path = root.get("controlPath");
+  if (path != null) {
+    if (!nonEmptyString(path) || path.str.charCodeAt(0) != 0x2f || path.str.indexOf("?") >= 0)
+      return invalid(out, "controlPath", "must be a path starting with / and without a query");
+    c.controlPath = path.str;
+  }
+
+  const token = root.get("controlToken");
+  if (!nonEmptyString(token))
+    return invalid(out, "controlToken", "is required and must be a non-empty string");
+  c.controlToken = token!.str;
+
+  const mode = root.get("failureMode");
+  if (mode != null) {
+    if (mode.kind == JsonKind.String && mode.str == "FailOpen") c.failOpen = true;
+    else if (mode.kind == JsonKind.String && mode.str == "FailClose") c.failOpen = false;
+    else return invalid(out, "failureMode", 'must be "FailOpen" or "FailClose"');
+  }
+
+  const stale = root.get("staleAfterMs");
+  if (stale != null) {
+    if (!isNonNegativeInteger(stale, MAX_SAFE_INTEGER))
+      return invalid(out, "staleAfterMs", "must be a non-negative integer (0 = never stale)");
+    c.staleAfterMs = <u64>stale.num;
+  }
+
+  const maxBytes = root.get("controlMaxBytes");
+  if (maxBytes != null) {
+    if (!isNonNegativeInteger(maxBytes, 0xffffffff) || maxBytes.num < 32)
+      return invalid(out, "controlMaxBytes", "must be an integer between 32 and 4294967295");
+    c.controlMaxBytes = <u32>maxBytes.num;
+  }
+
+  const seed = root.get("randomSeed");
+  if (seed != null && seed.kind != JsonKind.Null) {
+    if (!isNonNegativeInteger(seed, MAX_SAFE_INTEGER))
+      return invalid(out, "randomSeed", "must be a non-negative integer");
+    c.hasRandomSeed = true;
+    c.randomSeed = <u64>seed.num;
+  }
+
+  out.config = c;
+  return out;
+}

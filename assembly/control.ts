@@ -1,0 +1,170 @@
+// The control path: the sidecar POSTs a binary snapshot here. It is always answered locally (never
+// forwarded): 204 stored, 400 invalid, 401 bad token, 405 not POST, 409 not newer, 413 too large.
+
+import {
+  BUFFER_REQUEST_BODY,
+  getBufferBytes,
+  getHeader,
+  getSharedData,
+  HeaderMap,
+  log,
+  LogLevel,
+  sendLocalReply,
+  setSharedData,
+} from "./abi/host.ts";
+import { decodeSnapshotBuffer } from "./snapshot/decode.ts";
+import { sendError } from "./replies.ts";
+import { adopt, config, tableKey, versionKey } from "./vm-state.ts";
+
+export const HEADERS_CONTINUE: u32 = 0;
+export const HEADERS_STOP: u32 = 1;
+export const DATA_CONTINUE: u32 = 0;
+export const DATA_STOP_AND_BUFFER: u32 = 1;
+
+const GENERATION_HEADER = "x-epp-snapshot-generation";
+
+/** `:path` without its query string. */
+export function pathWithoutQuery(path: string): string {
+  const q = path.indexOf("?");
+  return q < 0 ? path : path.substring(0, q);
+}
+
+/** Equality whose time depends only on the lengths, not on where the strings differ. */
+export function constantTimeEquals(a: string, b: string): bool {
+  const x = String.UTF8.encode(a);
+  const y = String.UTF8.encode(b);
+  const n = max(x.byteLength, y.byteLength);
+  let diff: u32 = <u32>(x.byteLength ^ y.byteLength);
+  const px = changetype<usize>(x);
+  const py = changetype<usize>(y);
+  for (let i = 0; i < n; i++) {
+    const a8: u32 = i < x.byteLength ? load<u8>(px + i) : 0;
+    const b8: u32 = i < y.byteLength ? load<u8>(py + i) : 0;
+    diff |= a8 ^ b8;
+  }
+  return diff == 0;
+}
+
+/** Request headers of a control request. Returns the headers status. */
+export function controlHeaders(endOfStream: bool): u32 {
+  const method = getHeader(HeaderMap.Request, ":method");
+  if (method == null || method != "POST") {
+    sendError(
+      405,
+      "the control path accepts only POST",
+      "invalid_request_error",
+      "method_not_allowed",
+      ["allow"],
+      ["POST"],
+    );
+    return HEADERS_STOP;
+  }
+  const auth = getHeader(HeaderMap.Request, "authorization");
+  if (auth == null || !constantTimeEquals(auth, "Bearer " + config.controlToken)) {
+    sendError(401, "missing or wrong bearer token", "authentication_error", "unauthorized");
+    return HEADERS_STOP;
+  }
+  if (endOfStream) {
+    sendError(
+      400,
+      "the control request has no body; POST a binary snapshot",
+      "invalid_request_error",
+      "empty_body",
+    );
+    return HEADERS_STOP;
+  }
+  const length = getHeader(HeaderMap.Request, "content-length");
+  if (length != null && length.length > 0) {
+    const n = parseFloat(length);
+    if (n > <f64>config.controlMaxBytes) {
+      sendError(
+        413,
+        "snapshot larger than controlMaxBytes (" + config.controlMaxBytes.toString() + ")",
+        "invalid_request_error",
+        "too_large",
+      );
+      return HEADERS_STOP;
+    }
+  }
+  // Envoy rewrites StopIteration to StopAllIterationAndWatermark: the body is buffered for us.
+  return HEADERS_STOP;
+}
+
+/** Request body of a control request: buffers to end of stream, then validates and stores. */
+export function controlBody(bodySize: u32, endOfStream: bool): u32 {
+  if (bodySize > config.controlMaxBytes) {
+    sendError(
+      413,
+      "snapshot larger than controlMaxBytes (" + config.controlMaxBytes.toString() + ")",
+      "invalid_request_error",
+      "too_large",
+    );
+    return DATA_STOP_AND_BUFFER;
+  }
+  if (!endOfStream) return DATA_STOP_AND_BUFFER;
+  const body = getBufferBytes(BUFFER_REQUEST_BODY, 0, bodySize);
+  if (body == null) {
+    sendError(400, "the control request body could not be read", "invalid_request_error", "empty_body");
+    return DATA_STOP_AND_BUFFER;
+  }
+  const result = decodeSnapshotBuffer(body);
+  const s = result.snapshot;
+  if (s == null) {
+    log(LogLevel.Warn, "rejected snapshot: " + result.message);
+    sendError(400, "invalid snapshot: " + result.message, "invalid_request_error", "invalid_snapshot");
+    return DATA_STOP_AND_BUFFER;
+  }
+  if (s.pool.namespace != config.poolNamespace || s.pool.name != config.poolName) {
+    const got = s.pool.namespace + "/" + s.pool.name;
+    const want = config.poolNamespace + "/" + config.poolName;
+    sendError(
+      400,
+      "snapshot is for pool " + got + ", this filter serves " + want,
+      "invalid_request_error",
+      "wrong_pool",
+    );
+    return DATA_STOP_AND_BUFFER;
+  }
+  const stored = getSharedData(versionKey);
+  if (stored != null && stored.data.byteLength == 12) {
+    const base = changetype<usize>(stored.data);
+    const storedGeneration = load<u64>(base);
+    const storedCrc = load<u32>(base + 8);
+    if (s.generation == storedGeneration && s.crc == storedCrc) {
+      sendLocalReply(204, "epp_snapshot_unchanged", "", [GENERATION_HEADER], [storedGeneration.toString()]);
+      return DATA_STOP_AND_BUFFER;
+    }
+    if (s.generation <= storedGeneration) {
+      sendError(
+        409,
+        "generation " +
+          s.generation.toString() +
+          " is not newer than the stored " +
+          storedGeneration.toString(),
+        "invalid_request_error",
+        "stale_generation",
+        [GENERATION_HEADER],
+        [storedGeneration.toString()],
+      );
+      return DATA_STOP_AND_BUFFER;
+    }
+  }
+  // Table first, then the version: a reader that sees the new version finds a table at least as new.
+  setSharedData(tableKey, body);
+  const version = new ArrayBuffer(12);
+  store<u64>(changetype<usize>(version), s.generation);
+  store<u32>(changetype<usize>(version) + 8, s.crc);
+  setSharedData(versionKey, version);
+  adopt(s);
+  // Debug, not info: the sidecar pushes every ~50 ms.
+  log(
+    LogLevel.Debug,
+    "stored snapshot generation " +
+      s.generation.toString() +
+      " with " +
+      s.endpoints.length.toString() +
+      " endpoints",
+  );
+  sendLocalReply(204, "epp_snapshot_stored", "", [GENERATION_HEADER], [s.generation.toString()]);
+  return DATA_STOP_AND_BUFFER;
+}

@@ -1,0 +1,350 @@
+// The real build/filter.wasm driven through the Envoy-faithful host: configuration, the control path
+// and the minimal data path (destination header, least-loaded pick, failure modes, staleness).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { EnvoyProcess, PluginConfigError, VirtualClock } from "../../host/index.ts";
+import type { HeaderList, LocalReply, WasmPlugin } from "../../host/index.ts";
+import { encodeSnapshot } from "../../sidecar/snapshot/encoder.ts";
+import { snapshotFromJson } from "../../sidecar/snapshot/decoder.ts";
+
+const WASM = readFileSync(new URL("../../build/filter.wasm", import.meta.url));
+const MINIMAL = JSON.parse(
+  readFileSync(new URL("../fixtures/snapshots/minimal.json", import.meta.url), "utf8"),
+) as Record<string, unknown>;
+const CREATED_MS = 1_795_000_000_000;
+const TOKEN = "s3cret-token";
+const DEST = "x-gateway-destination-endpoint";
+
+interface EndpointSpec {
+  address: string;
+  port?: number;
+  waiting?: number;
+  running?: number;
+  ready?: boolean;
+  stale?: boolean;
+}
+
+function snapshotBytes(
+  generation: bigint,
+  endpoints: EndpointSpec[],
+  opts: { pool?: string; createdAtMs?: number } = {},
+): Uint8Array {
+  const base = structuredClone(MINIMAL) as {
+    endpoints: Record<string, unknown>[];
+    pool: Record<string, unknown>;
+  };
+  const template = base.endpoints[0]!;
+  const j = {
+    ...base,
+    generation: generation.toString(),
+    createdAtMs: opts.createdAtMs ?? CREATED_MS,
+    pool: { ...base.pool, namespace: "default", name: opts.pool ?? "pool-a" },
+    endpoints: endpoints.map((e, i) => ({
+      ...template,
+      podName: `pod-${i}`,
+      address: e.address,
+      port: e.port ?? 8000,
+      waiting: e.waiting ?? 0,
+      running: e.running ?? 0,
+      ready: e.ready ?? true,
+      stale: e.stale ?? false,
+    })),
+  };
+  return encodeSnapshot(snapshotFromJson(j));
+}
+
+interface Outcome {
+  reply?: LocalReply;
+  forwarded?: HeaderList;
+  response?: HeaderList;
+}
+
+function header(h: HeaderList | undefined, name: string): string | undefined {
+  return h?.find(([k]) => k === name)?.[1];
+}
+
+function headerCount(h: HeaderList | undefined, name: string): number {
+  return h?.filter(([k]) => k === name).length ?? 0;
+}
+
+/** One request through one worker: headers (+ optional body), then a 200 response if forwarded. */
+function send(plugin: WasmPlugin, headers: HeaderList, body?: Uint8Array, worker = 0): Outcome {
+  const out: Outcome = {};
+  const s = plugin.newHttpStream(
+    {
+      forwardRequestHeaders: (h) => (out.forwarded = h),
+      forwardRequestData: () => {},
+      forwardResponseHeaders: (h) => (out.response = h),
+      forwardResponseData: () => {},
+      localReply: (r) => (out.reply = r),
+    },
+    { worker },
+  );
+  s.decodeHeaders(headers, body === undefined);
+  if (body !== undefined && !out.reply) s.decodeData(body, true);
+  if (out.forwarded && !out.reply) s.encodeHeaders([[":status", "200"]], true);
+  s.destroy();
+  return out;
+}
+
+function push(
+  plugin: WasmPlugin,
+  bytes: Uint8Array | undefined,
+  opts: { method?: string; token?: string | null; worker?: number } = {},
+): Outcome {
+  const h: HeaderList = [
+    [":method", opts.method ?? "POST"],
+    [":path", "/epp/v1/snapshot?from=test"],
+    [":authority", "gw"],
+    [":scheme", "http"],
+  ];
+  if (opts.token !== null) h.push(["authorization", `Bearer ${opts.token ?? TOKEN}`]);
+  return send(plugin, h, bytes, opts.worker ?? 0);
+}
+
+function inference(plugin: WasmPlugin, worker = 0, extra: HeaderList = []): Outcome {
+  return send(
+    plugin,
+    [[":method", "POST"], [":path", "/v1/completions"], [":authority", "gw"], [":scheme", "http"], ...extra],
+    undefined,
+    worker,
+  );
+}
+
+async function load(
+  config: Record<string, unknown> = {},
+  clock = new VirtualClock(BigInt(CREATED_MS) * 1_000_000n),
+) {
+  const proc = new EnvoyProcess({ clock });
+  const plugin = await proc.loadPlugin(WASM, {
+    vmId: "epp",
+    workers: 2,
+    // As in the Envoy config: the filter must see the control request's body before routing.
+    allowOnHeadersStopIteration: true,
+    configuration: JSON.stringify({
+      pool: { namespace: "default", name: "pool-a" },
+      controlToken: TOKEN,
+      randomSeed: 1,
+      ...config,
+    }),
+  });
+  return { proc, plugin, clock };
+}
+
+function errorJson(r: LocalReply | undefined): {
+  error: { message: string; type: string; code: string; param: null };
+} {
+  assert.ok(r, "expected a local reply");
+  assert.equal(header(r.headers, "content-type"), "application/json");
+  return JSON.parse(Buffer.from(r.body).toString("utf8"));
+}
+
+test("loads with its Envoy imports and configures on the canary and every worker", async () => {
+  const { plugin } = await load();
+  assert.deepEqual(plugin.failedWorkers, []);
+  await plugin.shutdown();
+  assert.deepEqual(plugin.failedWorkers, [], "root on_done/on_delete must not trap");
+});
+
+for (const [name, cfg, field] of [
+  ["missing controlToken", { pool: { namespace: "a", name: "b" } }, "controlToken"],
+  ["missing pool", { controlToken: "t" }, "pool"],
+  [
+    "bad failureMode",
+    { pool: { namespace: "a", name: "b" }, controlToken: "t", failureMode: "Sometimes" },
+    "failureMode",
+  ],
+  [
+    "negative staleAfterMs",
+    { pool: { namespace: "a", name: "b" }, controlToken: "t", staleAfterMs: -1 },
+    "staleAfterMs",
+  ],
+] as const) {
+  test(`invalid plugin config is rejected: ${name}`, async () => {
+    const logs: string[] = [];
+    const proc = new EnvoyProcess({ log: (e) => e.level >= 4 && logs.push(e.message) });
+    await assert.rejects(
+      proc.loadPlugin(WASM, { vmId: "epp", configuration: JSON.stringify(cfg) }),
+      PluginConfigError,
+    );
+    assert.ok(
+      logs.some((m) => m.includes(field)),
+      `no error log naming ${field}: ${logs.join(" | ")}`,
+    );
+  });
+}
+
+test("malformed JSON config is rejected without a trap", async () => {
+  const proc = new EnvoyProcess();
+  await assert.rejects(
+    proc.loadPlugin(WASM, { vmId: "epp", configuration: '{"pool": {"namespace": "a",' }),
+    PluginConfigError,
+  );
+});
+
+test("control path: 405, 401, 400, 204, idempotent 204, 409 — never forwarded", async () => {
+  const { plugin } = await load();
+  const g1 = snapshotBytes(100n, [{ address: "10.0.0.1" }]);
+
+  const get = push(plugin, undefined, { method: "GET" });
+  assert.equal(get.reply?.status, 405);
+  assert.equal(get.forwarded, undefined);
+
+  assert.equal(push(plugin, g1, { token: null }).reply?.status, 401);
+  assert.equal(push(plugin, g1, { token: "wrong" }).reply?.status, 401);
+  assert.equal(push(plugin, g1, { token: TOKEN + "x" }).reply?.status, 401);
+
+  const headerOnly = push(plugin, undefined);
+  assert.equal(headerOnly.reply?.status, 400);
+
+  const corrupt = new Uint8Array(g1); // a copy (the encoder may return a Buffer, whose slice is a view)
+  corrupt[corrupt.length - 1]! ^= 0xff;
+  const bad = push(plugin, corrupt);
+  assert.equal(bad.reply?.status, 400);
+  assert.match(errorJson(bad.reply).error.message, /checksum/);
+  assert.equal(bad.forwarded, undefined);
+
+  const wrongPool = push(plugin, snapshotBytes(100n, [{ address: "10.0.0.1" }], { pool: "pool-b" }));
+  assert.equal(wrongPool.reply?.status, 400);
+  assert.match(errorJson(wrongPool.reply).error.message, /pool-b/);
+
+  const ok = push(plugin, g1);
+  assert.equal(ok.reply?.status, 204, ok.reply && Buffer.from(ok.reply.body).toString("utf8"));
+  assert.equal(header(ok.reply?.headers, "x-epp-snapshot-generation"), "100");
+  assert.equal(ok.forwarded, undefined);
+
+  const again = push(plugin, g1, { worker: 1 });
+  assert.equal(again.reply?.status, 204, "same generation and checksum is an idempotent retry");
+
+  const sameGenOtherContent = push(plugin, snapshotBytes(100n, [{ address: "10.0.0.2" }]));
+  assert.equal(sameGenOtherContent.reply?.status, 409);
+  const older = push(plugin, snapshotBytes(99n, [{ address: "10.0.0.1" }]));
+  assert.equal(older.reply?.status, 409);
+  assert.equal(header(older.reply?.headers, "x-epp-snapshot-generation"), "100");
+
+  assert.equal(push(plugin, snapshotBytes(101n, [{ address: "10.0.0.3" }])).reply?.status, 204);
+  await plugin.shutdown();
+});
+
+test("data path: spoofed destination replaced, least-loaded pick, served header, on every worker", async () => {
+  const { plugin } = await load();
+  assert.equal(
+    push(
+      plugin,
+      snapshotBytes(1n, [
+        { address: "10.0.0.1", waiting: 3, running: 2 },
+        { address: "fd00::7", port: 9000, waiting: 0, running: 1 },
+        { address: "10.0.0.3", waiting: 0, running: 0, ready: false },
+        { address: "10.0.0.4", waiting: 0, running: 0, stale: true },
+      ]),
+    ).reply?.status,
+    204,
+  );
+  for (const worker of [0, 1]) {
+    const r = inference(plugin, worker, [[DEST, "6.6.6.6:666"]]);
+    assert.equal(r.reply, undefined);
+    assert.equal(header(r.forwarded, DEST), "[fd00::7]:9000");
+    assert.equal(headerCount(r.forwarded, DEST), 1, "the spoofed value must not survive");
+    assert.equal(header(r.response, "x-gateway-destination-endpoint-served"), "[fd00::7]:9000");
+  }
+  // A newer snapshot is picked up through shared data by the worker that did not receive it.
+  push(
+    plugin,
+    snapshotBytes(2n, [
+      { address: "10.0.0.1", waiting: 0 },
+      { address: "fd00::7", port: 9000, waiting: 9 },
+    ]),
+  );
+  assert.equal(header(inference(plugin, 1).forwarded, DEST), "10.0.0.1:8000");
+  await plugin.shutdown();
+});
+
+test("ties are broken at random across the tied endpoints (seeded)", async () => {
+  const { plugin } = await load();
+  push(
+    plugin,
+    snapshotBytes(1n, [
+      { address: "10.0.0.1" },
+      { address: "10.0.0.2" },
+      { address: "10.0.0.3", waiting: 1 },
+    ]),
+  );
+  const seen = new Map<string, number>();
+  for (let i = 0; i < 200; i++) {
+    const d = header(inference(plugin, i % 2).forwarded, DEST)!;
+    seen.set(d, (seen.get(d) ?? 0) + 1);
+  }
+  assert.deepEqual([...seen.keys()].sort(), ["10.0.0.1:8000", "10.0.0.2:8000"]);
+  for (const n of seen.values()) assert.ok(n > 60, `skewed tie-break: ${[...seen.entries()].join(" ")}`);
+  await plugin.shutdown();
+});
+
+test("no ready endpoint → 503 with an OpenAI-style error", async () => {
+  const { plugin } = await load();
+  push(plugin, snapshotBytes(1n, [{ address: "10.0.0.1", ready: false }]));
+  const r = inference(plugin);
+  assert.equal(r.reply?.status, 503);
+  const body = errorJson(r.reply);
+  assert.equal(body.error.code, "no_ready_endpoint");
+  assert.equal(body.error.param, null);
+  await plugin.shutdown();
+});
+
+test("no snapshot: FailClose → 503, FailOpen → continue without a destination (spoof still stripped)", async () => {
+  const closed = await load();
+  const r = inference(closed.plugin, 0, [[DEST, "6.6.6.6:666"]]);
+  assert.equal(r.reply?.status, 503);
+  assert.equal(errorJson(r.reply).error.code, "no_snapshot");
+  await closed.plugin.shutdown();
+
+  const open = await load({ failureMode: "FailOpen" });
+  const o = inference(open.plugin, 0, [[DEST, "6.6.6.6:666"]]);
+  assert.equal(o.reply, undefined);
+  assert.ok(o.forwarded);
+  assert.equal(header(o.forwarded, DEST), undefined);
+  assert.equal(header(o.response, "x-gateway-destination-endpoint-served"), undefined);
+  await open.plugin.shutdown();
+});
+
+test("stale snapshot (older than staleAfterMs) follows the failure mode; 0 disables staleness", async () => {
+  const { plugin, clock } = await load({ staleAfterMs: 1000 });
+  push(plugin, snapshotBytes(1n, [{ address: "10.0.0.1" }]));
+  clock.advance(1000);
+  assert.equal(header(inference(plugin).forwarded, DEST), "10.0.0.1:8000");
+  clock.advance(1);
+  const r = inference(plugin);
+  assert.equal(r.reply?.status, 503);
+  assert.equal(errorJson(r.reply).error.code, "stale_snapshot");
+  await plugin.shutdown();
+
+  const never = await load({ staleAfterMs: 0 });
+  push(never.plugin, snapshotBytes(1n, [{ address: "10.0.0.1" }]));
+  never.clock.advance(10 * 3600 * 1000);
+  assert.equal(header(inference(never.plugin).forwarded, DEST), "10.0.0.1:8000");
+  await never.plugin.shutdown();
+});
+
+test("control path body over controlMaxBytes → 413", async () => {
+  const { plugin } = await load({ controlMaxBytes: 64 });
+  assert.equal(push(plugin, snapshotBytes(1n, [{ address: "10.0.0.1" }])).reply?.status, 413);
+  await plugin.shutdown();
+});
+
+test("a torn table/version pair never moves a VM back to an older generation", async () => {
+  const { proc, plugin } = await load();
+  push(plugin, snapshotBytes(5n, [{ address: "10.0.0.5" }]));
+  assert.equal(header(inference(plugin, 1).forwarded, DEST), "10.0.0.5:8000");
+  // Another push's version landed with an older push's table: the version says 6, the table is 3.
+  const version = new Uint8Array(12);
+  new DataView(version.buffer).setBigUint64(0, 6n, true);
+  proc.sharedData.set("epp", "epp.v1/default/pool-a/table", snapshotBytes(3n, [{ address: "10.0.0.3" }]));
+  proc.sharedData.set("epp", "epp.v1/default/pool-a/version", version);
+  assert.equal(header(inference(plugin, 1).forwarded, DEST), "10.0.0.5:8000");
+  // The next consistent pair is adopted.
+  new DataView(version.buffer).setBigUint64(0, 7n, true);
+  proc.sharedData.set("epp", "epp.v1/default/pool-a/table", snapshotBytes(7n, [{ address: "10.0.0.7" }]));
+  proc.sharedData.set("epp", "epp.v1/default/pool-a/version", version);
+  assert.equal(header(inference(plugin, 1).forwarded, DEST), "10.0.0.7:8000");
+  await plugin.shutdown();
+});
