@@ -11,7 +11,10 @@ import { startUpstream, type TestUpstream } from "../support/upstreams.ts";
 const TOKEN = "test-token";
 const POOL = { namespace: "default", name: "pool-a" };
 
-function snapshot(generation: bigint, eps: Array<{ port: number; waiting: number; running: number }>): Snapshot {
+function snapshot(
+  generation: bigint,
+  eps: Array<{ port: number; waiting: number; running: number }>,
+): Snapshot {
   return {
     generation,
     createdAtMs: Date.now(),
@@ -37,7 +40,13 @@ function snapshot(generation: bigint, eps: Array<{ port: number; waiting: number
     models: [],
     objectives: [],
     rewrites: [],
-    scheduler: { profile: "default", queueThreshold: 5, kvThreshold: 0.8, metricsStalenessMs: 200, params: {} },
+    scheduler: {
+      profile: "default",
+      queueThreshold: 5,
+      kvThreshold: 0.8,
+      metricsStalenessMs: 200,
+      params: {},
+    },
   };
 }
 
@@ -134,7 +143,11 @@ test("routes to the least-loaded endpoint, follows newer snapshots, ignores corr
 
     // Wrong token → 401; the control request never reaches an upstream.
     const before = a.seen.length + b.seen.length;
-    res = await push(control, encodeSnapshot(snapshot(13n, [{ port: a.port, waiting: 0, running: 0 }])), "nope");
+    res = await push(
+      control,
+      encodeSnapshot(snapshot(13n, [{ port: a.port, waiting: 0, running: 0 }])),
+      "nope",
+    );
     assert.equal(res.status, 401);
     assert.equal(a.seen.length + b.seen.length, before);
 
