@@ -1,0 +1,183 @@
+// Plugins of our `default` profile, beyond GIE's: load corrected by what this VM dispatched since the
+// snapshot's scrape, prefix affinity that independent VMs agree on (rendezvous hashing, bounded by
+// load) next to the local prefix index, and KV headroom for the request's size. Every tunable is here.
+
+import { Endpoint, RequestInfo, CycleState } from "./types.ts";
+import { Scorer } from "./framework.ts";
+import { minMaxLow, ensurePrefixMatch, prefixFraction } from "./scorers.ts";
+import { mix64 } from "./rng.ts";
+import { PrefixIndex } from "../prefix/index.ts";
+
+// ---- constants (each overridable by a scheduler param of the same name in camelCase) -----------
+
+/** Weight of a running request in the load figure: it costs decode steps, but unlike a queued request
+ *  it no longer delays a new request's prefill. (param `runningLoadWeight`) */
+export const RUNNING_LOAD_WEIGHT: f64 = 0.2;
+/** Prompt tokens dispatched since the scrape that count as one queued request (≈ one 4K-token
+ *  prefill). (param `tokensPerLoadUnit`) */
+export const TOKENS_PER_LOAD_UNIT: f64 = 4096;
+/** Affinity is honoured while an endpoint's load ≤ mean·(1+ε) + slack: ε keeps hot prefixes from
+ *  piling onto one pod (bounded-load consistent hashing). (param `affinityEpsilon`) */
+export const AFFINITY_EPSILON: f64 = 0.25;
+/** Absolute slack in the bound: roughly what a pod admits into its running batch within one scrape
+ *  interval without queueing, so a hot prefix is not scattered by the first few requests of a burst
+ *  and near-idle pools (mean ≈ 0) keep affinity. (param `affinitySlack`) */
+export const AFFINITY_SLACK: f64 = 8;
+/** No affinity for an endpoint whose waiting + in-flight exceeds this: a cache hit does not pay for a
+ *  long queue. (param `affinityMaxQueue`) */
+export const AFFINITY_MAX_QUEUE: f64 = 32;
+/** Leading blocks that form the rendezvous key (16 × 64 B ≈ 256 tokens): long enough to identify a
+ *  shared system prompt / conversation, short enough that the user's own tail doesn't change it.
+ *  (param `affinityBlocks`) */
+export const AFFINITY_BLOCKS: i32 = 16;
+/** Score of the rendezvous runner-up, so the first fallback is stable across VMs too. */
+export const RENDEZVOUS_SECOND: f64 = 0.5;
+
+/** Profile weights (params `queueWeight`, `kvWeight`, `prefixWeight`, `affinityWeight`,
+ *  `loraWeight`). Affinity (prefix + rendezvous = 5) outweighs load + KV (5) only in a tie, and the
+ *  load bound switches affinity off before a pod gets hot. */
+export const DEFAULT_QUEUE_WEIGHT: f64 = 3;
+export const DEFAULT_KV_WEIGHT: f64 = 2;
+export const DEFAULT_PREFIX_WEIGHT: f64 = 3;
+export const DEFAULT_AFFINITY_WEIGHT: f64 = 2;
+export const DEFAULT_LORA_WEIGHT: f64 = 1;
+
+/** Load model shared by the default profile's scorers; one per profile. */
+export class LoadModel {
+  runningWeight: f64 = RUNNING_LOAD_WEIGHT;
+  tokensPerUnit: f64 = TOKENS_PER_LOAD_UNIT;
+  epsilon: f64 = AFFINITY_EPSILON;
+  slack: f64 = AFFINITY_SLACK;
+  maxQueue: f64 = AFFINITY_MAX_QUEUE;
+
+  /** waiting + in-flight + runningWeight·running + in-flight prompt tokens / tokensPerUnit. */
+  loadOf(e: Endpoint): f64 {
+    return (
+      <f64>(e.waiting + e.inflightRequests) +
+      this.runningWeight * <f64>e.running +
+      <f64>e.inflightPromptTokens / this.tokensPerUnit
+    );
+  }
+
+  /** Fills cs.load and cs.loadMean once per cycle. */
+  ensure(eps: Endpoint[], cs: CycleState): void {
+    if (cs.loadReady) return;
+    cs.loadReady = true;
+    let sum = 0.0;
+    for (let k = 0, n = cs.n; k < n; k++) {
+      const l = this.loadOf(unchecked(eps[unchecked(cs.cand[k])]));
+      unchecked((cs.load[k] = l));
+      sum += l;
+    }
+    cs.loadMean = cs.n > 0 ? sum / <f64>cs.n : 0;
+    cs.loadBound = cs.loadMean * (1 + this.epsilon) + this.slack;
+  }
+
+  /** May candidate k keep affinity? (load bound) */
+  @inline withinBound(e: Endpoint, k: i32, cs: CycleState): bool {
+    return unchecked(cs.load[k]) <= cs.loadBound && <f64>(e.waiting + e.inflightRequests) <= this.maxQueue;
+  }
+}
+
+/** `fresh-load-scorer`: min-max over the corrected load; least loaded scores 1, all equal → 1. */
+export class FreshLoadScorer extends Scorer {
+  constructor(public model: LoadModel) {
+    super("fresh-load-scorer");
+  }
+  score(eps: Endpoint[], req: RequestInfo, cs: CycleState, out: StaticArray<f64>): void {
+    this.model.ensure(eps, cs);
+    minMaxLow(cs.load, cs.n, out);
+  }
+}
+
+/**
+ * `kv-headroom-scorer`: free KV blocks left after this request and what this VM sent since the scrape,
+ * as a fraction of all blocks: ((1−usage)·blocks − ⌈(promptTokens + inflightTokens)/blockSize⌉)/blocks.
+ * Unknown block geometry → 1 − usage.
+ */
+export class KvHeadroomScorer extends Scorer {
+  constructor() {
+    super("kv-headroom-scorer");
+  }
+  score(eps: Endpoint[], req: RequestInfo, cs: CycleState, out: StaticArray<f64>): void {
+    for (let k = 0; k < cs.n; k++) {
+      const e = unchecked(eps[unchecked(cs.cand[k])]);
+      const free = 1.0 - e.kvUsage;
+      if (e.kvBlockCount <= 0 || e.kvBlockSize <= 0) {
+        unchecked((out[k] = free));
+        continue;
+      }
+      const blocks = <f64>e.kvBlockCount;
+      // Float ceil: an integer division per endpoint costs more than the rest of this loop.
+      const need = Math.ceil(<f64>(req.promptTokens + e.inflightPromptTokens) / <f64>e.kvBlockSize);
+      unchecked((out[k] = (free * blocks - need) / blocks));
+    }
+  }
+}
+
+/** `bounded-prefix-scorer`: the local prefix index's match fraction, 0 where the load bound is exceeded. */
+export class BoundedPrefixScorer extends Scorer {
+  constructor(
+    public index: PrefixIndex,
+    public model: LoadModel,
+  ) {
+    super("bounded-prefix-scorer");
+  }
+  score(eps: Endpoint[], req: RequestInfo, cs: CycleState, out: StaticArray<f64>): void {
+    ensurePrefixMatch(this.index, req, cs);
+    this.model.ensure(eps, cs);
+    for (let k = 0; k < cs.n; k++) {
+      const e = unchecked(eps[unchecked(cs.cand[k])]);
+      unchecked((out[k] = this.model.withinBound(e, k, cs) ? prefixFraction(e, cs) : 0));
+    }
+  }
+}
+
+/** The rendezvous key of a request: the chained hash of its first min(blocks, AFFINITY_BLOCKS) blocks. */
+export function affinityKey(req: RequestInfo, blocks: i32): u64 {
+  const h = req.hashes;
+  if (h == null) return 0;
+  let n = req.hashCount < h.length ? req.hashCount : h.length;
+  if (n > blocks) n = blocks;
+  return n > 0 ? unchecked(h[n - 1]) : 0;
+}
+
+/**
+ * `rendezvous-affinity-scorer`: highest-random-weight hashing of the prompt's leading blocks over the
+ * candidates within the load bound. Every VM that sees the same endpoints computes the same winner
+ * without sharing state, so a prefix lands on one pod even before any local index has seen it. The
+ * winner scores 1, the runner-up RENDEZVOUS_SECOND, others 0; prompts shorter than a block score 0.
+ */
+export class RendezvousAffinityScorer extends Scorer {
+  blocks: i32 = AFFINITY_BLOCKS;
+  constructor(public model: LoadModel) {
+    super("rendezvous-affinity-scorer");
+  }
+  score(eps: Endpoint[], req: RequestInfo, cs: CycleState, out: StaticArray<f64>): void {
+    const n = cs.n;
+    for (let k = 0; k < n; k++) unchecked((out[k] = 0));
+    const key = affinityKey(req, this.blocks);
+    if (key == 0) return;
+    this.model.ensure(eps, cs);
+    let best = -1;
+    let second = -1;
+    let bestW: u64 = 0;
+    let secondW: u64 = 0;
+    for (let k = 0; k < n; k++) {
+      const e = unchecked(eps[unchecked(cs.cand[k])]);
+      if (!this.model.withinBound(e, k, cs)) continue;
+      const w = mix64(key ^ e.hostHash());
+      if (best < 0 || w > bestW) {
+        second = best;
+        secondW = bestW;
+        best = k;
+        bestW = w;
+      } else if (second < 0 || w > secondW) {
+        second = k;
+        secondW = w;
+      }
+    }
+    if (best >= 0) unchecked((out[best] = 1));
+    if (second >= 0) unchecked((out[second] = RENDEZVOUS_SECOND));
+  }
+}

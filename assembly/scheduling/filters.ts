@@ -1,0 +1,264 @@
+// Filters: the always-on candidate filters (ready/not stale, conformance subset) and the nodes of
+// GIE v0.3's legacy filter tree (thresholds in legacy.ts).
+
+import { Endpoint, RequestInfo, CycleState, CRITICALITY_CRITICAL } from "./types.ts";
+import { Filter, PredicateFilter } from "./framework.ts";
+
+/**
+ * Keeps ready endpoints whose metrics are not stale; when every ready endpoint is stale, keeps them
+ * all (old metrics beat refusing the request). No ready endpoint → empty → 503.
+ */
+export class ReadyFilter extends Filter {
+  constructor() {
+    super("ready-filter");
+  }
+  apply(eps: Endpoint[], req: RequestInfo, cs: CycleState): void {
+    let ready = 0;
+    let fresh = 0;
+    for (let k = 0, n = cs.n; k < n; k++) {
+      const i = unchecked(cs.cand[k]);
+      const e = unchecked(eps[i]);
+      if (!e.ready) continue;
+      unchecked((cs.cand[ready++] = i));
+      if (!e.stale) fresh++;
+    }
+    cs.n = ready;
+    if (fresh == 0 || fresh == ready) return;
+    let m = 0;
+    for (let k = 0; k < ready; k++) {
+      const i = unchecked(cs.cand[k]);
+      if (!unchecked(eps[i]).stale) unchecked((cs.cand[m++] = i));
+    }
+    cs.n = m;
+  }
+}
+
+/** True when hostPort names the address s[from, to) — as `ip`, `ip:port`, or `[ipv6]`/`[ipv6]:port`. */
+function hostPortMatches(hostPort: string, s: string, from: i32, to: i32): bool {
+  const len = to - from;
+  if (len <= 0) return false;
+  const hl = hostPort.length;
+  let off = 0;
+  // "[v6]:port" in hostPort matched by a bare "v6" entry.
+  if (hl > 0 && hostPort.charCodeAt(0) == 0x5b && s.charCodeAt(from) != 0x5b) off = 1;
+  if (off + len > hl) return false;
+  for (let j = 0; j < len; j++) {
+    if (hostPort.charCodeAt(off + j) != s.charCodeAt(from + j)) return false;
+  }
+  if (off + len == hl) return true;
+  const next = hostPort.charCodeAt(off + len);
+  return off == 1 ? next == 0x5d : next == 0x3a; // "]" after a bracketed v6, ":" before the port
+}
+
+/** True when the comma-separated list names this endpoint. */
+export function subsetContains(list: string, hostPort: string): bool {
+  let start = 0;
+  const n = list.length;
+  while (start <= n) {
+    let end = start;
+    while (end < n && list.charCodeAt(end) != 0x2c) end++;
+    let a = start;
+    let b = end;
+    while (a < b && list.charCodeAt(a) == 0x20) a++;
+    while (b > a && list.charCodeAt(b - 1) == 0x20) b--;
+    if (hostPortMatches(hostPort, list, a, b)) return true;
+    start = end + 1;
+  }
+  return false;
+}
+
+/**
+ * GIE conformance hook: with a `test-epp-endpoint-selection: ip[,ip…]` header (only passed in when the
+ * pool enables it), keeps just the listed endpoints. No header → no-op.
+ */
+export class EndpointSubsetFilter extends Filter {
+  constructor() {
+    super("endpoint-subset-filter");
+  }
+  apply(eps: Endpoint[], req: RequestInfo, cs: CycleState): void {
+    const list = req.endpointSubset;
+    if (list.length == 0) return;
+    let m = 0;
+    for (let k = 0, n = cs.n; k < n; k++) {
+      const i = unchecked(cs.cand[k]);
+      if (subsetContains(list, unchecked(eps[i]).hostPort)) unchecked((cs.cand[m++] = i));
+    }
+    cs.n = m;
+  }
+}
+
+/** Legacy root predicate: passes everything for Critical requests, nothing otherwise. */
+export class CriticalRequestFilter extends Filter {
+  constructor() {
+    super("critical-request-filter");
+  }
+  apply(eps: Endpoint[], req: RequestInfo, cs: CycleState): void {
+    if (req.criticality != CRITICALITY_CRITICAL) cs.n = 0;
+  }
+}
+
+/** Keeps endpoints with waiting < threshold (GIE `low-queue-filter`, 128). */
+export class LowQueueFilter extends PredicateFilter {
+  constructor(public threshold: i32) {
+    super("low-queue-filter");
+  }
+  keep(e: Endpoint, req: RequestInfo): bool {
+    return e.waiting < this.threshold;
+  }
+}
+
+/** Keeps endpoints with waiting ≤ queue AND KV usage ≤ kv (GIE "has capacity for sheddable", 5 / 0.8). */
+export class HasCapacityFilter extends PredicateFilter {
+  constructor(
+    public queue: i32,
+    public kv: f64,
+  ) {
+    super("has-capacity-filter");
+  }
+  keep(e: Endpoint, req: RequestInfo): bool {
+    return e.waiting <= this.queue && e.kvUsage <= this.kv;
+  }
+}
+
+/** Keeps the "first bucket" of waiting: [min, min + (max−min)/n] with integer division, as GIE v0.3. */
+export class LeastQueueFilter extends Filter {
+  constructor() {
+    super("least-queue-filter");
+  }
+  apply(eps: Endpoint[], req: RequestInfo, cs: CycleState): void {
+    const n = cs.n;
+    if (n == 0) return;
+    let min = i32.MAX_VALUE;
+    let max = i32.MIN_VALUE;
+    for (let k = 0; k < n; k++) {
+      const q = unchecked(eps[unchecked(cs.cand[k])]).waiting;
+      if (q < min) min = q;
+      if (q > max) max = q;
+    }
+    const hi = min + (max - min) / n;
+    let m = 0;
+    for (let k = 0; k < n; k++) {
+      const i = unchecked(cs.cand[k]);
+      const q = unchecked(eps[i]).waiting;
+      if (q >= min && q <= hi) unchecked((cs.cand[m++] = i));
+    }
+    cs.n = m;
+  }
+}
+
+/** Keeps the "first bucket" of KV usage: [min, min + (max−min)/n]. */
+export class LeastKvFilter extends Filter {
+  constructor() {
+    super("least-kv-cache-filter");
+  }
+  apply(eps: Endpoint[], req: RequestInfo, cs: CycleState): void {
+    const n = cs.n;
+    if (n == 0) return;
+    let min = f64.MAX_VALUE;
+    let max = -f64.MAX_VALUE;
+    for (let k = 0; k < n; k++) {
+      const v = unchecked(eps[unchecked(cs.cand[k])]).kvUsage;
+      if (v < min) min = v;
+      if (v > max) max = v;
+    }
+    const hi = min + (max - min) / <f64>n;
+    let m = 0;
+    for (let k = 0; k < n; k++) {
+      const i = unchecked(cs.cand[k]);
+      const v = unchecked(eps[i]).kvUsage;
+      if (v >= min && v <= hi) unchecked((cs.cand[m++] = i));
+    }
+    cs.n = m;
+  }
+}
+
+export function hasAdapter(list: string[], adapter: string): bool {
+  for (let i = 0, n = list.length; i < n; i++) {
+    if (unchecked(list[i]) == adapter) return true;
+  }
+  return false;
+}
+
+/**
+ * GIE v0.3 LoRA soft affinity: "affinity" = adapter already running, "available" = a free adapter
+ * slot (running adapters < maxLoras). Both non-empty → affinity with probability `threshold` (0.999),
+ * else available; otherwise whichever is non-empty (possibly none → failure).
+ */
+export class LoraSoftAffinityFilter extends Filter {
+  constructor(public threshold: f64) {
+    super("lora-affinity-filter");
+  }
+  apply(eps: Endpoint[], req: RequestInfo, cs: CycleState): void {
+    const n = cs.n;
+    let nAff = 0;
+    let nAvail = 0;
+    for (let k = 0; k < n; k++) {
+      const e = unchecked(eps[unchecked(cs.cand[k])]);
+      if (hasAdapter(e.runningAdapters, req.adapter)) nAff++;
+      else if (e.runningAdapters.length < e.maxLoras) nAvail++;
+    }
+    let wantAffinity = nAff > 0;
+    if (nAff > 0 && nAvail > 0) wantAffinity = cs.rng.nextF64() < this.threshold;
+    let m = 0;
+    for (let k = 0; k < n; k++) {
+      const i = unchecked(cs.cand[k]);
+      const e = unchecked(eps[i]);
+      const aff = hasAdapter(e.runningAdapters, req.adapter);
+      const keep = wantAffinity ? aff : !aff && e.runningAdapters.length < e.maxLoras;
+      if (keep) unchecked((cs.cand[m++] = i));
+    }
+    cs.n = m;
+  }
+}
+
+/** Legacy `drop` node: marks the request shed (→ 429). */
+export class DropRequestFilter extends Filter {
+  constructor() {
+    super("drop-request-filter");
+  }
+  apply(eps: Endpoint[], req: RequestInfo, cs: CycleState): void {
+    cs.shed = true;
+    cs.n = 0;
+  }
+}
+
+/**
+ * A node of GIE v0.3's decision tree: run `filter`; on a non-empty result continue with onSuccess (or
+ * onSuccessOrFailure) on the filtered set, else with onFailure (or onSuccessOrFailure) on the node's
+ * *input* set. With no follow-up the node's own result stands (empty = failure).
+ */
+export class DecisionTreeFilter extends Filter {
+  onSuccess: Filter | null = null;
+  onFailure: Filter | null = null;
+  onSuccessOrFailure: Filter | null = null;
+  private saved: StaticArray<i32> = new StaticArray<i32>(16);
+
+  constructor(public filter: Filter) {
+    super("decision-tree-filter");
+  }
+
+  apply(eps: Endpoint[], req: RequestInfo, cs: CycleState): void {
+    const n = cs.n;
+    const needSave = this.onFailure != null || this.onSuccessOrFailure != null;
+    if (needSave) {
+      if (this.saved.length < n) {
+        let c = this.saved.length;
+        while (c < n) c <<= 1;
+        this.saved = new StaticArray<i32>(c);
+      }
+      memory.copy(changetype<usize>(this.saved), changetype<usize>(cs.cand), (<usize>n) << 2);
+    }
+    this.filter.apply(eps, req, cs);
+    if (cs.n > 0) {
+      const next = this.onSuccess != null ? this.onSuccess : this.onSuccessOrFailure;
+      if (next != null) next.apply(eps, req, cs);
+      return;
+    }
+    if (cs.shed) return;
+    const next = this.onFailure != null ? this.onFailure : this.onSuccessOrFailure;
+    if (next == null) return;
+    memory.copy(changetype<usize>(cs.cand), changetype<usize>(this.saved), (<usize>n) << 2);
+    cs.n = n;
+    next.apply(eps, req, cs);
+  }
+}
