@@ -3,6 +3,8 @@
 
 import { JsonKind, JsonValue, parseJson, lastJsonError } from "./json/reader.ts";
 
+export const STRICT_FROM_POOL: i32 = -1;
+
 export class PluginConfig {
   poolNamespace: string = "";
   poolName: string = "";
@@ -14,6 +16,14 @@ export class PluginConfig {
   controlMaxBytes: u32 = 4 << 20;
   hasRandomSeed: bool = false;
   randomSeed: u64 = 0;
+  /** Largest inference request body accepted (413 above); Envoy's own buffer limit also applies. */
+  maxBodyBytes: u32 = 4 << 20;
+  /** Fallback endpoints after the pick in x-gateway-destination-endpoint. */
+  maxFallbacks: i32 = 3;
+  /** Honour GIE's `test-epp-endpoint-selection` header (conformance runs only). */
+  conformance: bool = false;
+  /** STRICT_FROM_POOL: the snapshot's pool flag decides; else the override (0 lenient, 1 strict). */
+  strictModels: i32 = STRICT_FROM_POOL;
 
   /** Shared-data key prefix of the configured pool: `epp.v1/<ns>/<name>/`. */
   keyPrefix(): string {
@@ -97,6 +107,33 @@ export function parseConfig(text: string): ConfigResult {
       return invalid(out, "randomSeed", "must be a non-negative integer");
     c.hasRandomSeed = true;
     c.randomSeed = <u64>seed.num;
+  }
+
+  const maxBody = root.get("maxBodyBytes");
+  if (maxBody != null) {
+    if (!isNonNegativeInteger(maxBody, 0xffffffff) || maxBody.num < 1)
+      return invalid(out, "maxBodyBytes", "must be an integer between 1 and 4294967295");
+    c.maxBodyBytes = <u32>maxBody.num;
+  }
+
+  const fallbacks = root.get("maxFallbacks");
+  if (fallbacks != null) {
+    if (!isNonNegativeInteger(fallbacks, 64))
+      return invalid(out, "maxFallbacks", "must be an integer between 0 and 64");
+    c.maxFallbacks = <i32>fallbacks.num;
+  }
+
+  const conformance = root.get("conformance");
+  if (conformance != null) {
+    if (conformance.kind != JsonKind.Bool) return invalid(out, "conformance", "must be true or false");
+    c.conformance = conformance.bool;
+  }
+
+  const strict = root.get("strictModels");
+  if (strict != null && strict.kind != JsonKind.Null) {
+    if (strict.kind != JsonKind.Bool)
+      return invalid(out, "strictModels", "must be true, false or null (null = the pool's setting)");
+    c.strictModels = strict.bool ? 1 : 0;
   }
 
   out.config = c;

@@ -1,9 +1,12 @@
-// Stream glue for the data path and the plugin lifecycle: configuration, control-path dispatch,
-// snapshot refresh, endpoint pick and the destination headers.
+// Stream glue for the data path and the plugin lifecycle. A data request flows:
+//   headers: strip a spoofed destination, check the snapshot, then either decide now (no body, or a
+//            path we do not parse) or stop and buffer (OpenAI paths with a body; size limit → 413);
+//   body:    at end of stream inference-request.ts scans, resolves the model and schedules (pick.ts);
+//   response headers: x-gateway-destination-endpoint-served = the first destination;
+//   log/delete: the dispatch leaves the VM-local in-flight count (inflight.ts).
 
 import {
   BUFFER_PLUGIN_CONFIGURATION,
-  clearRouteCache,
   getBufferBytes,
   getHeader,
   HeaderMap,
@@ -13,7 +16,6 @@ import {
   nowNanos,
   randomU64,
   removeHeader,
-  replaceHeader,
 } from "./abi/host.ts";
 import { parseConfig } from "./config.ts";
 import {
@@ -21,20 +23,29 @@ import {
   controlHeaders,
   pathWithoutQuery,
   DATA_CONTINUE,
+  DATA_STOP_AND_BUFFER,
   HEADERS_CONTINUE,
   HEADERS_STOP,
 } from "./control.ts";
-import { pickLeastLoaded } from "./pick.ts";
+import { DESTINATION_HEADER } from "./pick.ts";
+import { routeBody, routeUnparsed, seedModelDraws } from "./inference-request.ts";
+import { Dispatch, finishDispatch } from "./inflight.ts";
+import { resetPool, syncPool } from "./pool.ts";
+import { kindFromPath, KIND_AUTO } from "./request/prompt.ts";
 import { seedRandom } from "./random.ts";
 import { sendError } from "./replies.ts";
 import { config, refreshSnapshot, setConfig } from "./vm-state.ts";
 
-export const DESTINATION_HEADER = "x-gateway-destination-endpoint";
+export { DESTINATION_HEADER };
 export const SERVED_HEADER = "x-gateway-destination-endpoint-served";
 
 class Stream {
   control: bool = false;
+  /** Waiting for the end of an OpenAI body; `kind` says how to read its prompt. */
+  buffering: bool = false;
+  kind: i32 = KIND_AUTO;
   picked: string | null = null;
+  dispatch: Dispatch = new Dispatch();
 }
 
 const streams = new Map<u32, Stream>();
@@ -56,12 +67,31 @@ export function onConfigure(configSize: u32): bool {
     return false;
   }
   setConfig(c);
-  seedRandom(c.hasRandomSeed ? c.randomSeed : randomU64());
+  const seed = c.hasRandomSeed ? c.randomSeed : randomU64();
+  seedRandom(seed);
+  seedModelDraws(seed);
+  resetPool(seed);
   return true;
 }
 
 export function onContextCreate(id: u32, rootId: u32): void {
   if (rootId != 0) streams.set(id, new Stream());
+}
+
+function tooLarge(): void {
+  sendError(
+    413,
+    "request body is larger than maxBodyBytes (" + config.maxBodyBytes.toString() + " bytes)",
+    "invalid_request_error",
+    "request_too_large",
+  );
+}
+
+/** JSON media types: application/json and application/*+json, any parameters. */
+function isJsonContentType(v: string): bool {
+  const semi = v.indexOf(";");
+  const t = (semi < 0 ? v : v.substring(0, semi)).trim().toLowerCase();
+  return t == "application/json" || (t.startsWith("application/") && t.endsWith("+json"));
 }
 
 export function onRequestHeaders(id: u32, endOfStream: bool): u32 {
@@ -87,26 +117,51 @@ export function onRequestHeaders(id: u32, endOfStream: bool): u32 {
     sendError(503, why, "service_unavailable", snapshot == null ? "no_snapshot" : "stale_snapshot");
     return HEADERS_STOP;
   }
-  const e = pickLeastLoaded(snapshot.endpoints);
-  if (e == null) {
+  const kind = path == null ? KIND_AUTO : kindFromPath(path);
+  // No body, or a path we do not parse (documented): decide on load alone, without buffering.
+  if (endOfStream || kind == KIND_AUTO) {
+    syncPool(snapshot);
+    s.picked = routeUnparsed(s.dispatch);
+    return s.picked == null ? HEADERS_STOP : HEADERS_CONTINUE;
+  }
+  const type = getHeader(HeaderMap.Request, "content-type");
+  if (type != null && !isJsonContentType(type)) {
     sendError(
-      503,
-      "no ready endpoint in pool " + config.poolNamespace + "/" + config.poolName,
-      "service_unavailable",
-      "no_ready_endpoint",
+      400,
+      "content-type must be application/json for " + pathWithoutQuery(path!),
+      "invalid_request_error",
+      "invalid_content_type",
     );
     return HEADERS_STOP;
   }
-  replaceHeader(HeaderMap.Request, DESTINATION_HEADER, e.hostPort);
-  clearRouteCache();
-  s.picked = e.hostPort;
-  return HEADERS_CONTINUE;
+  const length = getHeader(HeaderMap.Request, "content-length");
+  if (length != null && length.length > 0 && parseFloat(length) > <f64>config.maxBodyBytes) {
+    tooLarge();
+    return HEADERS_STOP;
+  }
+  s.buffering = true;
+  s.kind = kind;
+  // With allow_on_headers_stop_iteration Envoy holds the headers and delivers the body to us.
+  return HEADERS_STOP;
 }
 
 export function onRequestBody(id: u32, bodySize: u32, endOfStream: bool): u32 {
   if (!streams.has(id)) return DATA_CONTINUE;
-  if (streams.get(id).control) return controlBody(bodySize, endOfStream);
-  return DATA_CONTINUE;
+  const s = streams.get(id);
+  if (s.control) return controlBody(bodySize, endOfStream);
+  if (!s.buffering) return DATA_CONTINUE;
+  if (bodySize > config.maxBodyBytes) {
+    s.buffering = false;
+    tooLarge();
+    return DATA_STOP_AND_BUFFER;
+  }
+  if (!endOfStream) return DATA_STOP_AND_BUFFER;
+  s.buffering = false;
+  // The snapshot may have moved on while the body arrived; the cached one never goes back to null.
+  const snapshot = refreshSnapshot();
+  if (snapshot != null) syncPool(snapshot);
+  s.picked = routeBody(bodySize, s.kind, s.dispatch);
+  return s.picked == null ? DATA_STOP_AND_BUFFER : DATA_CONTINUE;
 }
 
 export function onResponseHeaders(id: u32): u32 {
@@ -116,7 +171,13 @@ export function onResponseHeaders(id: u32): u32 {
   return HEADERS_CONTINUE;
 }
 
+/** on_log: the request is over; its dispatch stops counting as in flight. */
+export function onLog(id: u32): void {
+  if (streams.has(id)) finishDispatch(streams.get(id).dispatch);
+}
+
 export function onDelete(id: u32): void {
   // Root contexts are never in the map; deleting an absent key is a no-op, never a trap.
+  if (streams.has(id)) finishDispatch(streams.get(id).dispatch);
   streams.delete(id);
 }

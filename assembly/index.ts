@@ -7,6 +7,7 @@ import {
   onConfigure,
   onContextCreate,
   onDelete,
+  onLog,
   onRequestBody,
   onRequestHeaders,
   onResponseHeaders,
@@ -40,6 +41,10 @@ export function proxy_on_request_body(contextId: u32, bodySize: u32, endOfStream
 
 export function proxy_on_response_headers(contextId: u32, headers: u32, endOfStream: bool): u32 {
   return onResponseHeaders(contextId);
+}
+
+export function proxy_on_log(contextId: u32): void {
+  onLog(contextId);
 }
 
 export function proxy_on_done(contextId: u32): bool {

@@ -1,27 +1,44 @@
-// Minimal endpoint choice for the foundation: among ready, non-stale endpoints the least
-// (waiting + running), ties broken uniformly at random. O(endpoints), no allocation.
-// (assembly/scheduling/ replaces this with the real scheduler.)
+// Runs the scheduler for one request and applies its decision to the stream: the ordered destination
+// list (best first, then fallbacks) in x-gateway-destination-endpoint, or a 429 / 503 local reply.
+// Records the dispatch (prefix index + VM-local in-flight) so the next pick already sees it.
 
-import { Endpoint } from "./snapshot/types.ts";
-import { randomBelow } from "./random.ts";
+import { clearRouteCache, HeaderMap, nowNanos, replaceHeader } from "./abi/host.ts";
+import { RequestInfo, SCHEDULE_OK, SCHEDULE_SHED } from "./scheduling/types.ts";
+import { endpoints, scheduler } from "./pool.ts";
+import { Dispatch, recordDispatch } from "./inflight.ts";
+import { sendError } from "./replies.ts";
+import { config } from "./vm-state.ts";
 
-export function pickLeastLoaded(endpoints: Endpoint[]): Endpoint | null {
-  let best: Endpoint | null = null;
-  let bestLoad: u64 = 0;
-  let ties: u32 = 0;
-  for (let i = 0, n = endpoints.length; i < n; i++) {
-    const e = unchecked(endpoints[i]);
-    if (!e.ready || e.stale) continue;
-    const load = <u64>e.waiting + <u64>e.running;
-    if (best == null || load < bestLoad) {
-      best = e;
-      bestLoad = load;
-      ties = 1;
-    } else if (load == bestLoad) {
-      // Reservoir sampling over the tied endpoints: each ends up chosen with probability 1/ties.
-      ties++;
-      if (randomBelow(ties) == 0) best = e;
-    }
+export const DESTINATION_HEADER = "x-gateway-destination-endpoint";
+
+/**
+ * Picks endpoints for `req`. Returns the first (served) `ip:port`, or null after replying locally.
+ * `d` receives the dispatch record (finish it when the stream ends).
+ */
+export function pickAndRoute(req: RequestInfo, d: Dispatch): string | null {
+  const eps = endpoints;
+  const status = scheduler.schedule(eps, req);
+  if (status == SCHEDULE_SHED) {
+    sendError(
+      429,
+      "the inference pool is saturated and this request is sheddable; retry later",
+      "rate_limit_exceeded",
+      "request_shed",
+    );
+    return null;
   }
-  return best;
+  if (status != SCHEDULE_OK || scheduler.resultCount == 0) {
+    const why =
+      req.endpointSubset.length > 0
+        ? "no ready endpoint matches test-epp-endpoint-selection"
+        : "no ready endpoint in pool " + config.poolNamespace + "/" + config.poolName;
+    sendError(503, why, "service_unavailable", "no_ready_endpoint");
+    return null;
+  }
+  const first = scheduler.result[0];
+  scheduler.onPicked(eps, first, req);
+  recordDispatch(d, eps[first], req.promptTokens, nowNanos() / 1_000_000);
+  replaceHeader(HeaderMap.Request, DESTINATION_HEADER, scheduler.destinationList(eps));
+  clearRouteCache();
+  return eps[first].hostPort;
 }

@@ -29,3 +29,8 @@ export function sendError(
   values.push("application/json");
   sendLocalReply(status, "epp_" + code, errorBody(message, type, code), names, values);
 }
+
+/** Replies locally with a ready-made JSON body (e.g. the request scanner's OpenAI-style error). */
+export function sendJsonReply(status: u32, details: string, body: string): void {
+  sendLocalReply(status, details, body, ["content-type"], ["application/json"]);
+}

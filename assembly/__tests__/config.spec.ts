@@ -1,5 +1,5 @@
 // Unit tests of the plugin configuration parser and the JSON reader it is built on.
-import { parseConfig } from "../config";
+import { parseConfig, STRICT_FROM_POOL } from "../config";
 import { parseJson, JsonKind } from "../json/reader";
 
 const BASE = '"pool":{"namespace":"ns","name":"p"},"controlToken":"t"';
@@ -79,5 +79,29 @@ describe("plugin config", () => {
     expect<bool>(parseConfig("{" + BASE + ',"controlPath":"nope"}').error.includes("controlPath")).toBe(true);
     expect<bool>(parseConfig("[1]").config == null).toBe(true);
     expect<bool>(parseConfig("{oops").error.includes("JSON")).toBe(true);
+  });
+  it("reads the data-path fields and their defaults", () => {
+    const d = parseConfig("{" + BASE + "}").config!;
+    expect<u32>(d.maxBodyBytes).toBe(4 << 20);
+    expect<i32>(d.maxFallbacks).toBe(3);
+    expect<bool>(d.conformance).toBe(false);
+    expect<i32>(d.strictModels).toBe(STRICT_FROM_POOL);
+    const c = parseConfig(
+      "{" + BASE + ',"maxBodyBytes":1000,"maxFallbacks":0,"conformance":true,"strictModels":false}',
+    ).config!;
+    expect<u32>(c.maxBodyBytes).toBe(1000);
+    expect<i32>(c.maxFallbacks).toBe(0);
+    expect<bool>(c.conformance).toBe(true);
+    expect<i32>(c.strictModels).toBe(0);
+    expect<i32>(parseConfig("{" + BASE + ',"strictModels":true}').config!.strictModels).toBe(1);
+    expect<i32>(parseConfig("{" + BASE + ',"strictModels":null}').config!.strictModels).toBe(
+      STRICT_FROM_POOL,
+    );
+    expect<bool>(parseConfig("{" + BASE + ',"maxBodyBytes":0}').error.includes("maxBodyBytes")).toBe(true);
+    expect<bool>(parseConfig("{" + BASE + ',"maxFallbacks":65}').error.includes("maxFallbacks")).toBe(true);
+    expect<bool>(parseConfig("{" + BASE + ',"conformance":1}').error.includes("conformance")).toBe(true);
+    expect<bool>(parseConfig("{" + BASE + ',"strictModels":"yes"}').error.includes("strictModels")).toBe(
+      true,
+    );
   });
 });

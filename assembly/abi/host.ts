@@ -8,11 +8,13 @@ import {
   proxy_get_buffer_bytes,
   proxy_get_current_time_nanoseconds,
   proxy_get_header_map_value,
+  proxy_get_log_level,
   proxy_get_shared_data,
   proxy_log,
   proxy_remove_header_map_value,
   proxy_replace_header_map_value,
   proxy_send_local_response,
+  proxy_set_buffer_bytes,
   proxy_set_shared_data,
   wasi_random_get,
 } from "./imports.ts";
@@ -68,6 +70,13 @@ export function log(level: LogLevel, message: string): void {
   proxy_log(<u32>level, changetype<usize>(bytes), bytes.byteLength);
 }
 
+/** True when the host would keep a message at `level` (skip building per-request debug strings). */
+export function logEnabled(level: LogLevel): bool {
+  store<u32>(outCas, <u32>LogLevel.Info);
+  if (proxy_get_log_level(outCas) != WASM_OK) return level >= LogLevel.Info;
+  return <u32>level >= load<u32>(outCas);
+}
+
 /** A header's first value, or null when missing or the map is unavailable. */
 export function getHeader(map: HeaderMap, name: string): string | null {
   const k = String.UTF8.encode(name);
@@ -111,6 +120,11 @@ export function getBufferBytes(buffer: u32, start: u32, len: u32): ArrayBuffer |
   clearOut();
   if (proxy_get_buffer_bytes(buffer, start, len, outPtr, outLen) != WASM_OK) return null;
   return takeResult();
+}
+
+/** Replaces bytes [start, start+len) of a buffer with `data` (start 0, len ≥ size: the whole body). */
+export function setBufferBytes(buffer: u32, start: u32, len: u32, data: Uint8Array): u32 {
+  return proxy_set_buffer_bytes(buffer, start, len, data.dataStart, <usize>data.byteLength);
 }
 
 export class SharedValue {

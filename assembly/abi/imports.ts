@@ -46,3 +46,9 @@ export declare function proxy_call_foreign_function(nPtr: usize, nLen: usize, aP
 
 @external("wasi_snapshot_preview1", "random_get")
 export declare function wasi_random_get(ptr: usize, len: usize): u16;
+
+@external("env", "proxy_set_buffer_bytes")
+export declare function proxy_set_buffer_bytes(buffer: u32, start: u32, len: u32, dataPtr: usize, dataLen: usize): u32;
+
+@external("env", "proxy_get_log_level")
+export declare function proxy_get_log_level(retLevel: usize): u32;

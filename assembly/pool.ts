@@ -1,0 +1,141 @@
+// The VM's scheduling view of the pool, rebuilt once per adopted snapshot: scheduler Endpoint objects
+// (reused per ip:port so their prefix-index slot and cached hash survive), the model table for
+// resolution, and the scheduler itself (profile from the snapshot's scheduler record).
+
+import * as snap from "./snapshot/types.ts";
+import { Endpoint, SchedulerConfig } from "./scheduling/types.ts";
+import { Scheduler } from "./scheduling/scheduler.ts";
+import { ModelEntry, ModelTable, ObjectiveEntry, RewriteRule } from "./scheduling/models.ts";
+import { STRICT_FROM_POOL } from "./config.ts";
+import { config } from "./vm-state.ts";
+import { rebase } from "./inflight.ts";
+
+export let endpoints: Endpoint[] = [];
+export let models: ModelTable = new ModelTable();
+export let scheduler: Scheduler = new Scheduler(1);
+
+let synced: snap.Snapshot | null = null;
+const byHostPort = new Map<string, Endpoint>();
+const freeSlots: i32[] = [];
+let nextSlot: i32 = 0;
+/** Stamp per sync, to find endpoints that left the snapshot (and duplicates within one). */
+let stamp: u32 = 0;
+const stamps = new Map<Endpoint, u32>();
+
+/** A fresh scheduler (on_configure): seeded, forgets the previous pool. */
+export function resetPool(seed: u64): void {
+  scheduler = new Scheduler(seed);
+  endpoints = [];
+  models = new ModelTable();
+  synced = null;
+  byHostPort.clear();
+  stamps.clear();
+  freeSlots.length = 0;
+  nextSlot = 0;
+}
+
+function schedulerConfig(s: snap.SchedulerConfig): SchedulerConfig {
+  const c = new SchedulerConfig();
+  c.profile = s.profile.length > 0 ? s.profile : "default";
+  c.queueThreshold = <i32>min<u32>(s.queueThreshold, <u32>i32.MAX_VALUE);
+  c.kvThreshold = <f64>s.kvThreshold / 10000.0;
+  c.metricsStalenessMs = s.metricsStalenessMs;
+  for (let i = 0; i < s.paramKeys.length && i < s.paramValues.length; i++)
+    c.setParam(s.paramKeys[i], s.paramValues[i]);
+  // The fallback count belongs to this Envoy's retry policy, so the plugin config wins.
+  c.setParam("maxFallbacks", <f64>config.maxFallbacks);
+  return c;
+}
+
+function clampI32(v: u32): i32 {
+  return v > <u32>i32.MAX_VALUE ? i32.MAX_VALUE : <i32>v;
+}
+
+function fill(e: Endpoint, s: snap.Endpoint): void {
+  e.waiting = clampI32(s.waiting);
+  e.running = clampI32(s.running);
+  e.kvUsage = <f64>s.kvUsage / 10000.0;
+  e.maxLoras = <i32>s.maxLoras;
+  e.kvBlockSize = <i32>s.kvBlockSize;
+  e.kvBlockCount = clampI32(s.kvBlockCount);
+  e.runningAdapters = s.runningAdapters;
+  e.waitingAdapters = s.waitingAdapters;
+  e.ready = s.ready;
+  e.stale = s.stale;
+  e.metricsAgeMs = s.metricsAgeMs;
+}
+
+function weightedTargets(ts: snap.WeightedName[], names: string[], weights: u32[]): void {
+  for (let i = 0; i < ts.length; i++) {
+    names.push(ts[i].name);
+    weights.push(ts[i].weight);
+  }
+}
+
+function modelTable(s: snap.Snapshot): ModelTable {
+  const t = new ModelTable();
+  for (let i = 0; i < s.models.length; i++) {
+    const m = s.models[i];
+    const e = new ModelEntry();
+    e.name = m.name;
+    e.criticality = m.criticality;
+    weightedTargets(m.targets, e.targets, e.weights);
+    t.models.push(e);
+  }
+  for (let i = 0; i < s.objectives.length; i++) {
+    const o = s.objectives[i];
+    const e = new ObjectiveEntry();
+    e.name = o.name;
+    e.hasPriority = o.hasPriority;
+    e.priority = o.priority;
+    t.objectives.push(e);
+  }
+  for (let i = 0; i < s.rewrites.length; i++) {
+    const r = s.rewrites[i];
+    const e = new RewriteRule();
+    e.matches = r.matches;
+    weightedTargets(r.targets, e.targets, e.weights);
+    t.rewrites.push(e);
+  }
+  t.strict = config.strictModels == STRICT_FROM_POOL ? s.pool.strictModels : config.strictModels == 1;
+  return t;
+}
+
+/** Makes `s` the pool the scheduler sees; a no-op when it already is. */
+export function syncPool(s: snap.Snapshot): void {
+  if (synced === s) return;
+  synced = s;
+  stamp++;
+  const next = new Array<Endpoint>();
+  for (let i = 0; i < s.endpoints.length; i++) {
+    const src = s.endpoints[i];
+    let e: Endpoint;
+    if (byHostPort.has(src.hostPort)) {
+      e = byHostPort.get(src.hostPort);
+      if (stamps.get(e) == stamp) continue; // duplicate ip:port in one snapshot: keep the first
+    } else {
+      e = new Endpoint();
+      e.hostPort = src.hostPort;
+      e.slot = freeSlots.length > 0 ? freeSlots.pop() : nextSlot++;
+      byHostPort.set(src.hostPort, e);
+    }
+    stamps.set(e, stamp);
+    fill(e, src);
+    next.push(e);
+  }
+  // Endpoints that left: forget their prefix history and hand the slot to the next newcomer.
+  for (let i = 0; i < endpoints.length; i++) {
+    const old = endpoints[i];
+    if (old.slot < 0 || stamps.get(old) == stamp) continue;
+    scheduler.index.removeEndpoint(old.slot);
+    freeSlots.push(old.slot);
+    old.slot = -1;
+    byHostPort.delete(old.hostPort);
+    stamps.delete(old);
+  }
+  endpoints = next;
+  models = modelTable(s);
+  scheduler.configure(schedulerConfig(s.scheduler));
+  scheduler.syncEndpoints(next);
+  rebase(next, s.createdAtMs);
+}
