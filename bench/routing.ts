@@ -1,0 +1,86 @@
+// npm run bench:routing -- --workload W --policies a,b --qps 100,200 --seed S --pods N --duration S
+//   --scrape-interval-ms 50 --push-delay-ms 5 --out DIR
+// Routing-quality benchmark in virtual time (bench/routing/); writes JSON, Markdown and plots.
+import { parseArgs } from "node:util";
+import { ALL_POLICIES } from "./routing/policies.ts";
+import { runSweep } from "./routing/sweep.ts";
+import { WORKLOADS, workloadByName } from "./routing/workloads.ts";
+import { writeRoutingReport } from "./report/routing-report.ts";
+
+const { values: a } = parseArgs({
+  options: {
+    workload: { type: "string", default: "sharegpt" },
+    policies: { type: "string", default: ALL_POLICIES.join(",") },
+    qps: { type: "string" },
+    seed: { type: "string", default: "1" },
+    pods: { type: "string", default: "10" },
+    preset: { type: "string", default: "h100-llama3-8b" },
+    duration: { type: "string", default: "30" },
+    warmup: { type: "string" },
+    cooldown: { type: "string" },
+    "scrape-interval-ms": { type: "string", default: "50" },
+    "push-delay-ms": { type: "string", default: "5" },
+    "slo-ttft-ms": { type: "string", default: "2000" },
+    "slo-tpot-ms": { type: "string", default: "50" },
+    out: { type: "string", default: "bench-output" },
+    "no-png": { type: "boolean", default: false },
+    help: { type: "boolean", default: false },
+  },
+});
+
+if (a.help) {
+  console.log(`usage: npm run bench:routing -- [--workload ${Object.keys(WORKLOADS).join("|")}] [--policies ${ALL_POLICIES.join(",")}]
+  [--qps 100,200] [--seed 1] [--pods 10] [--preset h100-llama3-8b] [--duration 30] [--warmup S] [--cooldown S]
+  [--scrape-interval-ms 50] [--push-delay-ms 5] [--slo-ttft-ms 2000] [--slo-tpot-ms 50] [--out bench-output] [--no-png]`);
+  process.exit(0);
+}
+
+const num = (s: string | undefined, name: string): number => {
+  const n = Number(s);
+  if (s === undefined || !Number.isFinite(n) || n < 0)
+    throw new Error(`--${name} must be a non-negative number`);
+  return n;
+};
+const workload = workloadByName(a.workload!);
+const policies = a.policies!.split(",").filter(Boolean);
+for (const p of policies)
+  if (!ALL_POLICIES.includes(p))
+    throw new Error(`unknown policy "${p}"; choose from ${ALL_POLICIES.join(", ")}`);
+const durationS = num(a.duration, "duration");
+// Default warm-up/cool-down: 1/6 of the stage each (5 s of a 30 s stage).
+const warmupS = a.warmup === undefined ? durationS / 6 : num(a.warmup, "warmup");
+const cooldownS = a.cooldown === undefined ? durationS / 6 : num(a.cooldown, "cooldown");
+
+const isTty = process.stderr.isTTY;
+const t0 = performance.now();
+const progress = (i: number, total: number, policy: string, qps: number): void => {
+  const width = 30;
+  const filled = Math.round((i / total) * width);
+  const secs = ((performance.now() - t0) / 1000).toFixed(0);
+  const label = i < total ? `${policy} @ ${qps} QPS` : "done";
+  const line = `[${"#".repeat(filled)}${".".repeat(width - filled)}] ${i}/${total} ${label} (${secs}s)`;
+  process.stderr.write(isTty ? `\r${line.padEnd(78)}${i === total ? "\n" : ""}` : `${line}\n`);
+};
+
+const run = await runSweep(
+  {
+    workload,
+    policies,
+    qps: a.qps ? a.qps.split(",").map((q) => num(q, "qps")) : workload.defaultQps,
+    seed: num(a.seed, "seed"),
+    pods: num(a.pods, "pods"),
+    preset: a.preset!,
+    durationMs: durationS * 1000,
+    warmupMs: warmupS * 1000,
+    cooldownMs: cooldownS * 1000,
+    scrapeIntervalMs: num(a["scrape-interval-ms"], "scrape-interval-ms"),
+    pushDelayMs: num(a["push-delay-ms"], "push-delay-ms"),
+    slo: { ttftMs: num(a["slo-ttft-ms"], "slo-ttft-ms"), tpotMs: num(a["slo-tpot-ms"], "slo-tpot-ms") },
+  },
+  progress,
+);
+const files = await writeRoutingReport(run, a.out!, !a["no-png"]);
+process.stderr.write(
+  `wrote ${files.length} files to ${a.out} in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`,
+);
+console.log(files[1]);

@@ -1,0 +1,224 @@
+// Filter policies: every request runs through the real build/filter.wasm in the Envoy-faithful
+// host, on the benchmark's virtual clock. Snapshots follow the real control path: the sidecar's
+// collector parses each pod's /metrics text, the sidecar's encoder builds the snapshot, and it is
+// POSTed to /epp/v1/snapshot after a delay. `oracle` instead pushes a snapshot built from the
+// engines' live state right before every request (perfectly fresh: an upper bound).
+import { readFileSync } from "node:fs";
+import {
+  EnvoyProcess,
+  type Clock as HostClock,
+  type HeaderList,
+  type LocalReply,
+  type WasmPlugin,
+} from "../../host/index.ts";
+import type { Engine, VirtualClock } from "../../sim/index.ts";
+import { ENGINE_MAPPINGS, extractMetrics, type EndpointMetrics } from "../../sidecar/collector/engines.ts";
+import { encodeSnapshot } from "../../sidecar/snapshot/encoder.ts";
+import { DEFAULT_SCHEDULER, type Snapshot, type SnapshotEndpoint } from "../../sidecar/snapshot/types.ts";
+import type { Policy, RouteResult } from "./policies.ts";
+import type { WorkItem } from "./workloads.ts";
+
+export const FILTER_WASM_PATH = new URL("../../build/filter.wasm", import.meta.url);
+const TOKEN = "bench-control-token";
+const POOL = { namespace: "bench", name: "sim-pool" };
+const DEST = "x-gateway-destination-endpoint";
+const PORT = 8000;
+
+export interface FilterPolicyOptions {
+  /** "legacy" | "gie-default" | "default" | "oracle" (oracle runs the default profile). */
+  name: string;
+  clock: VirtualClock;
+  engines: readonly Engine[];
+  seed: number;
+  scrapeIntervalMs: number;
+  pushDelayMs: number;
+  wasm?: Uint8Array;
+}
+
+/** Runs host timers on the simulator's clock (which has no cancel, so timers carry a flag). */
+export function hostClockOn(clock: VirtualClock): HostClock {
+  return {
+    nowNs: () => BigInt(Math.round(clock.epochSeconds(clock.now()) * 1e3)) * 1_000_000n,
+    setTimer: (ms, fn) => {
+      const h = { cancelled: false };
+      clock.schedule(clock.now() + Math.max(0, ms), () => {
+        if (!h.cancelled) fn();
+      });
+      return h;
+    },
+    clearTimer: (h) => {
+      if (h && typeof h === "object") (h as { cancelled: boolean }).cancelled = true;
+    },
+  };
+}
+
+export function podAddress(i: number): string {
+  return `10.0.${Math.floor(i / 250)}.${(i % 250) + 1}`;
+}
+
+function liveMetrics(e: Engine): EndpointMetrics {
+  const l = e.loraSets();
+  return {
+    waiting: e.numWaiting,
+    running: e.numRunning,
+    kvUsage: e.kvUsage(),
+    maxLoras: e.config.maxLoras,
+    kvBlockSize: e.config.blockSize,
+    kvBlockCount: e.config.numGpuBlocks,
+    runningAdapters: l.running,
+    waitingAdapters: l.waiting,
+  };
+}
+
+function endpoint(i: number, m: EndpointMetrics | undefined, ageMs: number): SnapshotEndpoint {
+  return {
+    podName: `sim-${i}`,
+    address: podAddress(i),
+    port: PORT,
+    ready: true,
+    stale: false,
+    hasMetrics: m !== undefined,
+    engine: "vllm",
+    metricsAgeMs: m ? ageMs : null,
+    waiting: m?.waiting ?? 0,
+    running: m?.running ?? 0,
+    kvUsage: Math.min(1, m?.kvUsage ?? 0),
+    maxLoras: m?.maxLoras ?? 0,
+    kvBlockSize: m?.kvBlockSize ?? 0,
+    kvBlockCount: m?.kvBlockCount ?? 0,
+    runningAdapters: m?.runningAdapters ?? [],
+    waitingAdapters: m?.waitingAdapters ?? [],
+  };
+}
+
+function header(h: HeaderList | undefined, name: string): string | undefined {
+  return h?.find(([k]) => k === name)?.[1];
+}
+
+export async function filterPolicy(o: FilterPolicyOptions): Promise<Policy> {
+  const profile = o.name === "oracle" ? "default" : o.name;
+  const envoy = new EnvoyProcess({ clock: hostClockOn(o.clock) });
+  const plugin: WasmPlugin = await envoy.loadPlugin(o.wasm ?? readFileSync(FILTER_WASM_PATH), {
+    vmId: "epp",
+    workers: 1,
+    allowOnHeadersStopIteration: true,
+    configuration: JSON.stringify({ pool: POOL, controlToken: TOKEN, staleAfterMs: 0, randomSeed: o.seed }),
+  });
+  const byAddress = new Map<string, number>();
+  o.engines.forEach((_, i) => byAddress.set(`${podAddress(i)}:${PORT}`, i));
+  let generation = 0n;
+  const enc = new TextEncoder();
+
+  const snapshot = (endpoints: SnapshotEndpoint[]): Uint8Array =>
+    encodeSnapshot({
+      generation: ++generation,
+      createdAtMs: Math.round(o.clock.epochSeconds(o.clock.now()) * 1000),
+      pool: { ...POOL, failureMode: "FailClose", strictModels: false, targetPorts: [PORT] },
+      endpoints,
+      models: [],
+      objectives: [],
+      rewrites: [],
+      scheduler: { ...DEFAULT_SCHEDULER, profile, params: {} },
+    } satisfies Snapshot);
+
+  const push = (bytes: Uint8Array): void => {
+    let reply: LocalReply | undefined;
+    const s = plugin.newHttpStream({
+      forwardRequestHeaders: () => {},
+      forwardRequestData: () => {},
+      forwardResponseHeaders: () => {},
+      forwardResponseData: () => {},
+      localReply: (r) => (reply = r),
+    });
+    s.decodeHeaders(
+      [
+        [":method", "POST"],
+        [":path", "/epp/v1/snapshot"],
+        [":authority", "epp"],
+        [":scheme", "http"],
+        ["authorization", `Bearer ${TOKEN}`],
+        ["content-type", "application/octet-stream"],
+      ],
+      false,
+    );
+    s.decodeData(bytes, true);
+    s.destroy();
+    if (!reply || reply.status >= 300)
+      throw new Error(`snapshot push refused: ${reply?.status ?? "no reply"}`);
+  };
+
+  // Scrape loop at virtual time (not for the oracle): parse text, encode, push after the delay.
+  let stopped = false;
+  const lastGood: (EndpointMetrics | undefined)[] = o.engines.map(() => undefined);
+  const scrape = (): void => {
+    if (stopped) return;
+    const eps = o.engines.map((e, i) => {
+      const r = extractMetrics(e.metricsText(), ENGINE_MAPPINGS.vllm);
+      if (r.ok) lastGood[i] = r.metrics;
+      return endpoint(i, lastGood[i], 0);
+    });
+    const bytes = snapshot(eps);
+    o.clock.schedule(o.clock.now() + o.pushDelayMs, () => push(bytes));
+    o.clock.schedule(o.clock.now() + o.scrapeIntervalMs, scrape);
+  };
+  if (o.name === "oracle") push(snapshot(o.engines.map((e, i) => endpoint(i, liveMetrics(e), 0))));
+  else scrape();
+
+  const route = (item: WorkItem): RouteResult => {
+    if (o.name === "oracle") push(snapshot(o.engines.map((e, i) => endpoint(i, liveMetrics(e), 0))));
+    let forwarded: HeaderList | undefined;
+    let reply: LocalReply | undefined;
+    const s = plugin.newHttpStream({
+      forwardRequestHeaders: (h) => (forwarded = h),
+      forwardRequestData: () => {},
+      forwardResponseHeaders: () => {},
+      forwardResponseData: () => {},
+      localReply: (r) => (reply = r),
+    });
+    const body = enc.encode(
+      JSON.stringify({
+        model: item.model,
+        messages: item.messages,
+        max_tokens: item.maxTokens,
+        stream: true,
+      }),
+    );
+    s.decodeHeaders(
+      [
+        [":method", "POST"],
+        [":path", "/v1/chat/completions"],
+        [":authority", "gateway"],
+        [":scheme", "http"],
+        ["content-type", "application/json"],
+      ],
+      false,
+    );
+    if (!reply) s.decodeData(body, true);
+    const done = (): void => {
+      if (!reply) s.encodeHeaders([[":status", "200"]], true);
+      s.destroy();
+    };
+    if (reply) {
+      done();
+      return { status: reply.status };
+    }
+    // The header may list fallbacks after the primary ("a:p,b:p"); the gateway connects to the first.
+    const dest = header(forwarded, DEST);
+    const primary = dest?.split(",")[0]?.trim();
+    const pod = primary === undefined ? undefined : byAddress.get(primary);
+    if (pod === undefined) {
+      done();
+      throw new Error(`filter forwarded without a known destination (${dest ?? "none"})`);
+    }
+    return { pod, done };
+  };
+
+  return {
+    name: o.name,
+    route,
+    close: async () => {
+      stopped = true;
+      await plugin.shutdown();
+    },
+  };
+}

@@ -1,0 +1,58 @@
+// Routing policies the harness compares. Baselines decide in TypeScript; filter policies (see
+// filter-policy.ts) run the real build/filter.wasm. All see the same arrival sequence.
+import { Rng } from "../../sim/index.ts";
+import type { WorkItem } from "./workloads.ts";
+
+/** Where a request goes: a pod index, or a local reply status (429/503) from the filter. */
+export type RouteResult = { pod: number; done?: () => void } | { status: number; done?: () => void };
+
+export interface Policy {
+  readonly name: string;
+  /** Called at the request's arrival (virtual time); `done` of the result runs when it finishes. */
+  route(item: WorkItem, inFlight: readonly number[]): RouteResult;
+  close?(): Promise<void>;
+}
+
+export const BASELINE_POLICIES = ["round-robin", "random", "least-request"] as const;
+export const FILTER_POLICIES = ["legacy", "gie-default", "default", "oracle"] as const;
+export const ALL_POLICIES: readonly string[] = [...BASELINE_POLICIES, ...FILTER_POLICIES];
+
+/** A Kubernetes Service (kube-proxy round-robin over ready endpoints). */
+export function roundRobin(pods: number): Policy {
+  let next = 0;
+  return {
+    name: "round-robin",
+    route: () => {
+      const pod = next;
+      next = (next + 1) % pods;
+      return { pod };
+    },
+  };
+}
+
+export function random(pods: number, seed: number): Policy {
+  const rng = new Rng(seed ^ 0x5eed);
+  return { name: "random", route: () => ({ pod: rng.int(0, pods - 1) }) };
+}
+
+/** Envoy LEAST_REQUEST with choice_count 2: two random distinct hosts, the one with fewer active requests. */
+export function leastRequest(pods: number, seed: number): Policy {
+  const rng = new Rng(seed ^ 0x1ea57);
+  return {
+    name: "least-request",
+    route: (_item, inFlight) => {
+      const a = rng.int(0, pods - 1);
+      if (pods === 1) return { pod: a };
+      let b = rng.int(0, pods - 2);
+      if (b >= a) b++;
+      return { pod: inFlight[b] < inFlight[a] ? b : a };
+    },
+  };
+}
+
+export function baselinePolicy(name: string, pods: number, seed: number): Policy | undefined {
+  if (name === "round-robin") return roundRobin(pods);
+  if (name === "random") return random(pods, seed);
+  if (name === "least-request") return leastRequest(pods, seed);
+  return undefined;
+}

@@ -1,0 +1,92 @@
+// A run: one workload × policies × QPS stages on one seed. Every policy sees the same arrival
+// sequence at a given QPS (the workload generator is seeded by the run's seed only).
+import { readFileSync } from "node:fs";
+import type { Slo } from "../report/metrics.ts";
+import { FILTER_WASM_PATH } from "./filter-policy.ts";
+import { FILTER_POLICIES } from "./policies.ts";
+import { runStage, type StageResult } from "./harness.ts";
+import type { Workload } from "./workloads.ts";
+
+export interface SweepOptions {
+  workload: Workload;
+  policies: string[];
+  qps: number[];
+  seed: number;
+  pods: number;
+  preset: string;
+  durationMs: number;
+  warmupMs: number;
+  cooldownMs: number;
+  scrapeIntervalMs: number;
+  pushDelayMs: number;
+  slo: Slo;
+  wasm?: Uint8Array;
+}
+
+export interface RoutingRun {
+  kind: "routing-quality";
+  workload: { name: string; description: string };
+  config: {
+    policies: string[];
+    qps: number[];
+    seed: number;
+    pods: number;
+    preset: string;
+    duration_s: number;
+    warmup_s: number;
+    cooldown_s: number;
+    scrape_interval_ms: number;
+    push_delay_ms: number;
+    slo: { ttft_ms: number; tpot_ms: number };
+  };
+  /** Wall-clock facts; excluded from determinism checks. */
+  environment: { started_at: string; node: string; cpus: number; wall_ms: number };
+  stages: StageResult[];
+}
+
+/** `onStage` fires before each stage (index, total) for progress reporting. */
+export async function runSweep(
+  o: SweepOptions,
+  onStage?: (i: number, total: number, policy: string, qps: number) => void,
+): Promise<RoutingRun> {
+  const started = new Date();
+  const wall = performance.now();
+  const stages: StageResult[] = [];
+  const total = o.qps.length * o.policies.length;
+  let i = 0;
+  // Read the filter once so every stage of the run uses the same build.
+  const needsWasm = o.policies.some((p) => (FILTER_POLICIES as readonly string[]).includes(p));
+  const wasm = o.wasm ?? (needsWasm ? readFileSync(FILTER_WASM_PATH) : undefined);
+  for (const qps of o.qps) {
+    for (const policy of o.policies) {
+      onStage?.(i++, total, policy, qps);
+      stages.push(await runStage({ ...o, policy, qps, wasm }));
+    }
+  }
+  onStage?.(total, total, "", 0);
+  const os = await import("node:os");
+  return {
+    kind: "routing-quality",
+    workload: { name: o.workload.name, description: o.workload.description },
+    config: {
+      policies: o.policies,
+      qps: o.qps,
+      seed: o.seed,
+      pods: o.pods,
+      preset: o.preset,
+      duration_s: o.durationMs / 1000,
+      warmup_s: o.warmupMs / 1000,
+      cooldown_s: o.cooldownMs / 1000,
+      scrape_interval_ms: o.scrapeIntervalMs,
+      push_delay_ms: o.pushDelayMs,
+      slo: { ttft_ms: o.slo.ttftMs, tpot_ms: o.slo.tpotMs },
+    },
+    environment: {
+      started_at: started.toISOString(),
+      node: process.version,
+      cpus: os.cpus().length,
+      wall_ms: performance.now() - wall,
+    },
+    stages,
+  };
+}
