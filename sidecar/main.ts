@@ -1,0 +1,217 @@
+// `epp-sidecar`: watches InferencePools and their pods (Kubernetes or manifest files), scrapes the model
+// servers' metrics, and pushes snapshots to every Envoy running the epp-wasm filter.
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { pino } from "pino";
+import { createInventory, loadKubeConfig } from "./inventory/index.ts";
+import { createMetricsFetcher } from "./collector/fetchers.ts";
+import { engineFromName } from "./collector/engines.ts";
+import { Publisher } from "./publisher/publisher.ts";
+import { PodTargetDiscovery, staticTargets } from "./publisher/discovery.ts";
+import { SidecarMetrics } from "./metrics.ts";
+import { createSidecarServer, listen } from "./server.ts";
+import { Sidecar } from "./sidecar.ts";
+
+const FLAGS = {
+  manifests: {
+    type: "string",
+    help: "file mode: read InferencePool/Model/Objective/Rewrite and Pod YAML from DIR (watched)",
+  },
+  kubeconfig: {
+    type: "string",
+    help: "Kubernetes mode: kubeconfig path (default: in-cluster, then ~/.kube/config)",
+  },
+  "pool-namespace": { type: "string", help: "serve pools in this namespace only (default: all namespaces)" },
+  "pool-name": { type: "string", help: "serve only the pool with this name" },
+  envoy: {
+    type: "string",
+    multiple: true,
+    help: "push target URL of an Envoy control listener (repeatable)",
+  },
+  "envoy-selector": {
+    type: "string",
+    help: "push to every ready pod matching this label selector (a=b,c=d)",
+  },
+  "envoy-namespace": { type: "string", help: "namespace of the Envoy pods (default: --pool-namespace)" },
+  "envoy-port": { type: "string", help: "port of the listener carrying the control path on those pods" },
+  "control-path": { type: "string", default: "/epp/v1/snapshot", help: "the filter's control path" },
+  "token-file": { type: "string", help: "file holding the control token (or set EPP_CONTROL_TOKEN)" },
+  "scrape-interval-ms": { type: "string", default: "50", help: "metrics scrape interval" },
+  "scrape-timeout-ms": { type: "string", default: "1000", help: "per-scrape timeout" },
+  "stale-after-failures": {
+    type: "string",
+    default: "3",
+    help: "mark an endpoint stale after N failed scrapes",
+  },
+  "max-metrics-age-ms": { type: "string", default: "1000", help: "…or when its last good scrape is older" },
+  engine: {
+    type: "string",
+    default: "vllm",
+    help: "default engine: vllm, sglang, trtllm-serve, triton-trtllm",
+  },
+  profile: { type: "string", default: "default", help: "scheduler profile: default, gie-default, legacy" },
+  port: { type: "string", default: "9090", help: "port for /metrics, /healthz, /readyz and the status page" },
+  host: { type: "string", default: "0.0.0.0", help: "address to bind" },
+  "log-level": { type: "string", default: "info", help: "trace, debug, info, warn, error" },
+  help: { type: "boolean", short: "h", help: "show this help" },
+} as const;
+
+function usage(): string {
+  const lines = Object.entries(FLAGS).map(([name, f]) => {
+    const env = `EPP_${name.toUpperCase().replace(/-/g, "_")}`;
+    const dflt = "default" in f ? ` (default ${f.default})` : "";
+    return `  --${name.padEnd(22)} ${f.help}${dflt}\n  ${"".padEnd(24)} env ${env}`;
+  });
+  return `usage: epp-sidecar [flags]\n\nEvery flag can also be set by the environment variable shown under it.\n\n${lines.join("\n")}\n`;
+}
+
+/** Flags from the command line, falling back to EPP_* environment variables. */
+function readFlags() {
+  const { values } = parseArgs({
+    options: Object.fromEntries(
+      Object.entries(FLAGS).map(([k, f]) => [
+        k,
+        {
+          type: f.type,
+          ...("multiple" in f ? { multiple: true } : {}),
+          ...("short" in f ? { short: f.short } : {}),
+        },
+      ]),
+    ) as never,
+  });
+  const v = values as Record<string, string | string[] | boolean | undefined>;
+  const get = (name: keyof typeof FLAGS): string | undefined => {
+    const cli = v[name];
+    if (typeof cli === "string") return cli;
+    const env = process.env[`EPP_${name.toUpperCase().replace(/-/g, "_")}`];
+    if (env !== undefined && env !== "") return env;
+    const f = FLAGS[name];
+    return "default" in f ? String(f.default) : undefined;
+  };
+  const envoys = (v.envoy as string[] | undefined) ?? process.env.EPP_ENVOY?.split(",").filter(Boolean) ?? [];
+  return { get, envoys, help: v.help === true };
+}
+
+class UsageError extends Error {}
+
+function intFlag(get: (n: keyof typeof FLAGS) => string | undefined, name: keyof typeof FLAGS): number {
+  const raw = get(name);
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0)
+    throw new UsageError(`--${name} must be a non-negative integer, got ${raw}`);
+  return n;
+}
+
+function readToken(tokenFile: string | undefined): string {
+  const fromEnv = process.env.EPP_CONTROL_TOKEN;
+  if (tokenFile) {
+    try {
+      const t = readFileSync(tokenFile, "utf8").trim();
+      if (t) return t;
+    } catch (err) {
+      throw new UsageError(`cannot read --token-file ${tokenFile}: ${(err as Error).message}`);
+    }
+    throw new UsageError(`--token-file ${tokenFile} is empty`);
+  }
+  if (fromEnv) return fromEnv.trim();
+  throw new UsageError(
+    "no control token: pass --token-file FILE or set EPP_CONTROL_TOKEN (the filter's controlToken)",
+  );
+}
+
+async function main(): Promise<void> {
+  const { get, envoys, help } = readFlags();
+  if (help) {
+    process.stdout.write(usage());
+    return;
+  }
+  const log = pino({ name: "epp-sidecar", level: get("log-level") });
+  const token = readToken(get("token-file"));
+  const engine = engineFromName(get("engine")!);
+  if (!engine)
+    throw new UsageError(`--engine ${get("engine")} is not one of vllm, sglang, trtllm-serve, triton-trtllm`);
+  if (envoys.length === 0 && !get("envoy-selector")) {
+    throw new UsageError(
+      "no Envoy to push to: pass --envoy URL (repeatable) or --envoy-selector with --envoy-port",
+    );
+  }
+
+  const metrics = new SidecarMetrics();
+  const manifests = get("manifests");
+  const inventory = createInventory({
+    ...(manifests ? { manifestsDir: manifests } : { kubeconfig: get("kubeconfig") }),
+    namespace: get("pool-namespace"),
+    poolName: get("pool-name"),
+    logger: log,
+    onInvalid: (i) => metrics.invalidResources.inc({ kind: i.kind, reason: i.reason }),
+  });
+  const fetcher = createMetricsFetcher();
+  const publisher = new Publisher({
+    controlPath: get("control-path")!,
+    token,
+    // Called only after `sidecar` below exists: pushes start once the sidecar runs.
+    onResult: (r) => sidecar.recordPush(r),
+  });
+  const sidecar = new Sidecar({
+    inventory,
+    publisher,
+    metrics,
+    fetch: fetcher.fetch,
+    logger: log,
+    profile: get("profile"),
+    defaultEngine: engine,
+    scrapeIntervalMs: intFlag(get, "scrape-interval-ms"),
+    scrapeTimeoutMs: intFlag(get, "scrape-timeout-ms"),
+    staleAfterFailures: intFlag(get, "stale-after-failures"),
+    maxMetricsAgeMs: intFlag(get, "max-metrics-age-ms"),
+  });
+
+  let discovery: PodTargetDiscovery | undefined;
+  if (envoys.length > 0) publisher.setTargets(staticTargets(envoys));
+  const selector = get("envoy-selector");
+  if (selector) {
+    const namespace = get("envoy-namespace") ?? get("pool-namespace");
+    if (!namespace) throw new UsageError("--envoy-selector needs --envoy-namespace (or --pool-namespace)");
+    const port = intFlag(get, "envoy-port");
+    if (port === 0) throw new UsageError("--envoy-selector needs --envoy-port");
+    discovery = new PodTargetDiscovery({
+      kubeConfig: loadKubeConfig(get("kubeconfig")),
+      namespace,
+      selector,
+      port,
+      logger: log,
+      onTargets: (t) => publisher.setTargets([...staticTargets(envoys), ...t]),
+    });
+  }
+
+  const server = createSidecarServer({ state: sidecar, registry: metrics.registry });
+  const port = intFlag(get, "port");
+  try {
+    await listen(server, port, get("host")!);
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message}; choose another with --port`);
+  }
+  await sidecar.start();
+  await discovery?.start();
+  log.info(
+    { port, mode: manifests ? `files:${manifests}` : "kubernetes", envoys, selector },
+    "epp-sidecar started",
+  );
+
+  const shutdown = async () => {
+    log.info("shutting down");
+    server.close();
+    await discovery?.stop();
+    await sidecar.stop();
+    await fetcher.close();
+    process.exit(0);
+  };
+  process.once("SIGINT", () => void shutdown());
+  process.once("SIGTERM", () => void shutdown());
+}
+
+main().catch((err: Error) => {
+  process.stderr.write(`epp-sidecar: ${err.message}\n`);
+  if (err instanceof UsageError) process.stderr.write("run with --help for every flag\n");
+  process.exit(err instanceof UsageError ? 2 : 1);
+});

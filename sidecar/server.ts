@@ -1,0 +1,121 @@
+// The sidecar's own HTTP endpoints: Prometheus metrics, liveness, readiness, a JSON view of the current
+// snapshot, and the pull endpoint for filters that fetch snapshots instead of receiving pushes.
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Registry } from "prom-client";
+import type { Snapshot } from "./snapshot/types.ts";
+import { snapshotToJson } from "./snapshot/decoder.ts";
+import type { TargetStatus } from "./publisher/publisher.ts";
+
+export interface PublishedSnapshot {
+  snapshot: Snapshot;
+  bytes: Uint8Array;
+}
+
+/** What the server needs to know about the running sidecar. */
+export interface SidecarState {
+  readiness(): { ready: boolean; reasons: string[] };
+  /** Pool keys ("namespace/name") with a current snapshot. */
+  poolKeys(): string[];
+  latest(poolKey: string): PublishedSnapshot | undefined;
+  pushStatus(): TargetStatus[];
+}
+
+export interface SidecarServerOptions {
+  state: SidecarState;
+  registry: Registry;
+  /** Serves `/` (the status page) when given. */
+  statusPage?: (req: http.IncomingMessage, res: http.ServerResponse) => void;
+}
+
+export function createSidecarServer(opts: SidecarServerOptions): http.Server {
+  return http.createServer((req, res) => {
+    handle(opts, req, res).catch((err: Error) => {
+      if (!res.headersSent) sendJson(res, 500, { error: err.message });
+      else res.destroy();
+    });
+  });
+}
+
+export function listen(server: http.Server, port: number, host: string): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) =>
+      reject(err.code === "EADDRINUSE" ? new Error(`port ${port} on ${host} is already in use`) : err);
+    server.once("error", onError);
+    server.listen(port, host, () => {
+      server.off("error", onError);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}
+
+async function handle(opts: SidecarServerOptions, req: http.IncomingMessage, res: http.ServerResponse) {
+  const url = new URL(req.url ?? "/", "http://sidecar");
+  switch (url.pathname) {
+    case "/metrics": {
+      const body = await opts.registry.metrics();
+      res.writeHead(200, { "content-type": opts.registry.contentType });
+      res.end(body);
+      return;
+    }
+    case "/healthz":
+      sendJson(res, 200, { status: "ok" });
+      return;
+    case "/readyz": {
+      const r = opts.state.readiness();
+      sendJson(res, r.ready ? 200 : 503, { ready: r.ready, reasons: r.reasons });
+      return;
+    }
+    case "/debug/snapshot": {
+      const key = poolParam(opts.state, url);
+      if (typeof key !== "string") return sendJson(res, key.status, { error: key.error });
+      const cur = opts.state.latest(key)!;
+      sendJson(res, 200, {
+        bytes: cur.bytes.length,
+        snapshot: snapshotToJson(cur.snapshot),
+        pushes: opts.state.pushStatus().filter((p) => p.pool === key),
+      });
+      return;
+    }
+    case "/snapshot": {
+      // Pull mode: the filter polls with If-None-Match and gets 304 until the generation moves.
+      const key = poolParam(opts.state, url);
+      if (typeof key !== "string") return sendJson(res, key.status, { error: key.error });
+      const cur = opts.state.latest(key)!;
+      const etag = `"${cur.snapshot.generation.toString()}"`;
+      if (req.headers["if-none-match"] === etag) {
+        res.writeHead(304, { etag });
+        res.end();
+        return;
+      }
+      res.writeHead(200, {
+        "content-type": "application/octet-stream",
+        "content-length": cur.bytes.length,
+        etag,
+      });
+      res.end(cur.bytes);
+      return;
+    }
+    case "/":
+      if (opts.statusPage) return opts.statusPage(req, res);
+      sendJson(res, 200, { pools: opts.state.poolKeys(), pushes: opts.state.pushStatus() });
+      return;
+    default:
+      sendJson(res, 404, { error: `no such endpoint: ${url.pathname}` });
+  }
+}
+
+function poolParam(state: SidecarState, url: URL): string | { status: number; error: string } {
+  const keys = state.poolKeys();
+  const pool = url.searchParams.get("pool") ?? (keys.length === 1 ? keys[0] : undefined);
+  if (!pool)
+    return { status: 400, error: `pool=namespace/name is required; known pools: ${keys.join(", ")}` };
+  if (!state.latest(pool)) return { status: 404, error: `no snapshot for pool ${pool}` };
+  return pool;
+}
+
+function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body, null, 2);
+  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
+  res.end(text);
+}

@@ -1,0 +1,209 @@
+// The sidecar's main loop: inventory → scrape targets → after every scrape round (and at least every
+// refresh interval) build, encode and publish one snapshot per pool. Keeps the latest snapshot per pool
+// for the HTTP server and records the loop's metrics.
+import type { Inventory, Logger, PoolInventory } from "./inventory/types.ts";
+import { scrapeConfigOf, toPoolView } from "./inventory/view.ts";
+import { Scraper } from "./collector/scraper.ts";
+import type { MetricsFetcher } from "./collector/fetch-metrics.ts";
+import { buildSnapshot, scrapeTargets } from "./snapshot/builder.ts";
+import { encodeSnapshot } from "./snapshot/encoder.ts";
+import { GenerationClock } from "./snapshot/generation.ts";
+import type { EngineType, Snapshot } from "./snapshot/types.ts";
+import type { Publisher, PushResult } from "./publisher/publisher.ts";
+import type { SidecarMetrics } from "./metrics.ts";
+import type { PublishedSnapshot, SidecarState } from "./server.ts";
+
+export interface SidecarOptions {
+  inventory: Inventory;
+  publisher: Publisher;
+  metrics: SidecarMetrics;
+  fetch: MetricsFetcher;
+  logger: Logger;
+  /** Scheduler profile written into every snapshot. */
+  profile?: string;
+  defaultEngine?: EngineType;
+  scrapeIntervalMs?: number;
+  scrapeTimeoutMs?: number;
+  staleAfterFailures?: number;
+  maxMetricsAgeMs?: number;
+  /** Publish at least this often even without a scrape round, so the filter never sees a stale snapshot. */
+  refreshMs?: number;
+  now?: () => number;
+}
+
+export function poolKey(p: { namespace: string; name: string }): string {
+  return `${p.namespace}/${p.name}`;
+}
+
+export class Sidecar implements SidecarState {
+  private readonly scraper: Scraper;
+  private readonly generations: GenerationClock;
+  private readonly latestByPool = new Map<string, PublishedSnapshot>();
+  private refreshTimer?: NodeJS.Timeout;
+  private lastPublishMs = 0;
+  private readonly now: () => number;
+  private readonly onChange = () => this.refreshTargets();
+
+  constructor(private readonly opts: SidecarOptions) {
+    this.now = opts.now ?? Date.now;
+    this.generations = new GenerationClock(this.now);
+    this.scraper = new Scraper({
+      fetch: opts.fetch,
+      intervalMs: opts.scrapeIntervalMs ?? 50,
+      timeoutMs: opts.scrapeTimeoutMs ?? 1000,
+      staleAfterFailures: opts.staleAfterFailures ?? 3,
+      maxAgeMs: opts.maxMetricsAgeMs ?? 1000,
+      onRound: (round) => {
+        const m = this.opts.metrics;
+        m.scrapeRoundDuration.observe((round.finishedAtMs - round.startedAtMs) / 1000);
+        if (round.failed > 0) m.scrapeErrors.inc({ reason: "failed" }, round.failed);
+        if (round.skipped > 0) m.scrapeErrors.inc({ reason: "still_in_flight" }, round.skipped);
+        this.publishAll();
+      },
+    });
+  }
+
+  async start(): Promise<void> {
+    this.opts.inventory.on("change", this.onChange);
+    await this.opts.inventory.start();
+    this.refreshTargets();
+    this.scraper.start();
+    const refreshMs = this.opts.refreshMs ?? 100;
+    this.refreshTimer = setInterval(() => {
+      if (this.now() - this.lastPublishMs >= refreshMs) this.publishAll();
+    }, refreshMs);
+    this.refreshTimer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.refreshTimer);
+    this.opts.inventory.off("change", this.onChange);
+    await this.scraper.stop();
+    await this.opts.inventory.stop();
+    await this.opts.publisher.close();
+  }
+
+  /** Called by the publisher for every push result (wired in main.ts / tests). */
+  recordPush(r: PushResult): void {
+    const m = this.opts.metrics;
+    m.pushes.inc({ target: r.target, outcome: r.outcome });
+    m.pushDuration.observe({ target: r.target }, r.latencyMs / 1000);
+    if (r.remoteGeneration !== undefined) this.generations.observe(r.remoteGeneration);
+    if (r.outcome === "ok") {
+      const snap = this.latestByPool.get(r.pool)?.snapshot;
+      const newestAge = snap ? newestMetricsAgeMs(snap) : undefined;
+      if (snap && newestAge !== undefined && snap.generation === r.generation) {
+        m.pushStaleness.observe((this.now() - snap.createdAtMs + newestAge) / 1000);
+      }
+    } else if (r.outcome !== "superseded") {
+      this.opts.logger.warn(
+        { target: r.target, pool: r.pool, status: r.status, err: r.error },
+        "snapshot push failed",
+      );
+    }
+  }
+
+  readiness(): { ready: boolean; reasons: string[] } {
+    const reasons: string[] = [];
+    if (!this.opts.inventory.synced) reasons.push("inventory not synced yet");
+    if (this.latestByPool.size === 0) reasons.push("no pool to serve yet");
+    else if (!this.opts.publisher.allTargetsAcked())
+      reasons.push("not every Envoy target has acknowledged a snapshot");
+    return { ready: reasons.length === 0, reasons };
+  }
+
+  poolKeys(): string[] {
+    return [...this.latestByPool.keys()];
+  }
+
+  latest(key: string): PublishedSnapshot | undefined {
+    return this.latestByPool.get(key);
+  }
+
+  pushStatus() {
+    return this.opts.publisher.status();
+  }
+
+  private refreshTargets(): void {
+    const targets = this.opts.inventory
+      .pools()
+      .flatMap((inv) => scrapeTargets(toPoolView(inv), { ...scrapeConfigOf(inv), ...this.defaultEngine() }));
+    this.scraper.setTargets(targets);
+    // Pools that disappeared stop being served and published.
+    const live = new Set(this.opts.inventory.pools().map((p) => poolKey(p.pool)));
+    for (const key of this.latestByPool.keys()) if (!live.has(key)) this.latestByPool.delete(key);
+    this.publishAll();
+  }
+
+  private defaultEngine(): { defaultEngine?: EngineType } {
+    return this.opts.defaultEngine ? { defaultEngine: this.opts.defaultEngine } : {};
+  }
+
+  private publishAll(): void {
+    this.lastPublishMs = this.now();
+    for (const inv of this.opts.inventory.pools()) {
+      try {
+        this.publishPool(inv);
+      } catch (err) {
+        this.opts.logger.error(
+          { pool: poolKey(inv.pool), err: (err as Error).message },
+          "cannot build snapshot",
+        );
+      }
+    }
+  }
+
+  private publishPool(inv: PoolInventory): void {
+    const m = this.opts.metrics;
+    const key = poolKey(inv.pool);
+    const started = performance.now();
+    const view = toPoolView(inv);
+    view.scheduler = {
+      ...view.scheduler,
+      profile: this.opts.profile ?? view.scheduler?.profile ?? "default",
+    };
+    const snapshot = buildSnapshot(view, this.scraper, {
+      generation: this.generations.next(),
+      nowMs: this.now(),
+      defaultEngine: this.opts.defaultEngine ?? scrapeConfigOf(inv).defaultEngine,
+    });
+    const bytes = encodeSnapshot(snapshot);
+    m.encodeDuration.observe((performance.now() - started) / 1000);
+    this.latestByPool.set(key, { snapshot, bytes });
+    this.opts.publisher.publish(key, bytes, snapshot.generation);
+    recordPoolGauges(m, inv, snapshot);
+    m.snapshotBytes.set({ pool: key }, bytes.length);
+    m.snapshotGeneration.set({ pool: key }, Number(snapshot.generation % 2n ** 52n));
+    m.staleEndpoints.set({ pool: key }, snapshot.endpoints.filter((e) => e.stale).length);
+  }
+}
+
+/** Age of the freshest endpoint metrics in a snapshot (ms at createdAtMs), or undefined. */
+function newestMetricsAgeMs(s: Snapshot): number | undefined {
+  let best: number | undefined;
+  for (const e of s.endpoints) {
+    if (e.metricsAgeMs !== null && (best === undefined || e.metricsAgeMs < best)) best = e.metricsAgeMs;
+  }
+  return best;
+}
+
+function recordPoolGauges(m: SidecarMetrics, inv: PoolInventory, s: Snapshot): void {
+  const labels = { name: inv.pool.name, namespace: inv.pool.namespace };
+  const ready = s.endpoints.filter((e) => e.ready);
+  const fresh = ready.filter((e) => !e.stale && e.hasMetrics);
+  const avg = (f: (e: (typeof fresh)[number]) => number) =>
+    fresh.length === 0 ? 0 : fresh.reduce((a, e) => a + f(e), 0) / fresh.length;
+  m.poolReadyPods.set(labels, ready.length);
+  m.poolAverageKvCache.set(
+    labels,
+    avg((e) => e.kvUsage),
+  );
+  m.poolAverageQueue.set(
+    labels,
+    avg((e) => e.waiting),
+  );
+  m.poolAverageRunning.set(
+    labels,
+    avg((e) => e.running),
+  );
+}
