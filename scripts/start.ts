@@ -1,4 +1,214 @@
-// `npm start`: brings up the local stack. Until the local-stack issue lands this only says so.
-console.log(
-  "epp-wasm: the local stack (`npm start`) is not yet available; run `npm test` to build and test.",
-);
+// `npm start`: the whole product on one machine — simulated vLLM pods, the sidecar in file mode on
+// examples/local, and the local gateway running build/filter.wasm — as one supervised process tree.
+import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { assertPortsFree } from "./local-stack/ports.ts";
+import { writeLocalManifests } from "./local-stack/manifests.ts";
+import { Supervisor } from "./local-stack/supervisor.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+const BASE_MODEL = "meta-llama/Llama-3.1-8B-Instruct";
+const ADAPTERS = ["food-review-lora-v1", "food-review-lora-v2", "summaries-lora"];
+
+const USAGE = `usage: npm start -- [flags]
+
+  --pods N             simulated vLLM pods (default 4)
+  --port P             gateway data port (default 8080)
+  --control-port P     gateway control port on 127.0.0.1 (default 8081)
+  --sidecar-port P     sidecar metrics and status page (default 9090)
+  --sim-base-port P    first simulated pod port; pod i uses P+i (default 8001)
+  --preset NAME        simulator preset: h100-llama3-8b, a100-40g-llama2-7b, fast (default h100-llama3-8b)
+  --time-scale X       run the simulated GPUs X times faster than real time (default 1)
+  --profile NAME       scheduler profile: default, gie-default, legacy (default default)`;
+
+function int(value: string | undefined, flag: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`${flag} must be an integer, got ${value}`);
+  return n;
+}
+
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const name of readdirSync(dir)) {
+    const full = join(dir, name);
+    const st = statSync(full);
+    newest = Math.max(newest, st.isDirectory() ? newestMtime(full) : st.mtimeMs);
+  }
+  return newest;
+}
+
+function buildFilterIfNeeded(): void {
+  const wasm = join(ROOT, "build/filter.wasm");
+  if (existsSync(wasm) && statSync(wasm).mtimeMs >= newestMtime(join(ROOT, "assembly"))) return;
+  console.log("building build/filter.wasm …");
+  const r = spawnSync("npm", ["run", "--silent", "build:wasm"], { cwd: ROOT, stdio: "inherit" });
+  if (r.status !== 0) throw new Error("building the filter failed (npm run build:wasm)");
+}
+
+async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      pods: { type: "string", default: "4" },
+      port: { type: "string", default: "8080" },
+      "control-port": { type: "string", default: "8081" },
+      "sidecar-port": { type: "string", default: "9090" },
+      "sim-base-port": { type: "string", default: "8001" },
+      preset: { type: "string", default: "h100-llama3-8b" },
+      "time-scale": { type: "string", default: "1" },
+      profile: { type: "string", default: "default" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
+  const pods = int(values.pods, "--pods");
+  const port = int(values.port, "--port");
+  const controlPort = int(values["control-port"], "--control-port");
+  const sidecarPort = int(values["sidecar-port"], "--sidecar-port");
+  const simBase = int(values["sim-base-port"], "--sim-base-port");
+  if (pods < 1) throw new Error("--pods must be at least 1");
+
+  await assertPortsFree([
+    { port, flag: "--port", what: "gateway" },
+    { port: controlPort, flag: "--control-port", what: "gateway control listener" },
+    { port: sidecarPort, flag: "--sidecar-port", what: "sidecar" },
+    ...Array.from({ length: pods }, (_, i) => ({
+      port: simBase + i,
+      flag: "--sim-base-port",
+      what: `simulated pod ${i}`,
+    })),
+  ]);
+  buildFilterIfNeeded();
+
+  const token = randomBytes(24).toString("hex");
+  const manifests = writeLocalManifests(join(ROOT, "examples/local"), pods, simBase);
+  const gatewayConfig = join(manifests, "gateway.json");
+  writeFileSync(
+    gatewayConfig,
+    JSON.stringify({
+      listeners: [
+        { name: "data", address: "127.0.0.1", port },
+        { name: "control", address: "127.0.0.1", port: controlPort },
+      ],
+      wasm: join(ROOT, "build/filter.wasm"),
+      workers: 2,
+      pluginConfig: {
+        pool: { namespace: "default", name: "local-pool" },
+        controlToken: token,
+        failureMode: "FailClose",
+      },
+    }),
+  );
+
+  const sup = new Supervisor();
+  let shuttingDown = false;
+  const shutdown = async (code: number) => {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    console.log("\nstopping the local stack …");
+    await sup.stopAll();
+    rmSync(manifests, { recursive: true, force: true });
+    process.exit(code);
+  };
+  process.once("SIGINT", () => void shutdown(0));
+  process.once("SIGTERM", () => void shutdown(0));
+  sup.onUnexpectedExit = (name, code) => {
+    console.error(`${name} exited unexpectedly (code ${code}); stopping everything`);
+    void shutdown(1);
+  };
+
+  const tsx = ["--import", "tsx"];
+  sup.start("sim", process.execPath, [
+    ...tsx,
+    join(ROOT, "sim/main.ts"),
+    "--pods",
+    String(pods),
+    "--base-port",
+    String(simBase),
+    "--preset",
+    values.preset!,
+    "--time-scale",
+    values["time-scale"]!,
+    "--lora-modules",
+    ADAPTERS.join(","),
+  ]);
+  sup.start("gateway", process.execPath, [...tsx, join(ROOT, "gateway/main.ts"), "--config", gatewayConfig]);
+  sup.start(
+    "sidecar",
+    process.execPath,
+    [
+      "--max-semi-space-size=64",
+      ...tsx,
+      join(ROOT, "sidecar/main.ts"),
+      "--manifests",
+      manifests,
+      "--envoy",
+      `http://127.0.0.1:${controlPort}`,
+      "--port",
+      String(sidecarPort),
+      "--host",
+      "127.0.0.1",
+      "--profile",
+      values.profile!,
+      "--log-level",
+      "warn",
+    ],
+    { EPP_CONTROL_TOKEN: token },
+  );
+
+  const ok = async (url: string, init?: RequestInit) => (await fetch(url, init)).ok;
+  for (let i = 0; i < pods; i++)
+    await waitUntil(`simulated pod ${i}`, () => ok(`http://127.0.0.1:${simBase + i}/health`));
+  await waitUntil("the sidecar to push its first snapshot", () =>
+    ok(`http://127.0.0.1:${sidecarPort}/readyz`),
+  );
+  const gateway = `http://127.0.0.1:${port}`;
+  await waitUntil("a request through the gateway", () =>
+    ok(`${gateway}/v1/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: BASE_MODEL, prompt: "ping", max_tokens: 1 }),
+    }),
+  );
+
+  const pids = sup
+    .pids()
+    .map((p) => `${p.name} (pid ${p.pid})`)
+    .join(", ");
+  console.log(`
+epp-wasm local stack is up: ${pids}
+  gateway        ${gateway}            (filter.wasm, profile ${values.profile})
+  status page    http://127.0.0.1:${sidecarPort}/       metrics: /metrics
+  model servers  ${pods} simulated vLLM pods on 127.0.0.1:${simBase}-${simBase + pods - 1} (${values.preset})
+  models         ${BASE_MODEL} (Critical), food-review (70/30 LoRA rollout), batch-summaries (Sheddable)
+
+Try it:
+  curl -s ${gateway}/v1/chat/completions -H 'content-type: application/json' \\
+    -d '{"model":"food-review","messages":[{"role":"user","content":"Is the pasta good?"}],"max_tokens":32}' -i
+
+  node --input-type=module -e "import OpenAI from 'openai';
+    const c = new OpenAI({ baseURL: '${gateway}/v1', apiKey: 'unused' });
+    const r = await c.chat.completions.create({ model: '${BASE_MODEL}', messages: [{ role: 'user', content: 'hello' }], max_tokens: 16 });
+    console.log(r.choices[0].message.content);"
+
+Ctrl-C stops everything.`);
+}
+
+main().catch((err: Error) => {
+  console.error(`npm start: ${err.message}`);
+  process.exit(1);
+});

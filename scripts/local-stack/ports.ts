@@ -1,0 +1,20 @@
+// Port checks before anything is spawned, so a clash names the port and the flag that moves it.
+import net from "node:net";
+
+export async function portIsFree(port: number, host = "127.0.0.1"): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.once("error", () => resolve(false));
+    srv.listen(port, host, () => srv.close(() => resolve(true)));
+  });
+}
+
+export async function assertPortsFree(
+  ports: Array<{ port: number; flag: string; what: string }>,
+): Promise<void> {
+  for (const p of ports) {
+    if (!(await portIsFree(p.port))) {
+      throw new Error(`port ${p.port} (${p.what}) is already in use; pick another with ${p.flag} <port>`);
+    }
+  }
+}
