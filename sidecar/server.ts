@@ -1,11 +1,14 @@
 // The sidecar's own HTTP endpoints: Prometheus metrics, liveness, readiness, a JSON view of the current
-// snapshot, and the pull endpoint for filters that fetch snapshots instead of receiving pushes.
+// snapshot, the pull endpoint for filters that fetch snapshots instead of receiving pushes, and the live
+// status page (`/`, fed by `/status.json`).
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Registry } from "prom-client";
 import type { Snapshot } from "./snapshot/types.ts";
 import { snapshotToJson } from "./snapshot/decoder.ts";
 import type { TargetStatus } from "./publisher/publisher.ts";
+import { STATUS_PAGE_HTML } from "./status/page.ts";
+import { statusView } from "./status/status-json.ts";
 
 export interface PublishedSnapshot {
   snapshot: Snapshot;
@@ -24,8 +27,6 @@ export interface SidecarState {
 export interface SidecarServerOptions {
   state: SidecarState;
   registry: Registry;
-  /** Serves `/` (the status page) when given. */
-  statusPage?: (req: http.IncomingMessage, res: http.ServerResponse) => void;
 }
 
 export function createSidecarServer(opts: SidecarServerOptions): http.Server {
@@ -97,8 +98,11 @@ async function handle(opts: SidecarServerOptions, req: http.IncomingMessage, res
       return;
     }
     case "/":
-      if (opts.statusPage) return opts.statusPage(req, res);
-      sendJson(res, 200, { pools: opts.state.poolKeys(), pushes: opts.state.pushStatus() });
+      res.writeHead(200, { "content-type": "text/html; charset=utf-8", "cache-control": "no-store" });
+      res.end(STATUS_PAGE_HTML);
+      return;
+    case "/status.json":
+      sendJson(res, 200, statusView(opts.state));
       return;
     default:
       sendJson(res, 404, { error: `no such endpoint: ${url.pathname}` });
