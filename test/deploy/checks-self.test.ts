@@ -132,3 +132,13 @@ spec: { selector: { app: a }, ports: [{ port: 80, targetPort: 8080 }] }
   ])
     assert.ok(problems.includes(expected), `expected a problem naming ${expected}:\n${problems}`);
 });
+
+test("envoy checks catch a Wasm filter without allow_on_headers_stop_iteration", () => {
+  for (const listener of [0, 1]) {
+    const problems = envoyWith((c) => delete wasmConfig(c, listener).allow_on_headers_stop_iteration);
+    assert.ok(
+      problems.some((p) => p.includes("allow_on_headers_stop_iteration must be true")),
+      problems.join("\n"),
+    );
+  }
+});

@@ -14,6 +14,7 @@ export interface WasmFilter {
   runtime: string;
   code: string;
   failOpen: unknown;
+  allowOnHeadersStopIteration: unknown;
   /** The plugin configuration JSON, parsed; undefined when it is not valid JSON. */
   plugin: Json | undefined;
   pluginError?: string;
@@ -56,6 +57,7 @@ function wasmFilter(listener: string, f: Json): WasmFilter {
     runtime: String(at(cfg, "vm_config.runtime")),
     code: String(at(cfg, "vm_config.code.local.filename")),
     failOpen: at(cfg, "fail_open"),
+    allowOnHeadersStopIteration: at(cfg, "allow_on_headers_stop_iteration"),
     plugin,
     pluginError,
   };
@@ -155,6 +157,8 @@ export function checkEnvoyConfig(config: unknown): string[] {
     if (w.rootId !== ROOT_ID) problems.push(`listener ${w.listener}: root_id must be ${ROOT_ID}`);
     if (w.runtime !== "envoy.wasm.runtime.v8") problems.push(`listener ${w.listener}: runtime must be V8`);
     if (w.failOpen !== false) problems.push(`listener ${w.listener}: fail_open must be false`);
+    if (w.allowOnHeadersStopIteration !== true)
+      problems.push(`listener ${w.listener}: allow_on_headers_stop_iteration must be true`);
     problems.push(...checkPluginConfig(w));
   }
   const tokens = new Set(filters.map((w) => String(w.plugin?.controlToken)));
