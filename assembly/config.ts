@@ -10,6 +10,8 @@ export class PluginConfig {
   poolName: string = "";
   controlPath: string = "/epp/v1/snapshot";
   controlToken: string = "";
+  /** When set, the token is read from this environment variable of the VM at configure time. */
+  controlTokenEnv: string = "";
   failOpen: bool = false;
   /** 0 = a snapshot never goes stale. */
   staleAfterMs: u64 = 5000;
@@ -75,10 +77,21 @@ export function parseConfig(text: string): ConfigResult {
     c.controlPath = path.str;
   }
 
+  // The token comes inline, or from the VM's environment so it need not be written into proxy config
+  // (Envoy: vm_config.environment_variables; Envoy Gateway: the policy's env.hostKeys).
   const token = root.get("controlToken");
-  if (!nonEmptyString(token))
-    return invalid(out, "controlToken", "is required and must be a non-empty string");
-  c.controlToken = token!.str;
+  const tokenEnv = root.get("controlTokenEnv");
+  if (token != null && tokenEnv != null)
+    return invalid(out, "controlToken", "and controlTokenEnv are exclusive; set one");
+  if (tokenEnv != null) {
+    if (!nonEmptyString(tokenEnv))
+      return invalid(out, "controlTokenEnv", "must be a non-empty environment variable name");
+    c.controlTokenEnv = tokenEnv!.str;
+  } else {
+    if (!nonEmptyString(token))
+      return invalid(out, "controlToken", "is required (or controlTokenEnv) and must be a non-empty string");
+    c.controlToken = token!.str;
+  }
 
   const mode = root.get("failureMode");
   if (mode != null) {

@@ -66,6 +66,20 @@ export function onConfigure(configSize: u32): bool {
     log(LogLevel.Error, result.error);
     return false;
   }
+  if (c.controlTokenEnv.length > 0) {
+    // WASI environ is readable here (not during _start); Envoy serves vm_config.environment_variables.
+    const fromEnv = process.env.has(c.controlTokenEnv) ? process.env.get(c.controlTokenEnv) : "";
+    if (fromEnv.length == 0) {
+      log(
+        LogLevel.Error,
+        "invalid plugin configuration: controlTokenEnv names " +
+          c.controlTokenEnv +
+          ", which is not set or empty in the VM environment",
+      );
+      return false;
+    }
+    c.controlToken = fromEnv;
+  }
   setConfig(c);
   const seed = c.hasRandomSeed ? c.randomSeed : randomU64();
   seedRandom(seed);

@@ -115,6 +115,7 @@ function inference(plugin: WasmPlugin, worker = 0, extra: HeaderList = []): Outc
 async function load(
   config: Record<string, unknown> = {},
   clock = new VirtualClock(BigInt(CREATED_MS) * 1_000_000n),
+  environment?: Record<string, string>,
 ) {
   const proc = new EnvoyProcess({ clock });
   const plugin = await proc.loadPlugin(WASM, {
@@ -122,9 +123,10 @@ async function load(
     workers: 2,
     // As in the Envoy config: the filter must see the control request's body before routing.
     allowOnHeadersStopIteration: true,
+    environment,
     configuration: JSON.stringify({
       pool: { namespace: "default", name: "pool-a" },
-      controlToken: TOKEN,
+      ...(config.controlTokenEnv === undefined ? { controlToken: TOKEN } : {}),
       randomSeed: 1,
       ...config,
     }),
@@ -181,6 +183,19 @@ test("malformed JSON config is rejected without a trap", async () => {
     proc.loadPlugin(WASM, { vmId: "epp", configuration: '{"pool": {"namespace": "a",' }),
     PluginConfigError,
   );
+});
+
+test("controlTokenEnv reads the token from the VM environment; unset or clashing settings are rejected", async () => {
+  const { plugin } = await load({ controlTokenEnv: "EPP_CONTROL_TOKEN" }, undefined, {
+    EPP_CONTROL_TOKEN: "from-env",
+  });
+  const g = snapshotBytes(7n, [{ address: "10.0.0.1" }]);
+  assert.equal(push(plugin, g).reply?.status, 401, "the inline test token is not configured");
+  assert.equal(push(plugin, g, { token: "from-env" }).reply?.status, 204);
+  await plugin.shutdown();
+
+  await assert.rejects(load({ controlTokenEnv: "EPP_CONTROL_TOKEN" }, undefined, {}), PluginConfigError);
+  await assert.rejects(load({ controlTokenEnv: "X", controlToken: "y" }), PluginConfigError);
 });
 
 test("control path: 405, 401, 400, 204, idempotent 204, 409 — never forwarded", async () => {
