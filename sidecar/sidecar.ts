@@ -2,10 +2,14 @@
 // refresh interval) build, encode and publish one snapshot per pool. Keeps the latest snapshot per pool
 // for the HTTP server and records the loop's metrics.
 import type { Inventory, Logger, PoolInventory } from "./inventory/types.ts";
-import { scrapeConfigOf, toPoolView } from "./inventory/view.ts";
 import { Scraper } from "./collector/scraper.ts";
 import type { MetricsFetcher } from "./collector/fetch-metrics.ts";
-import { buildSnapshot, scrapeTargets } from "./snapshot/builder.ts";
+import {
+  buildSnapshot,
+  poolViewFromInventory,
+  scrapeConfigFromInventory,
+  scrapeTargets,
+} from "./snapshot/builder.ts";
 import { encodeSnapshot } from "./snapshot/encoder.ts";
 import { GenerationClock } from "./snapshot/generation.ts";
 import type { EngineType, Snapshot } from "./snapshot/types.ts";
@@ -127,7 +131,7 @@ export class Sidecar implements SidecarState {
   private refreshTargets(): void {
     const targets = this.opts.inventory
       .pools()
-      .flatMap((inv) => scrapeTargets(toPoolView(inv), { ...scrapeConfigOf(inv), ...this.defaultEngine() }));
+      .flatMap((inv) => scrapeTargets(poolViewFromInventory(inv), this.scrapeConfig(inv)));
     this.scraper.setTargets(targets);
     // Pools that disappeared stop being served and published.
     const live = new Set(this.opts.inventory.pools().map((p) => poolKey(p.pool)));
@@ -135,8 +139,12 @@ export class Sidecar implements SidecarState {
     this.publishAll();
   }
 
-  private defaultEngine(): { defaultEngine?: EngineType } {
-    return this.opts.defaultEngine ? { defaultEngine: this.opts.defaultEngine } : {};
+  /** The pool's annotations win over the sidecar-wide default engine (--engine). */
+  private scrapeConfig(inv: PoolInventory) {
+    return scrapeConfigFromInventory(
+      inv,
+      this.opts.defaultEngine ? { defaultEngine: this.opts.defaultEngine } : {},
+    );
   }
 
   private publishAll(): void {
@@ -157,15 +165,11 @@ export class Sidecar implements SidecarState {
     const m = this.opts.metrics;
     const key = poolKey(inv.pool);
     const started = performance.now();
-    const view = toPoolView(inv);
-    view.scheduler = {
-      ...view.scheduler,
-      profile: this.opts.profile ?? view.scheduler?.profile ?? "default",
-    };
+    const view = poolViewFromInventory(inv, { profile: this.opts.profile ?? "default" });
     const snapshot = buildSnapshot(view, this.scraper, {
       generation: this.generations.next(),
       nowMs: this.now(),
-      defaultEngine: this.opts.defaultEngine ?? scrapeConfigOf(inv).defaultEngine,
+      defaultEngine: this.scrapeConfig(inv).defaultEngine,
     });
     const bytes = encodeSnapshot(snapshot);
     m.encodeDuration.observe((performance.now() - started) / 1000);

@@ -9,7 +9,6 @@ export { FileInventory, parseManifests } from "./files.ts";
 export type { FileInventoryOptions } from "./files.ts";
 export { KubernetesInventory, loadKubeConfig } from "./kubernetes.ts";
 export type { KubernetesInventoryOptions } from "./kubernetes.ts";
-export { scrapeConfigOf, toPoolView } from "./view.ts";
 export * from "./types.ts";
 
 /** File mode when `manifestsDir` is given, Kubernetes mode otherwise. */
