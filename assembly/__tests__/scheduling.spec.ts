@@ -87,6 +87,13 @@ function runFilter(f: Filter, eps: Endpoint[], req: RequestInfo, seed: u64 = 1):
 }
 
 /** Scores of all endpoints (as candidates in order), rounded to 3 decimals, "a,b,c". */
+/** A rendezvous scorer that defers to `index` (as the default profile wires it). */
+function rendezvousWith(index: PrefixIndex): RendezvousAffinityScorer {
+  const s = new RendezvousAffinityScorer(new LoadModel());
+  s.index = index;
+  return s;
+}
+
 function runScorer(s: Scorer, eps: Endpoint[], req: RequestInfo): string {
   const cs = new CycleState(1);
   cs.ensure(eps.length, eps.length + 1);
@@ -362,6 +369,26 @@ describe("default-profile scorers", () => {
     const after = runScorer(new RendezvousAffinityScorer(new LoadModel()), eps, r);
     expect(after.split(",")[winner]).toBe("0.0", "overloaded winner loses affinity");
     expect(after.split(",").indexOf("1.0")).not.toBe(winner);
+  });
+  it("rendezvous affinity defers to a within-bound holder known to the local index", () => {
+    const index = new PrefixIndex(8);
+    const eps = pool(8);
+    const r = prompt(textOf(5));
+
+    const cold = runScorer(rendezvousWith(index), eps, r);
+    expect(cold).toBe(
+      runScorer(new RendezvousAffinityScorer(new LoadModel()), pool(8), r),
+      "empty index: plain rendezvous",
+    );
+    const winner = cold.split(",").indexOf("1.0");
+    const holder = (winner + 1) % 8; // a pod other than the rendezvous winner holds the prefix
+    index.add(r.hashes!, r.hashCount, holder);
+    expect(runScorer(rendezvousWith(index), eps, r)).toBe(
+      "0.0,0.0,0.0,0.0,0.0,0.0,0.0,0.0",
+      "known holder: no split vote",
+    );
+    eps[holder].waiting = 40; // holder above the bound → rendezvous speaks again
+    expect(runScorer(rendezvousWith(index), eps, r).split(",")[winner]).toBe("1.0");
   });
   it("bounded prefix: local index score, zero above the load bound", () => {
     const index = new PrefixIndex(4);

@@ -34,11 +34,14 @@ export const AFFINITY_BLOCKS: i32 = 16;
 export const RENDEZVOUS_SECOND: f64 = 0.5;
 
 /** Profile weights (params `queueWeight`, `kvWeight`, `prefixWeight`, `affinityWeight`,
- *  `loraWeight`). Affinity (prefix + rendezvous = 5) outweighs load + KV (5) only in a tie, and the
- *  load bound switches affinity off before a pod gets hot. */
+ *  `loraWeight`). A known cached prefix (prefix 5) outweighs load + KV (5): on shared-prefix a miss
+ *  re-prefills a 4K-token system prompt, which costs more than the queue gap the load term sees, and
+ *  the load bound still switches affinity off before a pod gets hot (prefix 3 lost 2 points of hit
+ *  rate to gie-default and trailed it below the knee). Rendezvous only speaks when the local index
+ *  knows no holder (see RendezvousAffinityScorer), so its weight just has to beat load noise. */
 export const DEFAULT_QUEUE_WEIGHT: f64 = 3;
 export const DEFAULT_KV_WEIGHT: f64 = 2;
-export const DEFAULT_PREFIX_WEIGHT: f64 = 3;
+export const DEFAULT_PREFIX_WEIGHT: f64 = 5;
 export const DEFAULT_AFFINITY_WEIGHT: f64 = 2;
 export const DEFAULT_LORA_WEIGHT: f64 = 1;
 
@@ -147,9 +150,14 @@ export function affinityKey(req: RequestInfo, blocks: i32): u64 {
  * candidates within the load bound. Every VM that sees the same endpoints computes the same winner
  * without sharing state, so a prefix lands on one pod even before any local index has seen it. The
  * winner scores 1, the runner-up RENDEZVOUS_SECOND, others 0; prompts shorter than a block score 0.
+ * With `index` set it defers to the local index: when a candidate within the bound is known to hold
+ * the whole key prefix, everyone scores 0 — otherwise a rendezvous winner that differs from the pod
+ * actually holding the prefix splits the vote and sends requests to a cold pod (measured: −2 points of
+ * prefix hits on shared-prefix with one VM).
  */
 export class RendezvousAffinityScorer extends Scorer {
   blocks: i32 = AFFINITY_BLOCKS;
+  index: PrefixIndex | null = null;
   constructor(public model: LoadModel) {
     super("rendezvous-affinity-scorer");
   }
@@ -159,6 +167,8 @@ export class RendezvousAffinityScorer extends Scorer {
     const key = affinityKey(req, this.blocks);
     if (key == 0) return;
     this.model.ensure(eps, cs);
+    const index = this.index;
+    if (index != null && this.knownHolder(index, eps, req, cs)) return;
     let best = -1;
     let second = -1;
     let bestW: u64 = 0;
@@ -179,5 +189,18 @@ export class RendezvousAffinityScorer extends Scorer {
     }
     if (best >= 0) unchecked((out[best] = 1));
     if (second >= 0) unchecked((out[second] = RENDEZVOUS_SECOND));
+  }
+
+  /** Does the local index know a within-bound candidate holding all of the key's leading blocks? */
+  private knownHolder(index: PrefixIndex, eps: Endpoint[], req: RequestInfo, cs: CycleState): bool {
+    ensurePrefixMatch(index, req, cs);
+    const need = cs.prefixBlocks < this.blocks ? cs.prefixBlocks : this.blocks;
+    if (need <= 0) return false;
+    for (let k = 0, n = cs.n; k < n; k++) {
+      const e = unchecked(eps[unchecked(cs.cand[k])]);
+      if (e.slot < 0 || e.slot >= cs.prefixMatch.length) continue;
+      if (unchecked(cs.prefixMatch[e.slot]) >= need && this.model.withinBound(e, k, cs)) return true;
+    }
+    return false;
   }
 }

@@ -68,6 +68,7 @@ export function buildProfile(cfg: SchedulerConfig, index: PrefixIndex): Scheduli
   load.maxQueue = cfg.param("affinityMaxQueue", load.maxQueue);
   const rendezvous = new RendezvousAffinityScorer(load);
   rendezvous.blocks = <i32>cfg.param("affinityBlocks", <f64>AFFINITY_BLOCKS);
+  rendezvous.index = index; // defer to the local index when it knows a holder
   return new SchedulingProfile(PROFILE_DEFAULT, pickerFrom(cfg))
     .withFilter(new ReadyFilter())
     .withFilter(new EndpointSubsetFilter())
