@@ -9,24 +9,13 @@ import { EnvoyProcess, VirtualClock } from "../../host/index.ts";
 import type { HeaderList, LocalReply } from "../../host/index.ts";
 import { encodeSnapshot } from "../../sidecar/snapshot/encoder.ts";
 import type { Snapshot } from "../../sidecar/snapshot/types.ts";
+import { rng } from "../support/rng.ts";
 
 const WASM = readFileSync(new URL("../../build/filter.wasm", import.meta.url));
 const CREATED_MS = 1_795_000_000_000;
 const ITERATIONS = Number(process.env.EPP_FUZZ_ITERATIONS ?? 100_000);
 const POOL_HOSTS = new Set(["10.0.0.1:8000", "10.0.0.2:8000", "10.0.0.3:8000", "[fd00::1]:8000"]);
 const LOCAL_STATUSES = new Set([400, 404, 413, 429, 503]);
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 0x100000000;
-  };
-}
 
 function snapshotBytes(): Uint8Array {
   const hosts = [...POOL_HOSTS].map((h) => (h.startsWith("[") ? "fd00::1" : h.split(":")[0]!));

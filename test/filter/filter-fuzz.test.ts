@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { crc32 } from "node:zlib";
 import { EnvoyProcess, PluginConfigError } from "../../host/index.ts";
 import type { LocalReply } from "../../host/index.ts";
+import { rng } from "../support/rng.ts";
 
 const WASM = readFileSync(new URL("../../build/filter.wasm", import.meta.url));
 const GOLDEN = new Uint8Array(readFileSync(new URL("../fixtures/snapshots/realistic.bin", import.meta.url)));
@@ -17,18 +18,6 @@ const GOLDEN_POOL = JSON.parse(
 };
 const VALID_CONFIG =
   '{"pool":{"namespace":"a","name":"b"},"controlToken":"tok","failureMode":"FailOpen","staleAfterMs":10,"randomSeed":5}';
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 0x100000000;
-  };
-}
 
 test("mutated plugin configurations load or are rejected with a message, never trap", async () => {
   const module = await WebAssembly.compile(WASM);

@@ -8,6 +8,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { crc32 } from "node:zlib";
 import { decodeSnapshot as tsDecode } from "../../sidecar/snapshot/decoder.ts";
 import { loadSnapshotProbe } from "./probe.ts";
+import { rng } from "../support/rng.ts";
 
 const DIR = new URL("../fixtures/snapshots/", import.meta.url);
 // The 1000-endpoint vector is large; smaller ones keep the run to a few seconds.
@@ -15,19 +16,6 @@ const goldens = readdirSync(DIR)
   .filter((f) => f.endsWith(".bin") && !f.includes("1000"))
   .sort()
   .map((f) => new Uint8Array(readFileSync(new URL(f, DIR))));
-
-/** xorshift32: deterministic across runs. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 0x100000000;
-  };
-}
 
 function fixCrc(b: Uint8Array): Uint8Array {
   if (b.length >= 16) new DataView(b.buffer, b.byteOffset).setUint32(12, crc32(b.subarray(16)), true);
