@@ -2,7 +2,7 @@
 // to the simulated pods via the official openai client, and leaves no process or port behind on Ctrl-C.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import net from "node:net";
 import OpenAI from "openai";
 import { portIsFree } from "../../scripts/local-stack/ports.ts";
@@ -67,6 +67,26 @@ test("npm start brings up the stack, serves the openai client, and Ctrl-C stops 
       pods.add(pod!);
     }
     assert.ok(pods.size >= 1);
+
+    // `npm run load` against the same stack: bounded, and its summary names the serving pods.
+    const load = spawnSync(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        "scripts/load.ts",
+        "--url",
+        `http://127.0.0.1:${port}`,
+        "--requests",
+        "12",
+        "--quiet",
+      ],
+      { encoding: "utf8", timeout: 60_000 },
+    );
+    assert.equal(load.status, 0, load.stderr);
+    assert.match(load.stdout, /^12 requests to /m);
+    assert.match(load.stdout, /by serving pod\n {2}sim-[01] /);
+    assert.match(load.stdout, /by status[^\n]*\n {2}200 /);
   } finally {
     child.kill("SIGINT");
     assert.equal(await exited, 0, output);
