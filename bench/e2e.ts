@@ -207,9 +207,11 @@ async function main(): Promise<void> {
     const url = direct ? `http://127.0.0.1:${simBase + Math.floor(rand() * PODS)}` : gateway;
     pending.push(send(url, prompt, maxTokens, direct ? "direct" : "gateway", t0));
     next += (-Math.log(1 - rand()) / QPS) * 1000;
-    process.stderr.write(
-      `\r${Math.min(100, Math.round((next / DURATION_MS) * 100))}% of ${DURATION_MS / 1000} s, ${i} requests`,
-    );
+    const pct = Math.min(100, Math.floor((next / DURATION_MS) * 100));
+    if (pct !== shownPct) {
+      shownPct = pct;
+      process.stderr.write(`\r${pct}% of ${DURATION_MS / 1000} s, ${i} requests sent`);
+    }
   }
   const samples = await Promise.all(pending);
   process.stderr.write("\n");
