@@ -8,6 +8,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { parseArgs } from "node:util";
 import { distribution, summarizeStage, type RequestRecord } from "./report/metrics.ts";
+import { mulberry32 } from "./rng.ts";
 
 const { values } = parseArgs({
   options: {
@@ -22,17 +23,6 @@ const QPS = Number(values.qps);
 const DURATION_MS = Number(values["duration-s"]) * 1000;
 const PODS = Number(values.pods);
 const MODEL = "meta-llama/Llama-3.1-8B-Instruct";
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 async function freePort(): Promise<number> {
   const s = net.createServer();

@@ -6,6 +6,7 @@
 //        [--params queueWeight=0,affinityWeight=0]  (scheduler params, for ablations)
 import { parseArgs } from "node:util";
 import { loadSchedulerProbe, PROFILE } from "../test/scheduling/scheduler-probe.ts";
+import { mulberry32 } from "./rng.ts";
 
 const { values } = parseArgs({
   options: {
@@ -19,19 +20,8 @@ const REQUESTS = Number(values.requests);
 const SIZES = values.sizes!.split(",").map(Number);
 const PROMPT_BYTES = Number(values["prompt-bytes"]);
 
-// Seeded generator (mulberry32) so every run times the same prompts.
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const r = rng(2026);
+// Seeded so every run times the same prompts.
+const r = mulberry32(2026);
 const words = "the quick brown fox jumps over the lazy dog while the model thinks about tokens".split(" ");
 function text(n: number): string {
   let s = "";

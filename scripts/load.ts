@@ -2,6 +2,7 @@
 // so you can watch routing react on the status page. Loopback by default; prints a per-pod, per-status
 // and per-model summary at the end.
 import { parseArgs } from "node:util";
+import { mulberry32 } from "../bench/rng.ts";
 
 const BASE_MODEL = "meta-llama/Llama-3.1-8B-Instruct";
 
@@ -59,17 +60,6 @@ function shot(i: number, rand: () => number): Shot {
     path: "/v1/completions",
     headers: { "x-gateway-inference-objective": "background" },
     body: { model: BASE_MODEL, max_tokens: 64, prompt: `List three facts about ${topic}.` },
-  };
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
 
