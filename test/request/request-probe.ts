@@ -1,13 +1,8 @@
 // Loads build/request-probe.wasm (the pure request/prefix modules compiled with plain asc) and wraps
 // its exports for tests and benchmarks. Rebuilds the wasm first when it is missing or older than its
 // sources, so tests always exercise the real compiled code.
-import { mkdirSync, readFileSync, readdirSync, renameSync, statSync } from "node:fs";
-import { join } from "node:path";
-import { execFileSync } from "node:child_process";
-
-const root = new URL("../..", import.meta.url).pathname;
-const wasmPath = join(root, "build/request-probe.wasm");
-const sourceDirs = ["assembly/request", "assembly/prefix", "assembly/testing"];
+import { readFileSync } from "node:fs";
+import { ensureProbeBuilt } from "../support/probe-build.ts";
 
 export const KIND = { auto: 0, completions: 1, chat: 2, embeddings: 3, responses: 4 } as const;
 export const SCAN = {
@@ -55,42 +50,6 @@ interface Exports {
   indexSize(): number;
   indexSizeOf(endpoint: number): number;
   indexDistinct(): number;
-}
-
-function newestSource(dir: string): number {
-  let newest = 0;
-  for (const name of readdirSync(dir)) {
-    const full = join(dir, name);
-    const st = statSync(full);
-    newest = Math.max(newest, st.isDirectory() ? newestSource(full) : st.mtimeMs);
-  }
-  return newest;
-}
-
-function ensureBuilt(): void {
-  let built = 0;
-  try {
-    built = statSync(wasmPath).mtimeMs;
-  } catch {
-    built = 0;
-  }
-  const newest = Math.max(...sourceDirs.map((d) => newestSource(join(root, d))));
-  if (built >= newest) return;
-  // Same flags as `npm run build:request-probe`, into a private file renamed into place, so test
-  // files that run concurrently never read a half-written module.
-  mkdirSync(join(root, "build"), { recursive: true });
-  const tmp = `${wasmPath}.${process.pid}.tmp`;
-  const asc = join(root, "node_modules/assemblyscript/bin/asc.js");
-  const args = [
-    "assembly/testing/request-probe.ts",
-    "--config",
-    "assembly/testing/asconfig.request-probe.json",
-  ];
-  execFileSync(process.execPath, [asc, ...args, "--target", "release", "--outFile", tmp], {
-    cwd: root,
-    stdio: "inherit",
-  });
-  renameSync(tmp, wasmPath);
 }
 
 export interface ScanOutcome {
@@ -182,7 +141,11 @@ export class RequestProbe {
 }
 
 export function loadRequestProbe(): RequestProbe {
-  ensureBuilt();
+  const wasmPath = ensureProbeBuilt("request-probe", [
+    "assembly/request",
+    "assembly/prefix",
+    "assembly/testing",
+  ]);
   const module = new WebAssembly.Module(readFileSync(wasmPath));
   const instance = new WebAssembly.Instance(module, {
     env: {

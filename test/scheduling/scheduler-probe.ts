@@ -1,13 +1,8 @@
 // Loads build/scheduler-probe.wasm (the pure scheduler compiled with plain asc) for tests and
 // `npm run bench:scheduler`. Rebuilds it first when missing or older than its sources, into a private
 // file renamed into place, so concurrent test files never read a half-written module.
-import { mkdirSync, readFileSync, readdirSync, renameSync, statSync } from "node:fs";
-import { join } from "node:path";
-import { execFileSync } from "node:child_process";
-
-const root = new URL("../..", import.meta.url).pathname;
-const wasmPath = join(root, "build/scheduler-probe.wasm");
-const sourceDirs = ["assembly/scheduling", "assembly/prefix", "assembly/testing"];
+import { readFileSync } from "node:fs";
+import { ensureProbeBuilt } from "../support/probe-build.ts";
 
 export const PROFILE = { default: 0, gieDefault: 1, legacy: 2 } as const;
 export const FIELD = { waiting: 0, running: 1, kvPermyriad: 2, ready: 3, stale: 4 } as const;
@@ -24,40 +19,6 @@ interface Exports {
   scheduleLoaded(): number;
   decide(promptLen: number, priority: number): number;
   resultCount(): number;
-}
-
-function newestSource(dir: string): number {
-  let newest = 0;
-  for (const name of readdirSync(dir)) {
-    const full = join(dir, name);
-    const st = statSync(full);
-    newest = Math.max(newest, st.isDirectory() ? newestSource(full) : st.mtimeMs);
-  }
-  return newest;
-}
-
-function ensureBuilt(): void {
-  let built = 0;
-  try {
-    built = statSync(wasmPath).mtimeMs;
-  } catch {
-    built = 0;
-  }
-  const newest = Math.max(...sourceDirs.map((d) => newestSource(join(root, d))));
-  if (built >= newest) return;
-  mkdirSync(join(root, "build"), { recursive: true });
-  const tmp = `${wasmPath}.${process.pid}.tmp`;
-  const asc = join(root, "node_modules/assemblyscript/bin/asc.js");
-  const args = [
-    "assembly/testing/scheduler-probe.ts",
-    "--config",
-    "assembly/testing/asconfig.scheduler-probe.json",
-  ];
-  execFileSync(process.execPath, [asc, ...args, "--target", "release", "--outFile", tmp], {
-    cwd: root,
-    stdio: "inherit",
-  });
-  renameSync(tmp, wasmPath);
 }
 
 export class SchedulerProbe {
@@ -89,7 +50,11 @@ export class SchedulerProbe {
 }
 
 export function loadSchedulerProbe(): SchedulerProbe {
-  ensureBuilt();
+  const wasmPath = ensureProbeBuilt("scheduler-probe", [
+    "assembly/scheduling",
+    "assembly/prefix",
+    "assembly/testing",
+  ]);
   const module = new WebAssembly.Module(readFileSync(wasmPath));
   const instance = new WebAssembly.Instance(module, {
     env: {
