@@ -1,42 +1,73 @@
-// Child process for bench/sidecar.ts: N fake vLLM model servers' /metrics, one listening port each, so
-// the scraper sees what it sees in production (one keep-alive connection per endpoint).
-// Ports are reported over IPC; "cpu" messages are answered with this process's CPU usage.
+// Child process for bench/sidecar.ts: N fake model servers' /metrics, one listening port each, so the
+// scraper sees what it sees in production (one keep-alive connection per endpoint).
+// Pages: "vllm" is the simulator's vLLM page (~18 KB with its histograms, shaped like a real server's);
+// "fixture" the 4 KB test fixture; "minimal" only the three live gauges. `?name[]=…` is honoured the way
+// prometheus_client (behind vLLM and SGLang) honours it. Ports are reported over IPC; "cpu" messages are
+// answered with this process's CPU usage.
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { readFileSync } from "node:fs";
+import { Engine, presetConfig, VirtualClock } from "../sim/index.ts";
+import { requestedNames, restrictToNames } from "../sim/http/name-filter.ts";
 
 const count = Number(process.argv[2] ?? 1000);
 const pageKind = process.argv[3] ?? "vllm";
-const fixture = readFileSync(new URL("../test/fixtures/metrics/vllm.txt", import.meta.url), "utf8");
 
-// The fixture's three live gauges are rewritten per response so every scrape carries new numbers.
-const [head, tail] = (() => {
-  const withoutLive = fixture
-    .split("\n")
-    .filter((l) => !/^vllm:(num_requests_waiting|num_requests_running|kv_cache_usage_perc)\{/.test(l))
-    .join("\n");
-  return pageKind === "minimal" ? ["", ""] : [withoutLive, ""];
-})();
+const LIVE = ["vllm:num_requests_waiting", "vllm:num_requests_running", "vllm:kv_cache_usage_perc"];
+
+function basePage(): string {
+  if (pageKind === "minimal") return "";
+  if (pageKind === "fixture")
+    return readFileSync(new URL("../test/fixtures/metrics/vllm.txt", import.meta.url), "utf8");
+  // A pod that has served some traffic, so its histograms and LoRA info are populated.
+  const clock = new VirtualClock();
+  const engine = new Engine({
+    config: presetConfig("h100-llama3-8b"),
+    clock,
+    loraModules: ["sql-lora", "tweet-summary"],
+  });
+  for (let i = 0; i < 40; i++)
+    engine.submit({
+      promptTokens: 200 + 50 * i,
+      maxTokens: 64,
+      ...(i % 3 === 0 ? { lora: "sql-lora" } : {}),
+    });
+  clock.runUntil(5_000);
+  return engine.metricsText();
+}
+
+// The live gauges are written per response (new numbers on every scrape); everything else is static.
+const staticPart = basePage()
+  .split("\n")
+  .filter(
+    (l) => !LIVE.some((name) => l.startsWith(name) || (/ (HELP|TYPE) /.test(l) && l.split(" ")[2] === name)),
+  )
+  .join("\n");
+const staticByQuery = new Map<string, string>();
 
 let counter = 0;
-function page(i: number): string {
+function page(i: number, url: string): string {
   counter++;
-  const waiting = (counter + i) % 17;
-  const running = (counter * 7 + i) % 64;
-  const kv = ((counter * 13 + i) % 10000) / 10000;
-  return (
-    `vllm:num_requests_waiting{engine="0",model_name="m"} ${waiting}\n` +
-    `vllm:num_requests_running{engine="0",model_name="m"} ${running}\n` +
-    `vllm:kv_cache_usage_perc{engine="0",model_name="m"} ${kv}\n` +
-    head +
-    tail
-  );
+  const names = requestedNames(url);
+  let rest = staticPart;
+  if (names !== undefined) {
+    const q = url.slice(url.indexOf("?"));
+    rest = staticByQuery.get(q) ?? restrictToNames(staticPart, names);
+    staticByQuery.set(q, rest);
+  }
+  const live = [(counter + i) % 17, (counter * 7 + i) % 64, ((counter * 13 + i) % 10000) / 10000];
+  let out = "";
+  for (let k = 0; k < LIVE.length; k++) {
+    if (names !== undefined && !names.has(LIVE[k]!)) continue;
+    out += `# TYPE ${LIVE[k]} gauge\n${LIVE[k]}{engine="0",model_name="m"} ${live[k]}\n`;
+  }
+  return out + rest;
 }
 
 const ports: number[] = [];
 for (let i = 0; i < count; i++) {
-  const server = createServer((_req, res) => {
-    const body = page(i);
+  const server = createServer((req, res) => {
+    const body = page(i, req.url ?? "/metrics");
     res.writeHead(200, {
       "content-type": "text/plain; version=0.0.4",
       "content-length": Buffer.byteLength(body),
@@ -47,7 +78,7 @@ for (let i = 0; i < count; i++) {
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   ports.push((server.address() as AddressInfo).port);
 }
-process.send!({ ports, pageBytes: Buffer.byteLength(page(0)) });
+process.send!({ ports, fullPageBytes: Buffer.byteLength(page(0, "/metrics")) });
 process.on("message", (m) => {
   if (m === "cpu") process.send!({ cpu: process.cpuUsage() });
 });

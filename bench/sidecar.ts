@@ -1,18 +1,29 @@
-// Sidecar benchmark: 1000 endpoints scraped every 50 ms, each round built into a snapshot and encoded.
-// Reports the sidecar's CPU seconds per wall second, encode/build time p50/p99 and metric age.
-// The model servers run in a child process (bench/sidecar-metrics-server.ts), one port per endpoint.
-// Usage: npm run bench:sidecar -- [--endpoints 1000] [--interval 50] [--seconds 10] [--page vllm|minimal]
-//        [--client lean|undici]
-import { fork } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+// Sidecar benchmark: the production loop (`Sidecar`: scrape every endpoint every 50 ms → build → encode →
+// push) over 1000 endpoints, pushing to a real local gateway running build/filter.wasm.
+// Reports the sidecar's CPU seconds per wall second, encode time, push latency and metric-to-push staleness.
+// Model servers run in one child process (bench/sidecar-metrics-server.ts), one port per endpoint; the
+// gateway in another. Usage:
+//   npm run bench:sidecar -- [--endpoints 1000] [--interval 50] [--seconds 10] [--page vllm|fixture|minimal]
+//                            [--name-filter true|false] [--client lean|undici|none] [--push true|false]
+import { fork, spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { EventEmitter } from "node:events";
 import { parseArgs } from "node:util";
-import { Scraper } from "../sidecar/collector/scraper.ts";
+import { randomBytes } from "node:crypto";
 import { createHttpFetcher } from "../sidecar/collector/fetch-metrics.ts";
 import { createLeanFetcher } from "../sidecar/collector/lean-http.ts";
-import { buildSnapshot, scrapeTargets } from "../sidecar/snapshot/builder.ts";
-import type { PoolView } from "../sidecar/snapshot/builder.ts";
-import { encodeSnapshot } from "../sidecar/snapshot/encoder.ts";
-import { GenerationClock } from "../sidecar/snapshot/generation.ts";
+import { Publisher } from "../sidecar/publisher/publisher.ts";
+import type { PushResult } from "../sidecar/publisher/publisher.ts";
+import { staticTargets } from "../sidecar/publisher/discovery.ts";
+import { Sidecar, poolKey } from "../sidecar/sidecar.ts";
+import { SidecarMetrics } from "../sidecar/metrics.ts";
+import type { Inventory, PoolInventory } from "../sidecar/inventory/types.ts";
+import { silentLogger } from "../sidecar/inventory/types.ts";
+import { requestedNames, restrictToNames } from "../sim/http/name-filter.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -20,143 +31,276 @@ const { values: args } = parseArgs({
     interval: { type: "string", default: "50" },
     seconds: { type: "string", default: "10" },
     warmup: { type: "string", default: "2" },
-    concurrency: { type: "string", default: "256" },
     page: { type: "string", default: "vllm" },
+    "name-filter": { type: "string", default: "true" },
     client: { type: "string", default: "lean" },
+    push: { type: "string", default: "true" },
   },
 });
 const N = Number(args.endpoints);
 const intervalMs = Number(args.interval);
+const nameFilter = args["name-filter"] !== "false";
+const push = args.push !== "false";
+const ROOT = new URL("../", import.meta.url).pathname;
 
-/** Where the lead's publisher plugs in: called with every encoded snapshot. */
-const publish: (pool: string, bytes: Uint8Array, generation: bigint) => void = () => {};
-
-const child = fork(new URL("./sidecar-metrics-server.ts", import.meta.url), [String(N), args.page], {
+const children: import("node:child_process").ChildProcess[] = [];
+const metricsServer = fork(join(ROOT, "bench/sidecar-metrics-server.ts"), [String(N), args.page], {
   execArgv: ["--import", "tsx"],
   stdio: ["ignore", "inherit", "inherit", "ipc"],
 });
-const ready = await new Promise<{ ports: number[]; pageBytes: number }>((resolve, reject) => {
-  child.once("message", (m) => resolve(m as { ports: number[]; pageBytes: number }));
-  child.once("exit", (code) => reject(new Error(`metrics server exited with ${code}`)));
+children.push(metricsServer);
+const ready = await new Promise<{ ports: number[]; fullPageBytes: number }>((resolve, reject) => {
+  metricsServer.once("message", (m) => resolve(m as { ports: number[]; fullPageBytes: number }));
+  metricsServer.once("exit", (code) => reject(new Error(`metrics server exited with ${code}`)));
 });
 const childCpu = () =>
   new Promise<NodeJS.CpuUsage>((resolve) => {
-    child.once("message", (m) => resolve((m as { cpu: NodeJS.CpuUsage }).cpu));
-    child.send("cpu");
+    metricsServer.once("message", (m) => resolve((m as { cpu: NodeJS.CpuUsage }).cpu));
+    metricsServer.send("cpu");
   });
 
-const fixedPage = readFileSync(new URL("../test/fixtures/metrics/vllm.txt", import.meta.url), "utf8");
+// ---- the gateway that receives the pushes (the real control path of build/filter.wasm) ----
+const token = randomBytes(16).toString("hex");
+const tmp = mkdtempSync(join(tmpdir(), "bench-sidecar-"));
+let controlUrl: string | undefined;
+if (push) {
+  const port = await freePort();
+  const config = join(tmp, "gateway.json");
+  writeFileSync(
+    config,
+    JSON.stringify({
+      listeners: [{ name: "control", address: "127.0.0.1", port }],
+      wasm: join(ROOT, "build/filter.wasm"),
+      workers: 1,
+      pluginConfig: { pool: { namespace: "bench", name: "pool" }, controlToken: token },
+    }),
+  );
+  const gw = spawn(process.execPath, ["--import", "tsx", join(ROOT, "gateway/main.ts"), "--config", config], {
+    stdio: ["ignore", "ignore", "inherit"],
+    env: { ...process.env, LOG_LEVEL: "warn" },
+  });
+  children.push(gw);
+  controlUrl = `http://127.0.0.1:${port}`;
+  await waitForPort(port);
+}
+const gatewayPid = push ? children[1]!.pid! : undefined;
 
-const pool: PoolView = {
-  namespace: "bench",
-  name: "pool",
-  failureMode: "FailClose",
-  targetPorts: [8000],
-  endpoints: ready.ports.map((port, i) => ({ podName: `pod-${i}`, address: "127.0.0.1", port, ready: true })),
-};
+// ---- the sidecar, with a fixed inventory of N endpoints ----
+const inventory = new (class extends EventEmitter implements Inventory {
+  readonly synced = true;
+  private readonly pool: PoolInventory = {
+    pool: {
+      namespace: "bench",
+      name: "pool",
+      apiGroup: "inference.networking.k8s.io",
+      apiVersion: "v1",
+      selector: { app: "bench" },
+      targetPorts: [8000],
+      failureMode: "FailClose",
+      annotations: { strictModels: false, metricsNameFilter: nameFilter },
+    },
+    endpoints: ready.ports.map((port, i) => ({
+      podName: `pod-${i}`,
+      address: "127.0.0.1",
+      port,
+      ready: true,
+      labels: {},
+    })),
+    models: [],
+    objectives: [],
+    rewrites: [],
+  };
+  async start() {}
+  async stop() {}
+  pools() {
+    return [this.pool];
+  }
+})();
 
-let measuring = false;
-const encodeMs: number[] = [];
-const buildMs: number[] = [];
-const ages: number[] = [];
-let rounds = 0;
-let partial = 0;
-let failures = 0;
-let scrapes = 0;
-let bytes = 0;
-const generations = new GenerationClock();
-
-// "lean": the sidecar's own minimal HTTP/1.1 client; "undici": the general-purpose keep-alive Agent.
-// "none": no network at all (a fixed page), to separate parse/build/encode cost from the HTTP cost.
+// For --client none: the fixture page, cut by name[] the way the server would cut it.
+const fixedPage = readFileSync(join(ROOT, "test/fixtures/metrics/vllm.txt"), "utf8");
+const pageByQuery = new Map<string, string>();
+function pageFor(url: string): string {
+  const q = url.slice(Math.max(0, url.indexOf("?")));
+  let page = pageByQuery.get(q);
+  if (page === undefined) {
+    const names = requestedNames(url);
+    pageByQuery.set(q, (page = names ? restrictToNames(fixedPage, names) : fixedPage));
+  }
+  return page;
+}
+// "lean": the sidecar's own keep-alive HTTP/1.1 client (production default for http); "undici": the
+// general-purpose Agent (used for https); "none": no network at all, to separate parse/build/encode cost.
 const fetcher =
   args.client === "undici"
     ? createHttpFetcher()
     : args.client === "none"
-      ? { fetch: async () => fixedPage, close: async () => {} }
+      ? { fetch: async (url: string) => pageFor(url), close: async () => {} }
       : createLeanFetcher();
-const scraper = new Scraper({
-  fetch: fetcher.fetch,
-  intervalMs,
-  timeoutMs: 1000,
-  concurrency: Number(args.concurrency),
-  onRound: (r) => {
-    const t0 = performance.now();
-    const snap = buildSnapshot(pool, scraper, { generation: generations.next(), nowMs: Date.now() });
-    const t1 = performance.now();
-    const encoded = encodeSnapshot(snap);
-    const t2 = performance.now();
-    publish("bench/pool", encoded, snap.generation);
-    if (!measuring) return;
-    rounds++;
-    if (r.partial) partial++;
-    failures += r.failed;
-    scrapes += r.dispatched;
-    bytes = encoded.length;
-    buildMs.push(t1 - t0);
-    encodeMs.push(t2 - t1);
-    let sum = 0;
-    let n = 0;
-    for (const e of snap.endpoints) {
-      if (e.metricsAgeMs === null) continue;
-      sum += e.metricsAgeMs;
-      n++;
-    }
-    if (n > 0) ages.push(sum / n);
+
+let measuring = false;
+const buildMs: number[] = [];
+const encodeMs: number[] = [];
+const pushMs: number[] = [];
+const freshestAgeAtAckMs: number[] = [];
+const meanAgeAtAckMs: number[] = [];
+const pushOutcomes = new Map<string, number>();
+const metrics = new SidecarMetrics();
+const publisher = new Publisher({
+  controlPath: "/epp/v1/snapshot",
+  token,
+  onResult: (r) => {
+    sidecar.recordPush(r);
+    if (measuring) recordPush(r);
   },
 });
-scraper.setTargets(scrapeTargets(pool));
-scraper.start();
+const sidecar = new Sidecar({
+  inventory,
+  publisher,
+  metrics,
+  fetch: fetcher.fetch,
+  logger: silentLogger,
+  scrapeIntervalMs: intervalMs,
+  onSnapshot: (e) => {
+    if (!measuring) return;
+    buildMs.push(e.buildMs);
+    encodeMs.push(e.encodeMs);
+  },
+});
+if (controlUrl) publisher.setTargets(staticTargets([controlUrl]));
 
+function recordPush(r: PushResult): void {
+  pushOutcomes.set(r.outcome, (pushOutcomes.get(r.outcome) ?? 0) + 1);
+  if (r.outcome !== "ok") return;
+  pushMs.push(r.latencyMs);
+  const snap = sidecar.latest(poolKey({ namespace: "bench", name: "pool" }))?.snapshot;
+  if (!snap || snap.generation !== r.generation) return;
+  // Age of each endpoint's metrics at the moment the filter acknowledged the snapshot carrying them.
+  const sinceBuild = Date.now() - snap.createdAtMs;
+  let freshest = Infinity;
+  let sum = 0;
+  let n = 0;
+  for (const e of snap.endpoints) {
+    if (e.metricsAgeMs === null) continue;
+    freshest = Math.min(freshest, e.metricsAgeMs);
+    sum += e.metricsAgeMs;
+    n++;
+  }
+  if (n === 0) return;
+  freshestAgeAtAckMs.push(freshest + sinceBuild);
+  meanAgeAtAckMs.push(sum / n + sinceBuild);
+}
+
+await sidecar.start();
 const progress = (s: string) => process.stderr.write(`${s}\n`);
-progress(`metrics server: ${N} ports, ${ready.pageBytes} B per page; warming up ${args.warmup} s`);
-await new Promise((r) => setTimeout(r, Number(args.warmup) * 1000));
+progress(
+  `metrics server: ${N} ports, ${ready.fullPageBytes} B full page, name filter ${nameFilter}; ` +
+    `push ${push ? controlUrl : "off"}; warming up ${args.warmup} s`,
+);
+await sleep(Number(args.warmup) * 1000);
 
 measuring = true;
 const cpu0 = process.cpuUsage();
 const child0 = await childCpu();
+const gw0 = gatewayPid ? procCpuSeconds(gatewayPid) : 0;
+const rounds0 = await counterValue("epp_sidecar_scrape_round_duration_seconds_count");
 const wall0 = performance.now();
-await new Promise((r) => setTimeout(r, Number(args.seconds) * 1000));
+await sleep(Number(args.seconds) * 1000);
 const wallS = (performance.now() - wall0) / 1000;
 const cpu = process.cpuUsage(cpu0);
 const child1 = await childCpu();
+const gw1 = gatewayPid ? procCpuSeconds(gatewayPid) : 0;
+const rounds = (await counterValue("epp_sidecar_scrape_round_duration_seconds_count")) - rounds0;
 measuring = false;
 
-await scraper.stop();
+await sidecar.stop();
 await fetcher.close();
-child.disconnect();
-child.kill();
+for (const c of children) c.kill();
+rmSync(tmp, { recursive: true, force: true });
 
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? NaN : s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
-};
+const latest = sidecar.latest(poolKey({ namespace: "bench", name: "pool" }));
 const round3 = (x: number) => Math.round(x * 1000) / 1000;
+const scrapes = rounds * N;
 const report = {
   endpoints: N,
   intervalMs,
   client: args.client,
+  page: args.page,
+  nameFilter,
+  fullPageBytes: ready.fullPageBytes,
   seconds: round3(wallS),
-  pageBytes: ready.pageBytes,
   rounds,
   roundsPerSecond: round3(rounds / wallS),
-  partialRounds: partial,
-  scrapes,
-  failedScrapes: failures,
-  snapshotBytes: bytes,
+  snapshotBytes: latest?.bytes.length ?? 0,
   sidecarCores: round3((cpu.user + cpu.system) / 1e6 / wallS),
-  // System time is mostly the kernel's loopback TCP work, which a real NIC would partly move off this host.
+  // System time is mostly the kernel's loopback TCP work (on loopback the sender also pays the receiver's
+  // TCP processing), which a real NIC would partly move elsewhere.
   sidecarUserCores: round3(cpu.user / 1e6 / wallS),
   sidecarSystemCores: round3(cpu.system / 1e6 / wallS),
   cpuMicrosPerScrape: round3((cpu.user + cpu.system) / Math.max(1, scrapes)),
   metricsServerCores: round3((child1.user - child0.user + child1.system - child0.system) / 1e6 / wallS),
+  gatewayCores: push ? round3((gw1 - gw0) / wallS) : null,
+  snapshots: encodeMs.length,
   encodeMs: { p50: round3(pct(encodeMs, 50)), p99: round3(pct(encodeMs, 99)) },
   buildMs: { p50: round3(pct(buildMs, 50)), p99: round3(pct(buildMs, 99)) },
-  meanMetricAgeMs: { p50: round3(pct(ages, 50)), p99: round3(pct(ages, 99)) },
+  push: push
+    ? {
+        outcomes: Object.fromEntries(pushOutcomes),
+        latencyMs: { p50: round3(pct(pushMs, 50)), p99: round3(pct(pushMs, 99)) },
+        // Freshest endpoint: scrape done → build → encode → push acknowledged (the pipeline's own delay).
+        freshestMetricAgeAtAckMs: {
+          p50: round3(pct(freshestAgeAtAckMs, 50)),
+          p99: round3(pct(freshestAgeAtAckMs, 99)),
+        },
+        // Average endpoint: adds the wait for the next round (up to one scrape interval).
+        meanMetricAgeAtAckMs: { p50: round3(pct(meanAgeAtAckMs, 50)), p99: round3(pct(meanAgeAtAckMs, 99)) },
+      }
+    : null,
   targets: { sidecarCores: 0.5, encodeMsP99: 2 },
 };
 console.log(JSON.stringify(report, null, 2));
-mkdirSync(new URL("../bench-output/", import.meta.url), { recursive: true });
-writeFileSync(
-  new URL("../bench-output/sidecar.json", import.meta.url),
-  JSON.stringify(report, null, 2) + "\n",
-);
+mkdirSync(join(ROOT, "bench-output"), { recursive: true });
+writeFileSync(join(ROOT, "bench-output/sidecar.json"), JSON.stringify(report, null, 2) + "\n");
+process.exit(0);
+
+// ---- helpers ----
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function pct(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+}
+
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+  const { port } = srv.address() as AddressInfo;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+async function waitForPort(port: number): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    try {
+      await fetch(`http://127.0.0.1:${port}/`);
+      return;
+    } catch {
+      await sleep(100);
+    }
+  }
+  throw new Error(`gateway did not listen on ${port}`);
+}
+
+/** CPU seconds (user + system) of another process, from /proc. */
+function procCpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+}
+
+async function counterValue(name: string): Promise<number> {
+  const text = await metrics.registry.metrics();
+  const line = text.split("\n").find((l) => l.startsWith(name + " ") || l.startsWith(name + "{"));
+  return line ? Number(line.slice(line.lastIndexOf(" ") + 1)) : 0;
+}

@@ -26,6 +26,8 @@ export interface SidecarOptions {
   /** Scheduler profile written into every snapshot. */
   profile?: string;
   defaultEngine?: EngineType;
+  /** Scrape with `?name[]=…` unless a pool's annotation says otherwise (default true). */
+  metricsNameFilter?: boolean;
   scrapeIntervalMs?: number;
   scrapeTimeoutMs?: number;
   staleAfterFailures?: number;
@@ -33,6 +35,14 @@ export interface SidecarOptions {
   /** Publish at least this often even without a scrape round, so the filter never sees a stale snapshot. */
   refreshMs?: number;
   now?: () => number;
+  /** Observer of every snapshot built (benchmarks, tests). */
+  onSnapshot?: (e: {
+    pool: string;
+    snapshot: Snapshot;
+    bytes: number;
+    buildMs: number;
+    encodeMs: number;
+  }) => void;
 }
 
 export function poolKey(p: { namespace: string; name: string }): string {
@@ -139,12 +149,14 @@ export class Sidecar implements SidecarState {
     this.publishAll();
   }
 
-  /** The pool's annotations win over the sidecar-wide default engine (--engine). */
+  /** The pool's annotations win over the sidecar-wide defaults (--engine, --metrics-name-filter). */
   private scrapeConfig(inv: PoolInventory) {
-    return scrapeConfigFromInventory(
-      inv,
-      this.opts.defaultEngine ? { defaultEngine: this.opts.defaultEngine } : {},
-    );
+    return scrapeConfigFromInventory(inv, {
+      ...(this.opts.defaultEngine ? { defaultEngine: this.opts.defaultEngine } : {}),
+      ...(this.opts.metricsNameFilter === undefined
+        ? {}
+        : { metricsNameFilter: this.opts.metricsNameFilter }),
+    });
   }
 
   private publishAll(): void {
@@ -171,8 +183,17 @@ export class Sidecar implements SidecarState {
       nowMs: this.now(),
       defaultEngine: this.scrapeConfig(inv).defaultEngine,
     });
+    const built = performance.now();
     const bytes = encodeSnapshot(snapshot);
-    m.encodeDuration.observe((performance.now() - started) / 1000);
+    const encoded = performance.now();
+    m.encodeDuration.observe((encoded - started) / 1000);
+    this.opts.onSnapshot?.({
+      pool: key,
+      snapshot,
+      bytes: bytes.length,
+      buildMs: built - started,
+      encodeMs: encoded - built,
+    });
     this.latestByPool.set(key, { snapshot, bytes });
     this.opts.publisher.publish(key, bytes, snapshot.generation);
     recordPoolGauges(m, inv, snapshot);

@@ -259,54 +259,59 @@ function isBlank(c: number): boolean {
   return c === 32 || c === 9;
 }
 
-/**
- * The scrape loop's fast path: instead of walking every line, find each wanted name at the start of a line
- * with the engine's native substring search. Same results as the line walk for those names (text order,
- * histogram/summary families skipped, errors for malformed wanted lines only).
- */
-function parseSelected(
-  text: string,
-  wanted: ReadonlySet<string>,
-  maxErrors: number,
-): ParseResult & { errorCount: number } {
-  const samples = new Map<string, Sample[]>();
-  const types = new Map<string, string>();
-  const errors: ParseError[] = [];
-  let errorCount = 0;
-  const report = (at: number, message: string) => {
-    errorCount++;
-    if (errors.length < maxErrors) errors.push({ line: lineOf(text, at), message });
-  };
-  const n = text.length;
+/** State of one parseSelected() call. A class rather than closures: the loop runs 20,000 times a second,
+ *  and per-call closures (which tsx also wraps to keep their names) cost more than the parsing itself. */
+class SelectedParse {
+  readonly samples = new Map<string, Sample[]>();
+  readonly types = new Map<string, string>();
+  readonly errors: ParseError[] = [];
+  errorCount = 0;
+  constructor(
+    readonly text: string,
+    readonly maxErrors: number,
+  ) {}
+
+  report(at: number, message: string): void {
+    this.errorCount++;
+    if (this.errors.length < this.maxErrors) this.errors.push({ line: lineOf(this.text, at), message });
+  }
+
   /** Parses the sample line whose name `name` starts at k; returns the index of the next line. */
-  const sampleLine = (name: string, k: number): number => {
+  sampleLine(name: string, k: number): number {
+    const text = this.text;
+    const n = text.length;
     const from = k + name.length;
     let lineEnd = text.indexOf("\n", from);
     if (lineEnd < 0) lineEnd = n;
     const next = lineEnd + 1;
     if (lineEnd > from && text.charCodeAt(lineEnd - 1) === 13) lineEnd--;
     const sample = parseSampleRest(text, from, lineEnd);
-    if (typeof sample === "string") report(k, `${name}: ${sample}`);
+    if (typeof sample === "string") this.report(k, `${name}: ${sample}`);
     else {
-      let list = samples.get(name);
-      if (list === undefined) samples.set(name, (list = []));
+      let list = this.samples.get(name);
+      if (list === undefined) this.samples.set(name, (list = []));
       list.push(sample);
     }
     return next;
-  };
-  const startsSample = (name: string, k: number): boolean => {
-    if (!text.startsWith(name, k)) return false;
-    const after = k + name.length < n ? text.charCodeAt(k + name.length) : 10;
-    return after === 123 || isBlank(after);
-  };
+  }
 
-  for (const name of wanted) {
-    // A substring search per name finds its "# TYPE" line (which comes first) and the first sample line;
-    // the rest of the family's group is then read line by line.
+  startsSample(name: string, k: number): boolean {
+    const text = this.text;
+    if (!text.startsWith(name, k)) return false;
+    const after = k + name.length < text.length ? text.charCodeAt(k + name.length) : 10;
+    return after === 123 || isBlank(after);
+  }
+
+  /** Every group of `name`'s samples, and its TYPE (a histogram/summary family is skipped). */
+  find(name: string): void {
+    const text = this.text;
+    const n = text.length;
+    // A substring search finds the "# TYPE" line (which comes first) and the first sample line; the
+    // rest of the family's group is then read line by line.
     let from = 0;
     for (;;) {
       const k = text.indexOf(name, from);
-      if (k < 0) break;
+      if (k < 0) return;
       from = k + name.length;
       const after = from < n ? text.charCodeAt(from) : 10;
       if (after !== 123 && !isBlank(after)) continue; // a longer name, e.g. name_bucket
@@ -317,16 +322,17 @@ function parseSelected(
           let lineEnd = text.indexOf("\n", from);
           if (lineEnd < 0) lineEnd = n;
           const type = text.slice(from, lineEnd).trim();
-          if (!KNOWN_TYPES.has(type)) report(k, `unknown metric type ${JSON.stringify(type)} for ${name}`);
+          if (!KNOWN_TYPES.has(type))
+            this.report(k, `unknown metric type ${JSON.stringify(type)} for ${name}`);
           else {
-            types.set(name, type);
-            if (SKIPPED_TYPES.has(type)) break;
+            this.types.set(name, type);
+            if (SKIPPED_TYPES.has(type)) return;
           }
         }
         continue; // not at the start of a line
       }
       // First sample line of the group, then the lines that follow it.
-      let at = sampleLine(name, k);
+      let at = this.sampleLine(name, k);
       for (;;) {
         while (at < n && isBlank(text.charCodeAt(at))) at++;
         if (at >= n) break;
@@ -336,12 +342,27 @@ function parseSelected(
           at = e < 0 ? n : e + 1;
           continue;
         }
-        if (!startsSample(name, at)) break;
-        at = sampleLine(name, at);
+        if (!this.startsSample(name, at)) break;
+        at = this.sampleLine(name, at);
       }
       from = at; // keep searching: a server may (against the format) split a family into several groups
     }
   }
+}
+
+/**
+ * The scrape loop's fast path: instead of walking every line, find each wanted name at the start of a line
+ * with the engine's native substring search. Same results as the line walk for those names (text order,
+ * histogram/summary families skipped, errors for malformed wanted lines only).
+ */
+function parseSelected(
+  text: string,
+  wanted: ReadonlySet<string>,
+  maxErrors: number,
+): ParseResult & { errorCount: number } {
+  const p = new SelectedParse(text, maxErrors);
+  for (const name of wanted) p.find(name);
+  const { samples, types, errors, errorCount } = p;
   return { samples, types, help: new Map(), errors, errorCount };
 }
 

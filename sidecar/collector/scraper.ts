@@ -29,6 +29,8 @@ export interface EndpointState {
   /** Lines the parser could not read on the last successful scrape. */
   lastWarnings: number;
   inFlight: boolean;
+  /** Number of the scrape in flight (or last one), to match it with its deadline. */
+  attempt: number;
 }
 
 export interface Freshness {
@@ -91,6 +93,11 @@ export class Scraper {
   /** Resolvers waiting in stop() for the scrapes in flight to settle. */
   private idleWaiters: (() => void)[] = [];
   private active = 0;
+  /** Scrape deadlines in dispatch order (all scrapes share one timeout, so they are sorted): one timer
+   *  for the earliest instead of a timer per scrape (20,000 scrapes/s at 1000 endpoints). */
+  private readonly deadlines: { state: EndpointState; at: number; attempt: number }[] = [];
+  private deadlineHead = 0;
+  private deadlineTimer?: unknown;
   private roundNo = 0;
   private current?: Round;
   private timer?: unknown;
@@ -126,6 +133,7 @@ export class Scraper {
           consecutiveFailures: 0,
           lastWarnings: 0,
           inFlight: false,
+          attempt: 0,
         });
       } else {
         if (s.mapping !== t.mapping) s.metrics = undefined; // another engine's numbers would mislead
@@ -168,6 +176,10 @@ export class Scraper {
     this.running = false;
     if (this.timer !== undefined) this.opts.clock.clearTimeout(this.timer);
     this.timer = undefined;
+    if (this.deadlineTimer !== undefined) this.opts.clock.clearTimeout(this.deadlineTimer);
+    this.deadlineTimer = undefined;
+    this.deadlines.length = 0;
+    this.deadlineHead = 0;
     for (let i = this.queueHead; i < this.queue.length; i++) this.queue[i]!.state.inFlight = false;
     this.queue.length = 0;
     this.queueHead = 0;
@@ -247,8 +259,9 @@ export class Scraper {
     let ac = this.controllers.get(s);
     if (ac === undefined || ac.signal.aborted) this.controllers.set(s, (ac = new AbortController()));
     this.aborts.set(s, ac);
-    const timer = clock.setTimeout(() => ac.abort(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
     s.lastAttemptMs = clock.now();
+    this.deadlines.push({ state: s, at: s.lastAttemptMs + timeoutMs, attempt: ++s.attempt });
+    if (this.deadlineTimer === undefined) this.armDeadline();
     let error: string | undefined;
     try {
       const text = await this.opts.fetch(s.url, ac.signal);
@@ -271,7 +284,6 @@ export class Scraper {
         ? String((ac.signal.reason as Error)?.message ?? ac.signal.reason)
         : errorText(e);
     } finally {
-      clock.clearTimeout(timer);
       this.aborts.delete(s);
       this.active--;
       s.inFlight = false;
@@ -291,6 +303,41 @@ export class Scraper {
       this.idleWaiters = [];
       for (const w of waiters) w();
     }
+  }
+
+  /** Arms the timer for the earliest deadline of a scrape still in flight, dropping settled ones. */
+  private armDeadline(): void {
+    const q = this.deadlines;
+    while (this.deadlineHead < q.length) {
+      const d = q[this.deadlineHead]!;
+      if (d.state.inFlight && d.state.attempt === d.attempt) break;
+      this.deadlineHead++;
+    }
+    if (this.deadlineHead === q.length) {
+      q.length = 0;
+      this.deadlineHead = 0;
+      this.deadlineTimer = undefined;
+      return;
+    }
+    const { clock } = this.opts;
+    const wait = Math.max(0, q[this.deadlineHead]!.at - clock.now());
+    this.deadlineTimer = clock.setTimeout(() => this.expireDeadlines(), wait);
+  }
+
+  private expireDeadlines(): void {
+    const { clock, timeoutMs } = this.opts;
+    const now = clock.now();
+    const q = this.deadlines;
+    while (this.deadlineHead < q.length && q[this.deadlineHead]!.at <= now) {
+      const d = q[this.deadlineHead++]!;
+      if (d.state.inFlight && d.state.attempt === d.attempt)
+        this.aborts.get(d.state)?.abort(new Error(`timed out after ${timeoutMs} ms`));
+    }
+    if (this.deadlineHead > 4096 && this.deadlineHead * 2 > q.length) {
+      q.splice(0, this.deadlineHead); // keep the array from growing without bound
+      this.deadlineHead = 0;
+    }
+    this.armDeadline();
   }
 
   private report(round: Round, partial: boolean): void {

@@ -185,6 +185,12 @@ function poolAnnotations(obj: RawObject): PoolSpec["annotations"] {
       fail(`metadata.annotations.${ANNOTATIONS.metricsPath}`, "invalid", "metrics path must start with /");
     out.metricsPath = path;
   }
+  const nameFilter = a[ANNOTATIONS.metricsNameFilter];
+  if (nameFilter !== undefined) {
+    if (nameFilter !== "true" && nameFilter !== "false")
+      fail(`metadata.annotations.${ANNOTATIONS.metricsNameFilter}`, "invalid", 'must be "true" or "false"');
+    out.metricsNameFilter = nameFilter === "true";
+  }
   return out;
 }
 

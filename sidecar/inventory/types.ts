@@ -12,6 +12,8 @@ export const ANNOTATIONS = {
   engine: "epp-wasm.io/engine",
   metricsPort: "epp-wasm.io/metrics-port",
   metricsPath: "epp-wasm.io/metrics-path",
+  /** "false": scrape the whole metrics page instead of asking for the mapping's metrics with `name[]`. */
+  metricsNameFilter: "epp-wasm.io/metrics-name-filter",
   /** "true": unknown models get 404 instead of passing through. */
   strictModels: "epp-wasm.io/strict-models",
   /** Pod annotation, local development only: serve this port instead of the pool's target ports. */
@@ -24,6 +26,7 @@ export interface PoolAnnotations {
   engine?: EngineType;
   metricsPort?: number;
   metricsPath?: string;
+  metricsNameFilter?: boolean;
   strictModels: boolean;
 }
 

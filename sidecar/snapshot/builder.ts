@@ -1,7 +1,7 @@
 // Combines one pool's inventory (spec, endpoints, models, objectives, rewrites) with the collector's
 // per-endpoint state into a Snapshot, and derives the scrape targets for that pool.
 // PoolView is the minimum the builder needs; poolViewFromInventory() adapts the inventory's PoolInventory.
-import { ENGINE_MAPPINGS } from "../collector/engines.ts";
+import { ENGINE_MAPPINGS, nameFilterQuery } from "../collector/engines.ts";
 import type { EngineMapping } from "../collector/engines.ts";
 import type { ScrapeTarget } from "../collector/scraper.ts";
 import type { PoolInventory } from "../inventory/types.ts";
@@ -66,6 +66,9 @@ export interface ScrapeConfig {
   /** Metrics port; default: the endpoint's own (target) port. */
   metricsPort?: number;
   metricsPath?: string;
+  /** Ask the server for only the mapping's metrics (`?name[]=…`, honoured by Prometheus' Python client,
+   *  which vLLM and SGLang serve /metrics with). Default true; servers that ignore it send the whole page. */
+  metricsNameFilter?: boolean;
   scheme?: "http" | "https";
   /** Per-engine mapping overrides. */
   mappings?: Partial<Record<EngineType, EngineMapping>>;
@@ -87,11 +90,10 @@ export function scrapeTargets(pool: PoolView, cfg: ScrapeConfig = {}): ScrapeTar
     seen.add(key);
     const engine = e.engine ?? cfg.defaultEngine ?? "vllm";
     const host = e.address.includes(":") ? `[${e.address}]` : e.address;
-    out.push({
-      key,
-      url: `${scheme}://${host}:${cfg.metricsPort ?? e.port}${path}`,
-      mapping: cfg.mappings?.[engine] ?? ENGINE_MAPPINGS[engine],
-    });
+    const mapping = cfg.mappings?.[engine] ?? ENGINE_MAPPINGS[engine];
+    const query = cfg.metricsNameFilter === false ? "" : nameFilterQuery(mapping);
+    const sep = query === "" ? "" : path.includes("?") ? "&" : "?";
+    out.push({ key, url: `${scheme}://${host}:${cfg.metricsPort ?? e.port}${path}${sep}${query}`, mapping });
   }
   return out;
 }
@@ -186,5 +188,6 @@ export function scrapeConfigFromInventory(inv: PoolInventory, defaults: ScrapeCo
     ...(a.engine === undefined ? {} : { defaultEngine: a.engine }),
     ...(a.metricsPort === undefined ? {} : { metricsPort: a.metricsPort }),
     ...(a.metricsPath === undefined ? {} : { metricsPath: a.metricsPath }),
+    ...(a.metricsNameFilter === undefined ? {} : { metricsNameFilter: a.metricsNameFilter }),
   };
 }

@@ -7,6 +7,7 @@ import type { EngineRequest, FinishReason } from "../engine/request.ts";
 import { outputTokenText } from "../engine/tokenizer.ts";
 import { sendError, sendJson } from "./errors.ts";
 import { BadRequest, parseGeneration, type ParsedGeneration } from "./openai-request.ts";
+import { requestedNames, restrictToNames } from "./name-filter.ts";
 
 export interface PodServerOptions {
   engine: Engine;
@@ -80,7 +81,8 @@ async function route(
       return;
     }
     if (path === "/metrics") {
-      const text = engine.metricsText();
+      const names = requestedNames(req.url ?? "");
+      const text = names ? restrictToNames(engine.metricsText(), names) : engine.metricsText();
       res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" }).end(text);
       return;
     }

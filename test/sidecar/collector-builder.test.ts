@@ -54,7 +54,7 @@ const source: MetricsSource = {
 };
 
 test("builder: scrape targets only for ready endpoints, IPv6 bracketed, engine mapping per pod", () => {
-  const t = scrapeTargets(pool, { metricsPath: "/m", defaultEngine: "vllm" });
+  const t = scrapeTargets(pool, { metricsPath: "/m", defaultEngine: "vllm", metricsNameFilter: false });
   assert.deepEqual(
     t.map((x) => [x.key, x.url, x.mapping.engine]),
     [
@@ -62,11 +62,37 @@ test("builder: scrape targets only for ready endpoints, IPv6 bracketed, engine m
       ["fd00::2:8000", "http://[fd00::2]:8000/m", "sglang"],
     ],
   );
-  assert.equal(scrapeTargets(pool, { metricsPort: 9090 })[0]!.url, "http://10.0.0.1:9090/metrics");
+  assert.equal(
+    scrapeTargets(pool, { metricsPort: 9090, metricsNameFilter: false })[0]!.url,
+    "http://10.0.0.1:9090/metrics",
+  );
   assert.equal(
     scrapeTargets(pool, { mappings: { vllm: ENGINE_MAPPINGS.sglang } })[0]!.mapping.engine,
     "sglang",
   );
+});
+
+test("builder: scrape URLs ask for the mapping's metrics only (name[]), unless turned off", () => {
+  const [vllm, sglang] = scrapeTargets(pool);
+  const names = (url: string) => new URL(url).searchParams.getAll("name[]");
+  assert.equal(new URL(vllm!.url).pathname, "/metrics");
+  assert.deepEqual(names(vllm!.url).sort(), [
+    "vllm:cache_config_info",
+    "vllm:gpu_cache_usage_perc",
+    "vllm:kv_cache_usage_perc",
+    "vllm:lora_requests_info",
+    "vllm:num_requests_running",
+    "vllm:num_requests_waiting",
+  ]);
+  assert.ok(vllm!.url.includes("name%5B%5D=vllm%3Anum_requests_waiting"), "brackets and colons escaped");
+  assert.deepEqual(names(sglang!.url).sort(), [
+    "sglang:cache_config_info",
+    "sglang:num_queue_reqs",
+    "sglang:num_running_reqs",
+    "sglang:token_usage",
+  ]);
+  const withQuery = scrapeTargets(pool, { metricsPath: "/m?x=1" })[0]!.url;
+  assert.match(withQuery, /^http:\/\/10\.0\.0\.1:8000\/m\?x=1&name%5B%5D=/);
 });
 
 test("builder: combines inventory and collector state into an encodable snapshot", () => {
@@ -123,7 +149,13 @@ test("builder: adapts the inventory's PoolInventory and its annotations", () => 
       selector: { app: "qwen" },
       targetPorts: [8000],
       failureMode: "FailClose",
-      annotations: { engine: "sglang", metricsPort: 9400, metricsPath: "/stats", strictModels: true },
+      annotations: {
+        engine: "sglang",
+        metricsPort: 9400,
+        metricsPath: "/stats",
+        metricsNameFilter: false,
+        strictModels: true,
+      },
     },
     endpoints: [{ podName: "p0", address: "10.0.0.1", port: 8000, ready: true, labels: {} }],
     models: [],

@@ -177,3 +177,31 @@ test("createMetricsFetcher: http goes through the lean client, undici on request
     await closeHttp(server);
   }
 });
+
+test("lean http: responses split across reads stay intact while other sockets reuse the read buffer", async () => {
+  // Raw TCP servers that dribble a response out in pieces (head split mid-line, body split mid-character),
+  // so every piece sits in the shared read buffer while the other endpoint's reads overwrite it.
+  const bodies = ["alpha ".repeat(300) + "ünï", "beta ".repeat(500) + "çødé"];
+  const servers = bodies.map((body) =>
+    createTcpServer((sock) => {
+      sock.on("data", () => {
+        const bytes = Buffer.from(
+          `HTTP/1.1 200 OK\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+        );
+        const cuts = [0, 17, 40, bytes.length - 3, bytes.length - 1, bytes.length];
+        cuts.slice(1).forEach((end, k) => setTimeout(() => sock.write(bytes.subarray(cuts[k], end)), 5 * k));
+      });
+    }),
+  );
+  const ports = await Promise.all(servers.map((s) => listen(s)));
+  const lean = createLeanFetcher();
+  try {
+    for (let round = 0; round < 3; round++) {
+      const got = await Promise.all(ports.map((p) => lean.fetch(`http://127.0.0.1:${p}/metrics`, never)));
+      assert.deepEqual(got, bodies);
+    }
+  } finally {
+    await lean.close();
+    for (const s of servers) await new Promise<void>((r) => s.close(() => r()));
+  }
+});

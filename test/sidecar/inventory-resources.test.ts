@@ -70,6 +70,16 @@ test("resources: invalid objects are rejected naming the field and a stable reas
     reasonOf(model({ modelName: "a", poolRef: { name: "p" }, targetModels: [{ name: "x", weight: 0 }] })),
     "spec.targetModels[0].weight:out_of_range",
   );
+  const annotated = (value: string): RawObject => ({
+    apiVersion: "inference.networking.k8s.io/v1",
+    kind: "InferencePool",
+    metadata: { name: "p", annotations: { "epp-wasm.io/metrics-name-filter": value } },
+    spec: { selector: sel, targetPorts: [{ number: 80 }] },
+  });
+  assert.equal(reasonOf(annotated("no")), "metadata.annotations.epp-wasm.io/metrics-name-filter:invalid");
+  const off = normalize(annotated("false"));
+  assert.ok(off.ok && off.record.kind === "InferencePool");
+  assert.equal(off.record.spec.annotations.metricsNameFilter, false);
   const other = normalize({ apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "d" } });
   assert.deepEqual(other, { ok: false }, "kinds we do not read are ignored, not reported");
 });

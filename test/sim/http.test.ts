@@ -168,6 +168,18 @@ test("client disconnect mid-stream frees the request's KV blocks", async () => {
   assert.equal(engine.pool.usedBlocks, 0);
 });
 
+test("/metrics?name[]=…: only the named families, as prometheus_client serves them", async () => {
+  const res = await fetch(
+    `${base}/metrics?name%5B%5D=vllm%3Anum_requests_waiting&name[]=vllm:cache_config_info`,
+  );
+  assert.equal(res.status, 200);
+  const { samples } = parsePromText(await res.text());
+  assert.deepEqual(samples.map((s) => s.name).sort(), [
+    "vllm:cache_config_info",
+    "vllm:num_requests_waiting",
+  ]);
+});
+
 test("/metrics: vLLM names, labels and histogram buckets parse as Prometheus text", async () => {
   const res = await fetch(`${base}/metrics`);
   assert.equal(res.status, 200);

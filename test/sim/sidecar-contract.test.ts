@@ -1,7 +1,13 @@
 // Contract: the sidecar's engine mappings read what the simulator exposes (vLLM and SGLang names).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ENGINE_MAPPINGS, extractMetrics } from "../../sidecar/collector/engines.ts";
+import {
+  ENGINE_MAPPINGS,
+  extractMetrics,
+  mappingMetricNames,
+  nameFilterQuery,
+} from "../../sidecar/collector/engines.ts";
+import { requestedNames, restrictToNames } from "../../sim/http/name-filter.ts";
 import { VirtualClock } from "../../sim/clock/virtual-clock.ts";
 import { Engine } from "../../sim/engine/engine.ts";
 import { presetConfig } from "../../sim/engine/presets.ts";
@@ -42,4 +48,24 @@ test("sidecar SGLang mapping extracts the same state from sglang: names", () => 
   assert.equal(result.metrics.kvBlockSize, 16);
   assert.equal(result.metrics.kvBlockCount, 1000);
   assert.ok(result.metrics.kvUsage > 0);
+});
+
+test("a name[]-filtered page (as prometheus_client serves it) yields the same metrics, far smaller", () => {
+  for (const flavor of ["vllm", "sglang"] as const) {
+    const engine = busyEngine(flavor);
+    const mapping = ENGINE_MAPPINGS[flavor];
+    const full = engine.metricsText();
+    const names = requestedNames(`/metrics?${nameFilterQuery(mapping)}`);
+    assert.deepEqual(names, mappingMetricNames(mapping), "the query round-trips through URL decoding");
+    const page = restrictToNames(full, names!);
+    assert.ok(page.length * 4 < full.length, `${flavor}: ${page.length} of ${full.length} bytes`);
+    assert.match(page, /^# TYPE \S+ gauge$/m, "HELP/TYPE of kept families stay");
+    assert.doesNotMatch(page, /_bucket\{/, "histograms are gone");
+    const a = extractMetrics(full, mapping);
+    const b = extractMetrics(page, mapping);
+    assert.ok(a.ok && b.ok);
+    assert.deepEqual(b.metrics, a.metrics);
+  }
+  assert.equal(requestedNames("/metrics"), undefined);
+  assert.equal(requestedNames("/metrics?x=1"), undefined);
 });
