@@ -1,11 +1,13 @@
 // `npm start`: the whole product on one machine — simulated vLLM pods, the sidecar in file mode on
-// examples/local, and the local gateway running build/filter.wasm — as one supervised process tree.
+// examples/local, and the local gateway running build/filter.wasm (or, with --envoy, the real Envoy running it
+// with a bootstrap derived from envoy/envoy.yaml) — as one supervised process tree.
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { assertPortsFree } from "./local-stack/ports.ts";
+import { assertPortsFree, freePort } from "./local-stack/ports.ts";
+import { envoyArgs, findEnvoy, writeLocalEnvoyConfig } from "./local-stack/envoy.ts";
 import { writeLocalManifests } from "./local-stack/manifests.ts";
 import { Supervisor } from "./local-stack/supervisor.ts";
 
@@ -22,7 +24,11 @@ const USAGE = `usage: npm start -- [flags]
   --sim-base-port P    first simulated pod port; pod i uses P+i (default 8001)
   --preset NAME        simulator preset: h100-llama3-8b, a100-40g-llama2-7b, fast (default h100-llama3-8b)
   --time-scale X       run the simulated GPUs X times faster than real time (default 1)
-  --profile NAME       scheduler profile: default, gie-default, legacy (default default)`;
+  --profile NAME       scheduler profile: default, gie-default, legacy (default default)
+  --envoy              run the real Envoy (>= 1.35, from PATH) instead of the built-in gateway, with a config
+                       derived from envoy/envoy.yaml: data listener on --port (0.0.0.0, as in envoy.yaml),
+                       control listener on 127.0.0.1:--control-port, admin on a free loopback port
+  --envoy-bin PATH     the Envoy binary to run (implies --envoy)`;
 
 function int(value: string | undefined, flag: string): number {
   const n = Number(value);
@@ -68,6 +74,8 @@ async function main(): Promise<void> {
       preset: { type: "string", default: "h100-llama3-8b" },
       "time-scale": { type: "string", default: "1" },
       profile: { type: "string", default: "default" },
+      envoy: { type: "boolean", default: false },
+      "envoy-bin": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -81,6 +89,9 @@ async function main(): Promise<void> {
   const sidecarPort = int(values["sidecar-port"], "--sidecar-port");
   const simBase = int(values["sim-base-port"], "--sim-base-port");
   if (pods < 1) throw new Error("--pods must be at least 1");
+  // Before anything slow: a missing Envoy is a one-line error, not a half-started stack.
+  const envoyBin =
+    values.envoy || values["envoy-bin"] !== undefined ? findEnvoy(values["envoy-bin"]) : undefined;
 
   await assertPortsFree([
     { port, flag: "--port", what: "gateway" },
@@ -96,6 +107,12 @@ async function main(): Promise<void> {
 
   const token = randomBytes(24).toString("hex");
   const manifests = writeLocalManifests(join(ROOT, "examples/local"), pods, simBase);
+  const pluginConfig = {
+    pool: { namespace: "default", name: "local-pool" },
+    controlToken: token,
+    failureMode: "FailClose",
+  };
+  const wasm = join(ROOT, "build/filter.wasm");
   const gatewayConfig = join(manifests, "gateway.json");
   writeFileSync(
     gatewayConfig,
@@ -104,15 +121,16 @@ async function main(): Promise<void> {
         { name: "data", address: "127.0.0.1", port },
         { name: "control", address: "127.0.0.1", port: controlPort },
       ],
-      wasm: join(ROOT, "build/filter.wasm"),
+      wasm,
       workers: 2,
-      pluginConfig: {
-        pool: { namespace: "default", name: "local-pool" },
-        controlToken: token,
-        failureMode: "FailClose",
-      },
+      pluginConfig,
     }),
   );
+  // With --envoy: the same listeners, module and plugin configuration, in Envoy's bootstrap (a temporary file).
+  const adminPort = envoyBin ? await freePort() : 0;
+  const envoyFiles = envoyBin
+    ? writeLocalEnvoyConfig({ port, controlPort, adminPort, wasm, pluginConfig })
+    : undefined;
 
   const sup = new Supervisor();
   let shuttingDown = false;
@@ -122,6 +140,7 @@ async function main(): Promise<void> {
     console.log("\nstopping the local stack …");
     await sup.stopAll();
     rmSync(manifests, { recursive: true, force: true });
+    if (envoyFiles) rmSync(envoyFiles.dir, { recursive: true, force: true });
     process.exit(code);
   };
   process.once("SIGINT", () => void shutdown(0));
@@ -146,7 +165,14 @@ async function main(): Promise<void> {
     "--lora-modules",
     ADAPTERS.join(","),
   ]);
-  sup.start("gateway", process.execPath, [...tsx, join(ROOT, "gateway/main.ts"), "--config", gatewayConfig]);
+  if (envoyBin && envoyFiles) sup.start("envoy", envoyBin, envoyArgs(envoyFiles.file));
+  else
+    sup.start("gateway", process.execPath, [
+      ...tsx,
+      join(ROOT, "gateway/main.ts"),
+      "--config",
+      gatewayConfig,
+    ]);
   sup.start(
     "sidecar",
     process.execPath,
@@ -173,6 +199,8 @@ async function main(): Promise<void> {
   const ok = async (url: string, init?: RequestInit) => (await fetch(url, init)).ok;
   for (let i = 0; i < pods; i++)
     await waitUntil(`simulated pod ${i}`, () => ok(`http://127.0.0.1:${simBase + i}/health`));
+  if (envoyBin)
+    await waitUntil("Envoy to be ready (admin /ready)", () => ok(`http://127.0.0.1:${adminPort}/ready`));
   await waitUntil("the sidecar to push its first snapshot", () =>
     ok(`http://127.0.0.1:${sidecarPort}/readyz`),
   );
@@ -191,7 +219,7 @@ async function main(): Promise<void> {
     .join(", ");
   console.log(`
 epp-wasm local stack is up: ${pids}
-  gateway        ${gateway}            (filter.wasm, profile ${values.profile})
+  gateway        ${gateway}            (${envoyBin ? `Envoy ${envoyBin}, admin http://127.0.0.1:${adminPort}` : "filter.wasm"}, profile ${values.profile})
   status page    http://127.0.0.1:${sidecarPort}/       metrics: /metrics
   model servers  ${pods} simulated vLLM pods on 127.0.0.1:${simBase}-${simBase + pods - 1} (${values.preset})
   models         ${BASE_MODEL} (Critical), food-review (70/30 LoRA rollout), batch-summaries (Sheddable)

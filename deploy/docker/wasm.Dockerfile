@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # The endpoint-picker filter as a Wasm OCI image: a single layer holding /plugin.wasm, the layout Envoy Gateway
-# (EnvoyExtensionPolicy code.type: Image) and Istio (WasmPlugin url: oci://...) load.
+# (EnvoyExtensionPolicy code.type: Image) and Istio (the EnvoyFilter in deploy/istio, oci://...) load.
 #   docker build -f deploy/docker/wasm.Dockerfile -t REGISTRY/epp-wasm-filter:TAG .
 #
 # A second target, "installer", carries the same file plus busybox so a Kubernetes init container can copy it

@@ -18,3 +18,15 @@ export async function assertPortsFree(
     }
   }
 }
+
+/** A port the OS reports free on 127.0.0.1 right now (for listeners nobody connects to by a fixed number). */
+export async function freePort(host = "127.0.0.1"): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once("error", reject);
+    srv.listen(0, host, () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}

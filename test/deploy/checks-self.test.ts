@@ -5,6 +5,7 @@ import { readYamlOne, parseYaml } from "./yaml-files.ts";
 import { at, type Json } from "./json-path.ts";
 import { checkEnvoyConfig } from "./envoy-checks.ts";
 import { checkCrd, checkCrossReferences, checkObjectShape } from "./k8s-checks.ts";
+import { checkEnvoyPatchPolicy, checkIstioWasmFilter } from "./gateway-checks.ts";
 
 function envoyWith(mutate: (c: Json) => void): string[] {
   const config = structuredClone(readYamlOne("envoy/envoy.yaml")) as Json;
@@ -141,4 +142,114 @@ test("envoy checks catch a Wasm filter without allow_on_headers_stop_iteration",
       problems.join("\n"),
     );
   }
+});
+
+function egPatchWith(mutate: (patch: Json, policy: Json, gateway: Json) => void): string[] {
+  const patch = structuredClone(readYamlOne("deploy/envoy-gateway/envoypatchpolicy.yaml")) as Json;
+  const policy = structuredClone(readYamlOne("deploy/envoy-gateway/envoyextensionpolicy.yaml")) as Json;
+  const gateway = structuredClone(readYamlOne("deploy/envoy-gateway/gateway.yaml")) as Json;
+  mutate(patch, policy, gateway);
+  return checkEnvoyPatchPolicy(patch, policy, [gateway]);
+}
+
+function egOperation(patch: Json): Json {
+  return at(patch, "spec.jsonPatches.0.operation") as Json;
+}
+
+test("EnvoyPatchPolicy checks catch a renamed policy, a false value, a wrong listener and a missing Gateway", () => {
+  const renamed = egPatchWith((_, policy) => ((policy.metadata as Json).name = "other-filter"));
+  assert.ok(
+    renamed.some((p) =>
+      p.includes(
+        "must select the filter envoy.filters.http.wasm/envoyextensionpolicy/inference/other-filter/wasm/0",
+      ),
+    ),
+    renamed.join("\n"),
+  );
+  const wrongIndex = egPatchWith((patch) => {
+    const op = egOperation(patch);
+    op.jsonPath = String(op.jsonPath).replace("/wasm/0", "/wasm/1");
+  });
+  assert.ok(
+    wrongIndex.some((p) => p.includes("must select the filter")),
+    wrongIndex.join("\n"),
+  );
+  const off = egPatchWith((patch) => (egOperation(patch).value = false));
+  assert.ok(
+    off.some((p) => p.includes("must be set to true")),
+    off.join("\n"),
+  );
+  const listener = egPatchWith(
+    (patch) => ((at(patch, "spec.jsonPatches.0") as Json).name = "inference/inference-gateway/https"),
+  );
+  assert.ok(
+    listener.some((p) => p.includes("is not one of")),
+    listener.join("\n"),
+  );
+  const field = egPatchWith((patch) => (egOperation(patch).path = "/allow_on_headers_stop_iteration_typo"));
+  assert.ok(
+    field.some((p) => p.includes("must set typed_config.config.allow_on_headers_stop_iteration")),
+    field.join("\n"),
+  );
+  const noGateway = egPatchWith((patch) => ((at(patch, "spec.targetRef") as Json).name = "ghost"));
+  assert.ok(
+    noGateway.some((p) => p.includes("targetRef must name a Gateway")),
+    noGateway.join("\n"),
+  );
+});
+
+function istioWith(mutate: (envoyFilter: Json) => void): string[] {
+  const envoyFilter = structuredClone(readYamlOne("deploy/istio/wasm-filter.yaml")) as Json;
+  mutate(envoyFilter);
+  return checkIstioWasmFilter(envoyFilter, { istio: "ingressgateway" });
+}
+
+function istioPatch(envoyFilter: Json, applyTo: string): Json {
+  return (at(envoyFilter, "spec.configPatches") as Json[]).find((p) => p.applyTo === applyTo)!;
+}
+
+test("Istio EnvoyFilter checks catch a false flag, a MERGE, a dangling filter name and another selector", () => {
+  const off = istioWith(
+    (f) =>
+      ((
+        at(istioPatch(f, "EXTENSION_CONFIG"), "patch.value.typed_config.config") as Json
+      ).allow_on_headers_stop_iteration = false),
+  );
+  assert.ok(
+    off.some((p) => p.includes("allow_on_headers_stop_iteration must be true")),
+    off.join("\n"),
+  );
+  const merge = istioWith((f) => ((istioPatch(f, "EXTENSION_CONFIG").patch as Json).operation = "MERGE"));
+  assert.ok(
+    merge.some((p) => p.includes("operation ADD")),
+    merge.join("\n"),
+  );
+  const dangling = istioWith(
+    (f) => ((at(istioPatch(f, "HTTP_FILTER"), "patch.value") as Json).name = "istio-system.other"),
+  );
+  assert.ok(
+    dangling.some((p) => p.includes("no HTTP_FILTER patch named istio-system.epp-filter")),
+    dangling.join("\n"),
+  );
+  const renamed = istioWith((f) => ((f.metadata as Json).name = "picker"));
+  assert.ok(
+    renamed.some((p) => p.includes("expected istio-system.picker")),
+    renamed.join("\n"),
+  );
+  const selector = istioWith((f) => ((at(f, "spec.workloadSelector") as Json).labels = { app: "other" }));
+  assert.ok(
+    selector.some((p) => p.includes("workloadSelector")),
+    selector.join("\n"),
+  );
+  const token = istioWith((f) => {
+    const cfg = at(
+      istioPatch(f, "EXTENSION_CONFIG"),
+      "patch.value.typed_config.config.configuration",
+    ) as Json;
+    cfg.value = String(cfg.value).replace('"controlToken":"set-by-kustomize-from-secret",', "");
+  });
+  assert.ok(
+    token.some((p) => p.includes("controlToken")),
+    token.join("\n"),
+  );
 });

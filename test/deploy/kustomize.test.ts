@@ -17,6 +17,7 @@ import {
 } from "./k8s-checks.ts";
 import { checkEnvoyConfig, controlListener, dataListeners, CONTROL_PATH, ROOT_ID } from "./envoy-checks.ts";
 import { kubectlUnavailable, kustomize } from "./kustomize-render.ts";
+import { checkEnvoyPatchPolicy, checkIstioWasmFilter, istioWasmFilter } from "./gateway-checks.ts";
 import { parseYaml } from "./yaml-files.ts";
 
 const TARGETS = [
@@ -188,6 +189,8 @@ test("envoy-gateway: policy, routes, pool, token and push discovery agree", { sk
   const list = objects("deploy/overlays/envoy-gateway");
   const policy = one(list, "EnvoyExtensionPolicy");
   const gateway = one(list, "Gateway");
+  // The patch policy that sets allow_on_headers_stop_iteration on the policy's generated filter is rendered too.
+  assert.deepEqual(checkEnvoyPatchPolicy(one(list, "EnvoyPatchPolicy"), policy, list), []);
   const pool = one(list, "InferencePool");
   const secret = one(list, "Secret", "epp-control-token");
   const wasm = objs(at(policy, "spec.wasm"));
@@ -252,23 +255,24 @@ test("envoy-gateway: policy, routes, pool, token and push discovery agree", { sk
   assert.ok(podSpecs(list).length === 1, "only the sidecar runs as a pod; Envoy Gateway owns the proxies");
 });
 
-test("istio: WasmPlugin, ORIGINAL_DST patch, token and push discovery agree", { skip }, () => {
+test("istio: Wasm EnvoyFilter, ORIGINAL_DST patch, token and push discovery agree", { skip }, () => {
   const list = objects("deploy/overlays/istio");
-  const plugin = one(list, "WasmPlugin");
-  const secret = one(list, "Secret", "epp-control-token");
-  assert.equal(at(plugin, "spec.pluginName"), ROOT_ID);
-  assert.match(
-    String(at(plugin, "spec.url")),
-    /^oci:\/\/[\w.-]+(:\d+)?\/[\w./-]+(:[\w.-]+|@sha256:[0-9a-f]{64})$/,
+  assert.equal(
+    list.filter((o) => o.kind === "WasmPlugin").length,
+    0,
+    "no WasmPlugin next to the EnvoyFilter",
   );
-  assert.equal(at(plugin, "spec.failStrategy"), "FAIL_CLOSE");
-  assert.equal(at(plugin, "spec.type"), "HTTP");
-  const config = at(plugin, "spec.pluginConfig") as Json;
+  const wasmFilter = one(list, "EnvoyFilter", "epp-filter");
+  const secret = one(list, "Secret", "epp-control-token");
+  const istioGateway = one(list, "Gateway");
+  assert.deepEqual(checkIstioWasmFilter(wasmFilter, at(istioGateway, "spec.selector") as Json), []);
+  const config = istioWasmFilter(wasmFilter).plugin;
+  assert.ok(config, "the plugin configuration is a JSON object");
   assert.equal(config.controlToken, at(secret, "stringData.token"), "token copied from the Secret");
   assert.equal(config.controlPath, CONTROL_PATH);
   assert.ok(str(at(config, "pool.name")) && str(at(config, "pool.namespace")));
 
-  const patches = objs(at(one(list, "EnvoyFilter"), "spec.configPatches"));
+  const patches = objs(at(one(list, "EnvoyFilter", "epp-original-dst"), "spec.configPatches"));
   const cluster = patches.find((p) => p.applyTo === "CLUSTER");
   const route = patches.find((p) => p.applyTo === "HTTP_ROUTE");
   assert.equal(at(cluster, "patch.value.type"), "ORIGINAL_DST");
@@ -288,13 +292,13 @@ test("istio: WasmPlugin, ORIGINAL_DST patch, token and push discovery agree", { 
   const sidecar = container(one(list, "Deployment", "epp"), "sidecar");
   const selector = flagValues(sidecar.args, "--envoy-selector")[0];
   const [key, value] = selector.split("=");
-  assert.equal(
-    at(plugin, `spec.selector.matchLabels.${key}`),
-    value,
-    "the sidecar pushes to the pods the plugin runs in",
+  assert.deepEqual(
+    at(wasmFilter, "spec.workloadSelector.labels"),
+    { [key]: value },
+    "the sidecar pushes to the pods the filter runs in",
   );
   const envoyNs = flagValues(sidecar.args, "--envoy-namespace")[0];
-  assert.equal(at(plugin, "metadata.namespace"), envoyNs);
+  assert.equal(at(wasmFilter, "metadata.namespace"), envoyNs);
   assert.deepEqual(flagValues(sidecar.args, "--envoy-port"), ["8080"]);
   assert.equal(
     at(config, "pool.name"),
@@ -316,10 +320,10 @@ for (const overlay of [
     const placeholder = String(at(one(objects(overlay), "Secret", "epp-control-token"), "stringData.token"));
     const holders = objects(overlay)
       .filter((o) => JSON.stringify(o).includes(placeholder))
-      .map((o) => String(o.kind))
+      .map((o) => `${String(o.kind)}/${String(at(o, "metadata.name"))}`)
       .sort();
-    const allowed = ["EnvoyExtensionPolicy", "Secret", "WasmPlugin"];
-    assert.ok(holders.includes("Secret"));
-    for (const kind of holders) assert.ok(allowed.includes(kind), `${kind} contains the token placeholder`);
+    const allowed = ["EnvoyExtensionPolicy/epp-filter", "Secret/epp-control-token", "EnvoyFilter/epp-filter"];
+    assert.ok(holders.includes("Secret/epp-control-token"));
+    for (const h of holders) assert.ok(allowed.includes(h), `${h} contains the token placeholder`);
   });
 }

@@ -1,0 +1,178 @@
+// `npm start -- --envoy`: without an envoy binary it stops at once with one line saying what is missing; with
+// one (a stub here: no real Envoy on this machine) the supervisor starts it on the generated bootstrap, points the
+// sidecar at its control listener, and Ctrl-C stops it with everything else.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { portIsFree } from "../../scripts/local-stack/ports.ts";
+import { checkEnvoyConfig, controlListener, dataListeners } from "../deploy/envoy-checks.ts";
+
+const ROOT = new URL("../..", import.meta.url).pathname;
+
+async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from({ length: n }, async () => {
+      const s = net.createServer();
+      await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
+      return s;
+    }),
+  );
+  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
+  await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+  return ports;
+}
+
+async function simBasePort(): Promise<number> {
+  let base = 20000 + Math.floor(Math.random() * 20000);
+  while (!(await portIsFree(base))) base += 1;
+  return base;
+}
+
+function startArgs(ports: {
+  port: number;
+  controlPort: number;
+  sidecarPort: number;
+  simBase: number;
+}): string[] {
+  return [
+    "--import",
+    "tsx",
+    "scripts/start.ts",
+    ...["--pods", "1", "--port", String(ports.port), "--control-port", String(ports.controlPort)],
+    ...["--sidecar-port", String(ports.sidecarPort), "--sim-base-port", String(ports.simBase)],
+    ...["--preset", "fast", "--time-scale", "5"],
+  ];
+}
+
+test("npm start -- --envoy without an envoy binary exits at once with a one-line explanation", async () => {
+  const [port, controlPort, sidecarPort] = await freePorts(3);
+  const emptyPath = mkdtempSync(join(tmpdir(), "epp-no-envoy-"));
+  try {
+    const started = Date.now();
+    const r = spawnSync(
+      process.execPath,
+      [...startArgs({ port, controlPort, sidecarPort, simBase: await simBasePort() }), "--envoy"],
+      { cwd: ROOT, encoding: "utf8", timeout: 30_000, env: { ...process.env, PATH: emptyPath } },
+    );
+    assert.equal(r.status, 1, r.stderr);
+    assert.ok(Date.now() - started < 15_000, "fails before starting anything");
+    const lines = r.stderr.trim().split("\n");
+    assert.equal(lines.length, 1, r.stderr);
+    assert.match(lines[0], /^npm start: --envoy needs an envoy binary/);
+    assert.match(lines[0], /--envoy-bin/);
+    assert.match(lines[0], /without --envoy, npm start runs the built-in gateway/);
+    assert.equal(r.stdout, "");
+  } finally {
+    rmSync(emptyPath, { recursive: true, force: true });
+  }
+});
+
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const name of readdirSync(dir)) {
+    const full = join(dir, name);
+    const st = statSync(full);
+    newest = Math.max(newest, st.isDirectory() ? newestMtime(full) : st.mtimeMs);
+  }
+  return newest;
+}
+
+// Stands in for Envoy: records its argv, checks the bootstrap exists, then serves what the stack waits for —
+// admin /ready, 204 on the control listener (snapshot accepted), 200 on the data listener — until SIGTERM.
+const STUB = `
+const fs = require("node:fs");
+const http = require("node:http");
+const args = process.argv.slice(2);
+const file = args[args.indexOf("-c") + 1];
+fs.writeFileSync(process.env.STUB_ENVOY_RECORD, JSON.stringify({ args, pid: process.pid, configExists: fs.existsSync(file) }));
+if (!fs.existsSync(file)) process.exit(3);
+const config = JSON.parse(fs.readFileSync(file, "utf8"));
+const serve = (port, host, status, body) =>
+  http.createServer((req, res) => { req.resume(); req.on("end", () => res.writeHead(status).end(body)); }).listen(port, host);
+serve(config.admin.address.socket_address.port_value, "127.0.0.1", 200, "LIVE");
+for (const l of config.static_resources.listeners) {
+  const a = l.address.socket_address;
+  serve(a.port_value, a.address, l.name === "control" ? 204 : 200, l.name === "control" ? undefined : "{}");
+}
+process.on("SIGTERM", () => process.exit(0));
+`;
+
+const filterStale =
+  !existsSync(join(ROOT, "build/filter.wasm")) ||
+  statSync(join(ROOT, "build/filter.wasm")).mtimeMs < newestMtime(join(ROOT, "assembly"));
+
+test(
+  "npm start -- --envoy-bin runs Envoy on the generated bootstrap and Ctrl-C stops it",
+  { skip: filterStale && "build/filter.wasm is older than assembly/: npm start would rebuild it" },
+  async () => {
+    const [port, controlPort, sidecarPort] = await freePorts(3);
+    const simBase = await simBasePort();
+    const dir = mkdtempSync(join(tmpdir(), "epp-stub-envoy-"));
+    const bin = join(dir, "envoy");
+    const record = join(dir, "record.json");
+    writeFileSync(bin, `#!${process.execPath}\n${STUB}`);
+    chmodSync(bin, 0o755);
+    const child = spawn(
+      process.execPath,
+      [...startArgs({ port, controlPort, sidecarPort, simBase }), "--envoy-bin", bin],
+      { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, STUB_ENVOY_RECORD: record } },
+    );
+    let output = "";
+    child.stdout.on("data", (c: Buffer) => (output += c.toString()));
+    child.stderr.on("data", (c: Buffer) => (output += c.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    let stub: { args: string[]; pid: number; configExists: boolean } | undefined;
+    try {
+      const deadline = Date.now() + 60_000;
+      while (!output.includes("local stack is up")) {
+        if (Date.now() > deadline || child.exitCode !== null)
+          assert.fail(`stack did not come up:\n${output}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.match(
+        output,
+        new RegExp(`Envoy ${bin.replaceAll("/", "\\/")}, admin http://127\\.0\\.0\\.1:\\d+`),
+      );
+      assert.match(output, /envoy \(pid \d+\)/);
+      assert.doesNotMatch(output, /gateway \(pid/, "the built-in gateway is not started");
+      stub = JSON.parse(readFileSync(record, "utf8")) as typeof stub;
+      assert.ok(stub);
+      assert.equal(stub.configExists, true);
+      const configFile = stub.args[stub.args.indexOf("-c") + 1];
+      assert.deepEqual(stub.args, ["-c", configFile, "--log-level", "warn", "--disable-hot-restart"]);
+      const config: unknown = JSON.parse(readFileSync(configFile, "utf8"));
+      assert.deepEqual(checkEnvoyConfig(config), []);
+      assert.equal(controlListener(config)?.port, controlPort);
+      assert.deepEqual(
+        dataListeners(config).map((l) => l.port),
+        [port],
+      );
+      assert.equal(controlListener(config)?.wasm[0].code, join(ROOT, "build/filter.wasm"));
+      // The sidecar is ready only after the control listener accepted a snapshot: it pushes to Envoy.
+      assert.equal((await fetch(`http://127.0.0.1:${sidecarPort}/readyz`)).status, 200);
+    } finally {
+      child.kill("SIGINT");
+      assert.equal(await exited, 0, output);
+      rmSync(dir, { recursive: true, force: true });
+    }
+    assert.ok(stub);
+    assert.throws(() => process.kill(stub.pid, 0), "the Envoy process is gone after Ctrl-C");
+    assert.equal(existsSync(stub.args[stub.args.indexOf("-c") + 1]), false, "the bootstrap file is removed");
+    for (const p of [port, controlPort, sidecarPort, simBase]) {
+      assert.equal(await portIsFree(p), true, `port ${p} still in use after Ctrl-C`);
+    }
+  },
+);
