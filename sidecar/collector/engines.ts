@@ -213,7 +213,7 @@ function splitAdapters(s: string | undefined): string[] {
  */
 export function extractMetrics(text: string, mapping: EngineMapping): ExtractResult {
   const plan = planFor(mapping);
-  const first = parsePrometheusText(text, { names: plan.primary, maxErrors: 3 });
+  const first = parsePrometheusText(text, { names: plan.primary, maxErrors: 3, reuseSamples: true });
   const samples = first.samples;
   const specs = [
     mapping.waiting,

@@ -32,6 +32,12 @@ export interface ParseOptions {
   help?: boolean;
   /** Stop recording errors after this many (the count still rises in `errorCount`). */
   maxErrors?: number;
+  /**
+   * Return the same (frozen) Sample for a long sample line seen before, instead of parsing it again. Info-style
+   * series (vLLM's cache_config_info, lora_requests_info) repeat byte for byte on every scrape and carry most
+   * of a filtered page's labels. Only with `names`.
+   */
+  reuseSamples?: boolean;
 }
 
 const SKIPPED_TYPES = new Set(["histogram", "summary", "gaugehistogram"]);
@@ -81,7 +87,8 @@ export function parsePrometheusText(
 ): ParseResult & { errorCount: number } {
   const wanted = opts.names;
   const maxErrors = opts.maxErrors ?? 100;
-  if (wanted !== undefined && !opts.help) return parseSelected(text, wanted, maxErrors);
+  if (wanted !== undefined && !opts.help)
+    return parseSelected(text, wanted, maxErrors, opts.reuseSamples ?? false);
   const samples = new Map<string, Sample[]>();
   const types = new Map<string, string>();
   const help = new Map<string, string>();
@@ -259,6 +266,12 @@ function isBlank(c: number): boolean {
   return c === 32 || c === 9;
 }
 
+// Lines shorter than this are mostly live gauges whose value changes every scrape: hashing them is wasted.
+const REUSE_MIN_LINE = 100;
+// Bounded by clearing: a pool of 1000 pods repeats a handful of distinct info lines.
+const REUSE_MAX_LINES = 8192;
+const reusableSamples = new Map<string, Sample>();
+
 /** State of one parseSelected() call. A class rather than closures: the loop runs 20,000 times a second,
  *  and per-call closures (which tsx also wraps to keep their names) cost more than the parsing itself. */
 class SelectedParse {
@@ -269,6 +282,7 @@ class SelectedParse {
   constructor(
     readonly text: string,
     readonly maxErrors: number,
+    readonly reuse: boolean,
   ) {}
 
   report(at: number, message: string): void {
@@ -285,7 +299,20 @@ class SelectedParse {
     if (lineEnd < 0) lineEnd = n;
     const next = lineEnd + 1;
     if (lineEnd > from && text.charCodeAt(lineEnd - 1) === 13) lineEnd--;
-    const sample = parseSampleRest(text, from, lineEnd);
+    let sample: Sample | string;
+    if (this.reuse && lineEnd - k >= REUSE_MIN_LINE) {
+      const line = text.slice(k, lineEnd);
+      const seen = reusableSamples.get(line);
+      if (seen !== undefined) sample = seen;
+      else {
+        sample = parseSampleRest(text, from, lineEnd);
+        if (typeof sample !== "string") {
+          if (reusableSamples.size >= REUSE_MAX_LINES) reusableSamples.clear();
+          Object.freeze(sample.labels);
+          reusableSamples.set(line, Object.freeze(sample));
+        }
+      }
+    } else sample = parseSampleRest(text, from, lineEnd);
     if (typeof sample === "string") this.report(k, `${name}: ${sample}`);
     else {
       let list = this.samples.get(name);
@@ -359,8 +386,9 @@ function parseSelected(
   text: string,
   wanted: ReadonlySet<string>,
   maxErrors: number,
+  reuse: boolean,
 ): ParseResult & { errorCount: number } {
-  const p = new SelectedParse(text, maxErrors);
+  const p = new SelectedParse(text, maxErrors, reuse);
   for (const name of wanted) p.find(name);
   const { samples, types, errors, errorCount } = p;
   return { samples, types, help: new Map(), errors, errorCount };

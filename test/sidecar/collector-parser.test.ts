@@ -158,3 +158,27 @@ test("parser: the name-filtered fast path agrees with the full line walk on ever
   assert.deepEqual(fast.errors, [{ line: 5, message: 'want: invalid value "oops"' }]);
   assert.equal(fast.types.get("want"), "gauge");
 });
+
+test("parser: reuseSamples hands back the same frozen Sample for a repeated long line, same results", () => {
+  const info =
+    'vllm:cache_config_info{block_size="16",cache_dtype="auto",enable_prefix_caching="True",num_gpu_blocks="12873"} 1.0';
+  const page = (waiting: number) => `vllm:num_requests_waiting{model_name="m"} ${waiting}\n${info}\n`;
+  const names = new Set(["vllm:num_requests_waiting", "vllm:cache_config_info"]);
+  const a = parsePrometheusText(page(1), { names, reuseSamples: true });
+  const b = parsePrometheusText(page(2), { names, reuseSamples: true });
+  const plain = parsePrometheusText(page(2), { names });
+  assert.deepEqual(b.samples, plain.samples, "same content as without reuse");
+  const infoA = a.samples.get("vllm:cache_config_info")![0]!;
+  assert.equal(b.samples.get("vllm:cache_config_info")![0], infoA, "long repeated line reused");
+  assert.ok(Object.isFrozen(infoA) && Object.isFrozen(infoA.labels), "shared samples cannot be mutated");
+  assert.notEqual(
+    a.samples.get("vllm:num_requests_waiting")![0],
+    b.samples.get("vllm:num_requests_waiting")![0],
+    "short live lines are parsed every time",
+  );
+  assert.equal(b.samples.get("vllm:num_requests_waiting")![0]!.value, 2);
+  // A malformed long line is reported every time, never cached.
+  const bad = `${info.replace("1.0", "x".repeat(3))}\n`;
+  for (let i = 0; i < 2; i++)
+    assert.equal(parsePrometheusText(bad, { names, reuseSamples: true }).errorCount, 1);
+});
