@@ -101,6 +101,8 @@ export class Scraper {
   private roundNo = 0;
   private current?: Round;
   private timer?: unknown;
+  /** Where the current round sits on the fixed-rate grid. */
+  private plannedMs?: number;
   private running = false;
 
   constructor(options: ScraperOptions) {
@@ -176,6 +178,7 @@ export class Scraper {
     this.running = false;
     if (this.timer !== undefined) this.opts.clock.clearTimeout(this.timer);
     this.timer = undefined;
+    this.plannedMs = undefined;
     if (this.deadlineTimer !== undefined) this.opts.clock.clearTimeout(this.deadlineTimer);
     this.deadlineTimer = undefined;
     this.deadlines.length = 0;
@@ -194,10 +197,16 @@ export class Scraper {
 
   private tick(): void {
     if (!this.running) return;
+    const { intervalMs, jitterMs, random, clock } = this.opts;
+    const now = clock.now();
+    // Fixed rate: rounds sit on a grid of intervalMs, so timer lateness and round work do not stretch the
+    // period (20 rounds/s at 50 ms, not 19). After a stall longer than one interval the grid restarts from
+    // now instead of firing the missed rounds back to back.
+    this.plannedMs = this.plannedMs === undefined || now - this.plannedMs > intervalMs ? now : this.plannedMs;
     this.beginRound();
-    const { intervalMs, jitterMs, random } = this.opts;
-    const delay = Math.max(1, intervalMs + (random() * 2 - 1) * jitterMs);
-    this.timer = this.opts.clock.setTimeout(() => this.tick(), delay);
+    this.plannedMs += intervalMs;
+    const delay = Math.max(1, this.plannedMs + (random() * 2 - 1) * jitterMs - clock.now());
+    this.timer = clock.setTimeout(() => this.tick(), delay);
   }
 
   private beginRound(onReport?: (s: RoundSummary) => void): void {

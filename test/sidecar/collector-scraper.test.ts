@@ -253,3 +253,36 @@ test("scraper (virtual clock): removal while queued, stop() then start() resumes
   assert.equal(f.calls.length, before + 2, "and the other endpoint follows: nothing stuck as in flight");
   await scraper.stop();
 });
+
+test("scraper (virtual clock): rounds keep a fixed rate when timers fire late, and skip after a stall", async () => {
+  const clock = new ManualClock();
+  // Every timer fires 3 ms late, as a busy event loop makes them.
+  let lateBy = 3;
+  const late = {
+    now: () => clock.now(),
+    setTimeout: (fn: () => void, ms: number) => clock.setTimeout(fn, ms + lateBy),
+    clearTimeout: (h: unknown) => clock.clearTimeout(h),
+  };
+  const starts: number[] = [];
+  const scraper = new Scraper({
+    fetch: async () => vllmPage,
+    intervalMs: 50,
+    jitterMs: 0,
+    clock: late,
+    onRound: (r) => starts.push(r.startedAtMs - 1_000_000),
+  });
+  scraper.setTargets([{ key: "a", url: "http://a/metrics", mapping: ENGINE_MAPPINGS.vllm }]);
+  scraper.start();
+  await clock.advance(1000);
+  assert.equal(starts.length, 20, `20 rounds in 1 s, not 1000/53: ${starts.join(",")}`);
+  assert.deepEqual(starts.slice(0, 4), [0, 53, 103, 153], "lateness does not accumulate");
+  // The round at 1003 arms a timer that fires 300 ms late (a stall): the next round runs when the stall
+  // ends, then the grid restarts from there instead of firing the missed rounds back to back.
+  lateBy = 300;
+  await clock.advance(50);
+  lateBy = 0;
+  starts.length = 0;
+  await clock.advance(500);
+  assert.deepEqual(starts.slice(0, 3), [1350, 1400, 1450]);
+  await scraper.stop();
+});
