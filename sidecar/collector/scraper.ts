@@ -77,7 +77,9 @@ interface Round {
   summary: RoundSummary;
   pending: number;
   reported: boolean;
-  staleBefore: Map<string, boolean>;
+  /** Endpoints at the round's start and whether each was stale then (parallel arrays: no Map per round). */
+  states: EndpointState[];
+  staleBefore: boolean[];
   onReport?: (s: RoundSummary) => void;
 }
 
@@ -159,12 +161,18 @@ export class Scraper {
     return this.endpoints;
   }
 
+  private isStale(s: EndpointState, nowMs: number): boolean {
+    return (
+      s.lastSuccessMs === undefined ||
+      s.consecutiveFailures >= this.opts.staleAfterFailures ||
+      nowMs - s.lastSuccessMs > this.opts.maxAgeMs
+    );
+  }
+
   freshness(key: string, nowMs = this.opts.clock.now()): Freshness {
     const s = this.endpoints.get(key);
     if (s === undefined || s.lastSuccessMs === undefined) return { stale: true };
-    const ageMs = Math.max(0, nowMs - s.lastSuccessMs);
-    const stale = s.consecutiveFailures >= this.opts.staleAfterFailures || ageMs > this.opts.maxAgeMs;
-    return { ageMs, stale };
+    return { ageMs: Math.max(0, nowMs - s.lastSuccessMs), stale: this.isStale(s, nowMs) };
   }
 
   start(): void {
@@ -226,12 +234,14 @@ export class Scraper {
       },
       pending: 0,
       reported: false,
-      staleBefore: new Map(),
+      states: [],
+      staleBefore: [],
       onReport,
     };
     this.current = round;
     for (const s of this.endpoints.values()) {
-      round.staleBefore.set(s.key, this.freshness(s.key, now).stale);
+      round.states.push(s);
+      round.staleBefore.push(this.isStale(s, now));
       if (s.inFlight) {
         round.summary.skipped++;
         continue;
@@ -355,8 +365,9 @@ export class Scraper {
     round.summary.partial = partial;
     round.summary.finishedAtMs = now;
     if (!round.summary.changed) {
-      for (const [key, was] of round.staleBefore) {
-        if (this.endpoints.has(key) && this.freshness(key, now).stale !== was) {
+      for (let i = 0; i < round.states.length; i++) {
+        const s = round.states[i]!;
+        if (this.endpoints.get(s.key) === s && this.isStale(s, now) !== round.staleBefore[i]) {
           round.summary.changed = true;
           break;
         }
