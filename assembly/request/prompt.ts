@@ -109,23 +109,16 @@ function keyIs(key: i32, lit: string): bool {
   return true;
 }
 
-/** Appends a string value; or, for an array, every string element (numbers etc. skipped). */
-function appendStrings(i: i32, out: ByteBuffer): void {
-  const c = at(i);
-  if (c == 0x22) {
-    appendString(base, i, out);
-    return;
-  }
-  if (c != 0x5b) return;
-  let e = firstElement(i);
-  while (e >= 0 && !out.full) {
-    const end = at(e) == 0x22 ? appendString(base, e, out) : skipValue(e);
-    e = nextElement(end);
-  }
-}
+// What an array's object elements are, for appendItems.
+const OBJECTS_SKIPPED: i32 = 0;
+const OBJECTS_TEXT_PARTS: i32 = 1; // content parts: their `text` member is appended
+const OBJECTS_MESSAGES: i32 = 2; // chat messages: rendered with the template
 
-/** Content: a string, or parts whose `text` strings are appended. */
-function appendContent(i: i32, out: ByteBuffer): void {
+/**
+ * Appends a string value; or, for an array, every string element and, per `objects`, every object
+ * element (numbers etc. skipped). Prompts, inputs, content and messages all have this shape.
+ */
+function appendItems(i: i32, out: ByteBuffer, objects: i32): void {
   const c = at(i);
   if (c == 0x22) {
     appendString(base, i, out);
@@ -134,23 +127,29 @@ function appendContent(i: i32, out: ByteBuffer): void {
   if (c != 0x5b) return;
   let e = firstElement(i);
   while (e >= 0 && !out.full) {
-    if (at(e) == 0x22) {
+    const d = at(e);
+    if (d == 0x22) {
       e = nextElement(appendString(base, e, out));
       continue;
     }
-    if (at(e) == 0x7b) {
-      // The last `text` member wins, as with JSON.parse on duplicate keys.
-      let text = -1;
-      let k = firstElement(e);
-      while (k >= 0) {
-        const v = memberValue(k);
-        if (keyIs(k, "text")) text = v;
-        k = nextElement(skipValue(v));
-      }
-      if (text >= 0 && at(text) == 0x22) appendString(base, text, out);
+    if (d == 0x7b) {
+      if (objects == OBJECTS_TEXT_PARTS) appendTextPart(e, out);
+      else if (objects == OBJECTS_MESSAGES) appendMessage(e, out);
     }
     e = nextElement(skipValue(e));
   }
+}
+
+/** A content part object: its `text` string. The last `text` member wins, as with JSON.parse. */
+function appendTextPart(i: i32, out: ByteBuffer): void {
+  let text = -1;
+  let k = firstElement(i);
+  while (k >= 0) {
+    const v = memberValue(k);
+    if (keyIs(k, "text")) text = v;
+    k = nextElement(skipValue(v));
+  }
+  if (text >= 0 && at(text) == 0x22) appendString(base, text, out);
 }
 
 /** One message object rendered with the chat template. */
@@ -167,25 +166,8 @@ function appendMessage(i: i32, out: ByteBuffer): void {
   out.pushString("<|im_start|>");
   if (role >= 0 && at(role) == 0x22) appendString(base, role, out);
   out.push(0x0a);
-  if (content >= 0) appendContent(content, out);
+  if (content >= 0) appendItems(content, out, OBJECTS_TEXT_PARTS);
   out.pushString("<|im_end|>\n");
-}
-
-/** Messages array (chat) or mixed items array (responses input). */
-function appendMessages(i: i32, out: ByteBuffer): void {
-  const c = at(i);
-  if (c == 0x22) {
-    appendString(base, i, out);
-    return;
-  }
-  if (c != 0x5b) return;
-  let e = firstElement(i);
-  while (e >= 0 && !out.full) {
-    const d = at(e);
-    if (d == 0x7b) appendMessage(e, out);
-    else if (d == 0x22) appendString(base, e, out);
-    e = nextElement(skipValue(e));
-  }
 }
 
 /**
@@ -203,15 +185,15 @@ export function extractPrompt(ptr: usize, len: i32, r: ScanResult, kind: i32, ou
     else kind = KIND_EMBEDDINGS;
   }
   if (kind == KIND_CHAT) {
-    if (r.messages.present) appendMessages(r.messages.start, out);
+    if (r.messages.present) appendItems(r.messages.start, out, OBJECTS_MESSAGES);
   } else if (kind == KIND_COMPLETIONS) {
-    if (r.prompt.present) appendStrings(r.prompt.start, out);
+    if (r.prompt.present) appendItems(r.prompt.start, out, OBJECTS_SKIPPED);
   } else if (kind == KIND_EMBEDDINGS) {
-    if (r.input.present) appendStrings(r.input.start, out);
+    if (r.input.present) appendItems(r.input.start, out, OBJECTS_SKIPPED);
   } else if (kind == KIND_RESPONSES) {
     const ins = r.instructions;
     if (ins.present && at(ins.start) == 0x22) appendString(base, ins.start, out);
-    if (r.input.present) appendMessages(r.input.start, out);
+    if (r.input.present) appendItems(r.input.start, out, OBJECTS_MESSAGES);
   }
   return out.len;
 }
