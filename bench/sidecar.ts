@@ -7,8 +7,6 @@
 //                            [--name-filter true|false] [--client lean|undici|none] [--push true|false]
 import { fork, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { EventEmitter } from "node:events";
@@ -24,6 +22,7 @@ import { SidecarMetrics } from "../sidecar/metrics.ts";
 import type { Inventory, PoolInventory } from "../sidecar/inventory/types.ts";
 import { silentLogger } from "../sidecar/inventory/types.ts";
 import { requestedNames, restrictToNames } from "../sim/http/name-filter.ts";
+import { freePort } from "../scripts/local-stack/ports.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -271,14 +270,6 @@ function sleep(ms: number): Promise<void> {
 function pct(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s.length === 0 ? NaN : s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
-}
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
-  const { port } = srv.address() as AddressInfo;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
 }
 
 async function waitForPort(port: number): Promise<void> {

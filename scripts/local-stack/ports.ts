@@ -30,3 +30,17 @@ export async function freePort(host = "127.0.0.1"): Promise<number> {
     });
   });
 }
+
+/** `n` distinct ports free on 127.0.0.1 right now (all held open together while they are picked). */
+export async function freePorts(n: number, host = "127.0.0.1"): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from({ length: n }, async () => {
+      const s = net.createServer();
+      await new Promise<void>((r) => s.listen(0, host, r));
+      return s;
+    }),
+  );
+  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
+  await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+  return ports;
+}

@@ -5,12 +5,12 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import net from "node:net";
 import { FileInventory } from "../../sidecar/inventory/files.ts";
 import { Gateway } from "../../gateway/server.ts";
 import { normalizeConfig } from "../../gateway/config.ts";
 import { startSimCluster, type SimCluster } from "../../sim/pods.ts";
 import { startSidecar, waitFor } from "../support/sidecar-harness.ts";
+import { freePort } from "../../scripts/local-stack/ports.ts";
 
 const TOKEN = "e2e-token";
 const MODEL = "meta-llama/Llama-3.1-8B-Instruct";
@@ -39,14 +39,6 @@ status:
 `,
   );
   return pool + pods.join("");
-}
-
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
 }
 
 async function startGateway(controlPort = 0) {

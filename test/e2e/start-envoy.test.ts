@@ -14,26 +14,12 @@ import {
   statSync,
   writeFileSync,
 } from "node:fs";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { portIsFree } from "../../scripts/local-stack/ports.ts";
+import { freePorts, portIsFree } from "../../scripts/local-stack/ports.ts";
 import { checkEnvoyConfig, controlListener, dataListeners } from "../deploy/envoy-checks.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
-
-async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: n }, async () => {
-      const s = net.createServer();
-      await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
-      return s;
-    }),
-  );
-  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
-  return ports;
-}
 
 async function simBasePort(): Promise<number> {
   let base = 20000 + Math.floor(Math.random() * 20000);

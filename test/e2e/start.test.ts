@@ -3,22 +3,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import net from "node:net";
 import OpenAI from "openai";
-import { portIsFree } from "../../scripts/local-stack/ports.ts";
-
-async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: n }, async () => {
-      const s = net.createServer();
-      await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
-      return s;
-    }),
-  );
-  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
-  return ports;
-}
+import { freePorts, portIsFree } from "../../scripts/local-stack/ports.ts";
 
 test("npm start brings up the stack, serves the openai client, and Ctrl-C stops everything", async () => {
   const [port, controlPort, sidecarPort] = await freePorts(3);
