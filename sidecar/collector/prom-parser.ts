@@ -119,7 +119,7 @@ export function parsePrometheusText(
     if (text.charCodeAt(i) === 35) {
       // "# HELP name text" / "# TYPE name type"; other comments are ignored.
       const line = text.slice(i, lineEnd);
-      const m = /^#[ \t]+(HELP|TYPE)[ \t]+([a-zA-Z_:][a-zA-Z0-9_:]*)(?:[ \t]+(.*))?$/.exec(line);
+      const m = /^#[ \t]+(HELP|TYPE)[ \t]+([a-zA-Z_:][a-zA-Z0-9_:]*)(?:[ \t]+([^\n]*))?$/.exec(line); // [^\n]: a stray CR is trimmed like a blank
       if (m === null) continue;
       const family = m[2]!;
       if (m[1] === "TYPE") {
@@ -329,6 +329,20 @@ class SelectedParse {
     return after === 123 || isBlank(after);
   }
 
+  /** Records the type named after `name` at k (a TYPE line); true if the family is skipped whole. */
+  recordType(name: string, k: number): boolean {
+    const text = this.text;
+    let lineEnd = text.indexOf("\n", k);
+    if (lineEnd < 0) lineEnd = text.length;
+    const type = text.slice(k + name.length, lineEnd).trim();
+    if (!KNOWN_TYPES.has(type)) {
+      this.report(k, `unknown metric type ${JSON.stringify(type)} for ${name}`);
+      return false;
+    }
+    this.types.set(name, type);
+    return SKIPPED_TYPES.has(type);
+  }
+
   /** Every group of `name`'s samples, and its TYPE (a histogram/summary family is skipped). */
   find(name: string): void {
     const text = this.text;
@@ -345,17 +359,7 @@ class SelectedParse {
       let b = k - 1;
       while (b >= 0 && isBlank(text.charCodeAt(b))) b--;
       if (b >= 0 && text.charCodeAt(b) !== 10) {
-        if (b !== k - 1 && isTypeComment(text, b)) {
-          let lineEnd = text.indexOf("\n", from);
-          if (lineEnd < 0) lineEnd = n;
-          const type = text.slice(from, lineEnd).trim();
-          if (!KNOWN_TYPES.has(type))
-            this.report(k, `unknown metric type ${JSON.stringify(type)} for ${name}`);
-          else {
-            this.types.set(name, type);
-            if (SKIPPED_TYPES.has(type)) return;
-          }
-        }
+        if (b !== k - 1 && isTypeComment(text, b) && this.recordType(name, k)) return;
         continue; // not at the start of a line
       }
       // First sample line of the group, then the lines that follow it.
@@ -365,7 +369,12 @@ class SelectedParse {
         if (at >= n) break;
         const c = text.charCodeAt(at);
         if (c === 35 || c === 10 || c === 13) {
-          const e = text.indexOf("\n", at); // comments and empty lines may sit inside a group
+          // Comments and empty lines may sit inside a group, even (against the format) this family's TYPE.
+          if (c === 35) {
+            const k = typeCommentName(text, at);
+            if (k >= 0 && this.startsSample(name, k) && this.recordType(name, k)) return;
+          }
+          const e = text.indexOf("\n", at);
           at = e < 0 ? n : e + 1;
           continue;
         }
@@ -400,7 +409,21 @@ function isTypeComment(text: string, b: number): boolean {
   let c = b - 4;
   if (!isBlank(text.charCodeAt(c))) return false;
   while (c >= 0 && isBlank(text.charCodeAt(c))) c--;
-  return c >= 0 && text.charCodeAt(c) === 35 && (c === 0 || text.charCodeAt(c - 1) === 10);
+  if (c < 0 || text.charCodeAt(c) !== 35) return false;
+  c--;
+  while (c >= 0 && isBlank(text.charCodeAt(c))) c--; // blanks may precede the "#", as in the line walk
+  return c < 0 || text.charCodeAt(c) === 10;
+}
+
+/** For a comment line starting with "#" at `at`: where the name of a "# TYPE name …" begins, else -1. */
+function typeCommentName(text: string, at: number): number {
+  let j = at + 1;
+  if (!isBlank(text.charCodeAt(j))) return -1;
+  while (isBlank(text.charCodeAt(j))) j++;
+  if (!text.startsWith("TYPE", j) || !isBlank(text.charCodeAt(j + 4))) return -1;
+  j += 4;
+  while (isBlank(text.charCodeAt(j))) j++;
+  return j;
 }
 
 function lineOf(text: string, at: number): number {

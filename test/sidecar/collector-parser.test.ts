@@ -2,6 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, readdirSync } from "node:fs";
 import { parsePrometheusText, parseValue } from "../../sidecar/collector/prom-parser.ts";
+import { rng } from "../support/rng.ts";
 
 test("parser: HELP and TYPE are recorded, samples keep labels and values", () => {
   const r = parsePrometheusText(
@@ -181,4 +182,53 @@ test("parser: reuseSamples hands back the same frozen Sample for a repeated long
   const bad = `${info.replace("1.0", "x".repeat(3))}\n`;
   for (let i = 0; i < 2; i++)
     assert.equal(parsePrometheusText(bad, { names, reuseSamples: true }).errorCount, 1);
+});
+
+test("parser: the name-filtered fast path agrees with the full line walk on 3,000 mutated pages", () => {
+  const random = rng(20261123);
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
+  const dir = new URL("../fixtures/metrics/", import.meta.url);
+  const pages = readdirSync(dir).map((f) => readFileSync(new URL(f, dir), "utf8"));
+  // Line edits a real (or sloppy) exporter produces: odd blanks, CRLF, families split or reordered,
+  // comments naming other families, duplicate and garbage lines, TYPE lines moved or changed.
+  const edits: ((lines: string[], i: number) => void)[] = [
+    (l, i) => (l[i] = `  ${l[i]}`),
+    (l, i) => (l[i] = `${l[i]}\r`),
+    (l, i) => (l[i] = l[i]!.replace(/^# (HELP|TYPE) /, "#\t$1  ")),
+    (l, i) => l.splice(i, 0, l[i]!),
+    (l, i) => l.splice(Math.floor(random() * l.length), 0, ...l.splice(i, 1)),
+    (l, i) =>
+      l.splice(i, 0, `# HELP ${pick(l).split(/[ {]/)[0]} mentions ${pick(l).split(/[ {]/)[2] ?? "x"}`),
+    (l, i) => l.splice(i, 0, pick(["", "garbage", "x{", "# just a comment", "name_only"])),
+    (l, i) =>
+      (l[i] = l[i]!.replace(/ (gauge|counter)$/, pick([" histogram", " summary", " untyped", " bogus"]))),
+    (l, i) => (l[i] = l[i]!.replace(/\} /, "}   ")),
+  ];
+  for (let iter = 0; iter < 3000; iter++) {
+    const lines = pick(pages).split("\n");
+    for (let m = 1 + Math.floor(random() * 4); m > 0; m--)
+      pick(edits)(lines, Math.floor(random() * lines.length));
+    const text = lines.join(random() < 0.5 ? "\n" : "\r\n");
+    const all = parsePrometheusText(text);
+    const names = new Set<string>();
+    for (const l of lines) {
+      const m = /^[ \t]*(?:#[ \t]+(?:HELP|TYPE)[ \t]+)?([a-zA-Z_:][a-zA-Z0-9_:]*)/.exec(l);
+      if (m) names.add(m[1]!);
+    }
+    // A family declared twice (invalid) may keep either TYPE; compare only single declarations.
+    for (const name of [...names]) {
+      const decl = lines.filter((l) => new RegExp(`^[ \\t]*#[ \\t]+TYPE[ \\t]+${name}[ \\t]`).test(l));
+      if (decl.length > 1) names.delete(name);
+    }
+    // Names are families: a histogram's own `_bucket`/`_sum`/`_count` series are not asked for by name.
+    for (const name of [...names]) {
+      const base = name.replace(/_(bucket|sum|count|created|gsum|gcount)$/, "");
+      if (base !== name && text.includes(base)) names.delete(name);
+    }
+    const sel = parsePrometheusText(text, { names });
+    for (const name of names) {
+      assert.deepEqual(sel.samples.get(name), all.samples.get(name), `${iter} ${name}:\n${text}`);
+      assert.equal(sel.types.get(name), all.types.get(name), `${iter} type of ${name}:\n${text}`);
+    }
+  }
 });
