@@ -1,8 +1,8 @@
 // npm run bench:routing -- --workload W --policies a,b --qps 100,200 --seed S --pods N --duration S
-//   --scrape-interval-ms 50 --push-delay-ms 5 --out DIR
+//   --scrape-interval-ms 50 --push-delay-ms 5 --workers 1 --out DIR
 // Routing-quality benchmark in virtual time (bench/routing/); writes JSON, Markdown and plots.
 import { parseArgs } from "node:util";
-import { ALL_POLICIES } from "./routing/policies.ts";
+import { ALL_POLICIES, parsePolicyName } from "./routing/policies.ts";
 import { runSweep } from "./routing/sweep.ts";
 import { WORKLOADS, workloadByName } from "./routing/workloads.ts";
 import { writeRoutingReport } from "./report/routing-report.ts";
@@ -20,6 +20,7 @@ const { values: a } = parseArgs({
     cooldown: { type: "string" },
     "scrape-interval-ms": { type: "string", default: "50" },
     "push-delay-ms": { type: "string", default: "5" },
+    workers: { type: "string", default: "1" },
     "slo-ttft-ms": { type: "string", default: "2000" },
     "slo-tpot-ms": { type: "string", default: "50" },
     out: { type: "string", default: "bench-output" },
@@ -30,8 +31,9 @@ const { values: a } = parseArgs({
 
 if (a.help) {
   console.log(`usage: npm run bench:routing -- [--workload ${Object.keys(WORKLOADS).join("|")}] [--policies ${ALL_POLICIES.join(",")}]
+  (a filter policy takes scheduler params for sweeps: default:prefixWeight=8:queueWeight=2)
   [--qps 100,200] [--seed 1] [--pods 10] [--preset h100-llama3-8b] [--duration 30] [--warmup S] [--cooldown S]
-  [--scrape-interval-ms 50] [--push-delay-ms 5] [--slo-ttft-ms 2000] [--slo-tpot-ms 50] [--out bench-output] [--no-png]`);
+  [--scrape-interval-ms 50] [--push-delay-ms 5] [--workers 1] [--slo-ttft-ms 2000] [--slo-tpot-ms 50] [--out bench-output] [--no-png]`);
   process.exit(0);
 }
 
@@ -44,7 +46,7 @@ const num = (s: string | undefined, name: string): number => {
 const workload = workloadByName(a.workload!);
 const policies = a.policies!.split(",").filter(Boolean);
 for (const p of policies)
-  if (!ALL_POLICIES.includes(p))
+  if (!ALL_POLICIES.includes(parsePolicyName(p).base))
     throw new Error(`unknown policy "${p}"; choose from ${ALL_POLICIES.join(", ")}`);
 const durationS = num(a.duration, "duration");
 // Default warm-up/cool-down: 1/6 of the stage each (5 s of a 30 s stage).
@@ -75,6 +77,7 @@ const run = await runSweep(
     cooldownMs: cooldownS * 1000,
     scrapeIntervalMs: num(a["scrape-interval-ms"], "scrape-interval-ms"),
     pushDelayMs: num(a["push-delay-ms"], "push-delay-ms"),
+    workers: Math.max(1, Math.floor(num(a.workers, "workers"))),
     slo: { ttftMs: num(a["slo-ttft-ms"], "slo-ttft-ms"), tpotMs: num(a["slo-tpot-ms"], "slo-tpot-ms") },
   },
   progress,

@@ -38,6 +38,7 @@ import {
   KvHeadroomScorer,
   BoundedPrefixScorer,
   RendezvousAffinityScorer,
+  AFFINITY_MIN_BLOCKS,
 } from "../scheduling/default-profile";
 import { Filter, Scorer } from "../scheduling/framework";
 import { isSaturated, admit } from "../scheduling/saturation";
@@ -139,7 +140,8 @@ function prompt(text: string, model: string = "m"): RequestInfo {
 /** A ~1 KB text unique to `id`, 16 full blocks. */
 function textOf(id: i32): string {
   let s = "";
-  while (s.length < 1100) s += "conversation " + id.toString() + " says hello to the model; ";
+  // ≥ AFFINITY_MIN_BLOCKS (32) blocks of 64 B, so rendezvous affinity applies.
+  while (s.length < 2200) s += "conversation " + id.toString() + " says hello to the model; ";
   return s;
 }
 
@@ -311,12 +313,12 @@ describe("GIE scorers", () => {
   it("prefix: matched leading blocks / total", () => {
     const index = new PrefixIndex(3);
     const eps = pool(3);
-    const full = prompt(textOf(1)); // 17 blocks
-    const half = prompt(textOf(1).substring(0, 8 * 64));
+    const full = prompt(textOf(1)); // 34 blocks
+    const half = prompt(textOf(1).substring(0, 16 * 64));
     index.add(full.hashes!, full.hashCount, 0);
     index.add(half.hashes!, half.hashCount, 1);
-    expect(full.hashCount).toBe(17);
-    expect(runScorer(new PrefixCacheScorer(index), eps, full)).toBe("1.0,0.471,0.0", "17/17, 8/17, none");
+    expect(full.hashCount).toBe(34);
+    expect(runScorer(new PrefixCacheScorer(index), eps, full)).toBe("1.0,0.471,0.0", "34/34, 16/34, none");
     expect(runScorer(new PrefixCacheScorer(index), eps, prompt("short"))).toBe(
       "0.0,0.0,0.0",
       "< 1 block → 0",
@@ -358,6 +360,20 @@ describe("default-profile scorers", () => {
       "0.0,0.0,0.0,0.0,0.0,0.0,0.0,0.0",
       "no full block → no affinity",
     );
+  });
+  it("rendezvous affinity: none for prompts shorter than AFFINITY_MIN_BLOCKS", () => {
+    const eps = pool(8);
+    let short = "";
+    while (short.length < 64 * (AFFINITY_MIN_BLOCKS - 1)) short += "a short unique prompt; ";
+    const r = prompt(short.slice(0, 64 * (AFFINITY_MIN_BLOCKS - 1)));
+    expect(r.hashCount).toBe(AFFINITY_MIN_BLOCKS - 1);
+    expect(runScorer(new RendezvousAffinityScorer(new LoadModel()), eps, r)).toBe(
+      "0.0,0.0,0.0,0.0,0.0,0.0,0.0,0.0",
+      "short prompt: load and LoRA decide",
+    );
+    const s = new RendezvousAffinityScorer(new LoadModel());
+    s.minBlocks = 1; // param affinityMinBlocks
+    expect(runScorer(s, eps, r).split(",").indexOf("1.0")).toBeGreaterThanOrEqual(0);
   });
   it("rendezvous affinity skips endpoints above the load bound", () => {
     const eps = pool(8);

@@ -14,6 +14,7 @@ import {
   BoundedPrefixScorer,
   RendezvousAffinityScorer,
   AFFINITY_BLOCKS,
+  AFFINITY_MIN_BLOCKS,
   DEFAULT_QUEUE_WEIGHT,
   DEFAULT_KV_WEIGHT,
   DEFAULT_PREFIX_WEIGHT,
@@ -68,6 +69,7 @@ export function buildProfile(cfg: SchedulerConfig, index: PrefixIndex): Scheduli
   load.maxQueue = cfg.param("affinityMaxQueue", load.maxQueue);
   const rendezvous = new RendezvousAffinityScorer(load);
   rendezvous.blocks = <i32>cfg.param("affinityBlocks", <f64>AFFINITY_BLOCKS);
+  rendezvous.minBlocks = <i32>cfg.param("affinityMinBlocks", <f64>AFFINITY_MIN_BLOCKS);
   rendezvous.index = index; // defer to the local index when it knows a holder
   return new SchedulingProfile(PROFILE_DEFAULT, pickerFrom(cfg))
     .withFilter(new ReadyFilter())

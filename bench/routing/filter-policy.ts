@@ -15,7 +15,7 @@ import type { Engine, VirtualClock } from "../../sim/index.ts";
 import { ENGINE_MAPPINGS, extractMetrics, type EndpointMetrics } from "../../sidecar/collector/engines.ts";
 import { encodeSnapshot } from "../../sidecar/snapshot/encoder.ts";
 import { DEFAULT_SCHEDULER, type Snapshot, type SnapshotEndpoint } from "../../sidecar/snapshot/types.ts";
-import type { Policy, RouteResult } from "./policies.ts";
+import { parsePolicyName, type Policy, type RouteResult } from "./policies.ts";
 import type { WorkItem } from "./workloads.ts";
 
 export const FILTER_WASM_PATH = new URL("../../build/filter.wasm", import.meta.url);
@@ -25,13 +25,16 @@ const DEST = "x-gateway-destination-endpoint";
 const PORT = 8000;
 
 export interface FilterPolicyOptions {
-  /** "legacy" | "gie-default" | "default" | "oracle" (oracle runs the default profile). */
+  /** "legacy" | "gie-default" | "default" | "oracle" (oracle runs the default profile), optionally
+   *  with scheduler params: "default:prefixWeight=8" (see parsePolicyName). */
   name: string;
   clock: VirtualClock;
   engines: readonly Engine[];
   seed: number;
   scrapeIntervalMs: number;
   pushDelayMs: number;
+  /** Worker VMs (each with its own scheduler state; snapshots are shared). Default 1. */
+  workers?: number;
   wasm?: Uint8Array;
 }
 
@@ -96,11 +99,13 @@ function header(h: HeaderList | undefined, name: string): string | undefined {
 }
 
 export async function filterPolicy(o: FilterPolicyOptions): Promise<Policy> {
-  const profile = o.name === "oracle" ? "default" : o.name;
+  const { base, params } = parsePolicyName(o.name);
+  const oracle = base === "oracle";
+  const profile = oracle ? "default" : base;
   const envoy = new EnvoyProcess({ clock: hostClockOn(o.clock) });
   const plugin: WasmPlugin = await envoy.loadPlugin(o.wasm ?? readFileSync(FILTER_WASM_PATH), {
     vmId: "epp",
-    workers: 1,
+    workers: o.workers ?? 1,
     allowOnHeadersStopIteration: true,
     configuration: JSON.stringify({ pool: POOL, controlToken: TOKEN, staleAfterMs: 0, randomSeed: o.seed }),
   });
@@ -118,7 +123,7 @@ export async function filterPolicy(o: FilterPolicyOptions): Promise<Policy> {
       models: [],
       objectives: [],
       rewrites: [],
-      scheduler: { ...DEFAULT_SCHEDULER, profile, params: {} },
+      scheduler: { ...DEFAULT_SCHEDULER, profile, params },
     } satisfies Snapshot);
 
   const push = (bytes: Uint8Array): void => {
@@ -161,11 +166,11 @@ export async function filterPolicy(o: FilterPolicyOptions): Promise<Policy> {
     o.clock.schedule(o.clock.now() + o.pushDelayMs, () => push(bytes));
     o.clock.schedule(o.clock.now() + o.scrapeIntervalMs, scrape);
   };
-  if (o.name === "oracle") push(snapshot(o.engines.map((e, i) => endpoint(i, liveMetrics(e), 0))));
+  if (oracle) push(snapshot(o.engines.map((e, i) => endpoint(i, liveMetrics(e), 0))));
   else scrape();
 
   const route = (item: WorkItem): RouteResult => {
-    if (o.name === "oracle") push(snapshot(o.engines.map((e, i) => endpoint(i, liveMetrics(e), 0))));
+    if (oracle) push(snapshot(o.engines.map((e, i) => endpoint(i, liveMetrics(e), 0))));
     let forwarded: HeaderList | undefined;
     let reply: LocalReply | undefined;
     const s = plugin.newHttpStream({

@@ -26,6 +26,8 @@ export interface StageOptions {
   cooldownMs: number;
   scrapeIntervalMs: number;
   pushDelayMs: number;
+  /** Worker VMs of the filter (Envoy --concurrency); requests go to them in turn. Default 1. */
+  workers?: number;
   slo: Slo;
   /** Compiled filter bytes (read from build/filter.wasm when absent). */
   wasm?: Uint8Array;
@@ -72,6 +74,7 @@ async function makePolicy(o: StageOptions, clock: VirtualClock, engines: Engine[
     seed: o.seed,
     scrapeIntervalMs: o.scrapeIntervalMs,
     pushDelayMs: o.pushDelayMs,
+    workers: o.workers,
     wasm: o.wasm,
   });
 }

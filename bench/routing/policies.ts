@@ -17,6 +17,26 @@ export const BASELINE_POLICIES = ["round-robin", "random", "least-request"] as c
 export const FILTER_POLICIES = ["legacy", "gie-default", "default", "oracle"] as const;
 export const ALL_POLICIES: readonly string[] = [...BASELINE_POLICIES, ...FILTER_POLICIES];
 
+/**
+ * A filter policy may carry scheduler params, for sweeping without a rebuild:
+ * `default:prefixWeight=8:queueWeight=2` runs `default` with those params in the snapshot's scheduler
+ * record (`oracle:…` likewise). Returns the base name and the params.
+ */
+export function parsePolicyName(name: string): { base: string; params: Record<string, number> } {
+  const [base, ...kvs] = name.split(":");
+  const params: Record<string, number> = {};
+  for (const kv of kvs) {
+    const [k, v] = kv.split("=");
+    const n = Number(v);
+    if (!k || v === undefined || !Number.isFinite(n))
+      throw new Error(`bad policy param "${kv}" in "${name}"`);
+    params[k] = n;
+  }
+  if (kvs.length > 0 && !(FILTER_POLICIES as readonly string[]).includes(base))
+    throw new Error(`params need a filter policy (${FILTER_POLICIES.join(", ")}): "${name}"`);
+  return { base, params };
+}
+
 /** A Kubernetes Service (kube-proxy round-robin over ready endpoints). */
 export function roundRobin(pods: number): Policy {
   let next = 0;

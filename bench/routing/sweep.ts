@@ -3,7 +3,7 @@
 import { readFileSync } from "node:fs";
 import type { Slo } from "../report/metrics.ts";
 import { FILTER_WASM_PATH } from "./filter-policy.ts";
-import { FILTER_POLICIES } from "./policies.ts";
+import { FILTER_POLICIES, parsePolicyName } from "./policies.ts";
 import { runStage, type StageResult } from "./harness.ts";
 import type { Workload } from "./workloads.ts";
 
@@ -19,6 +19,8 @@ export interface SweepOptions {
   cooldownMs: number;
   scrapeIntervalMs: number;
   pushDelayMs: number;
+  /** Filter worker VMs (default 1). */
+  workers?: number;
   slo: Slo;
   wasm?: Uint8Array;
 }
@@ -37,6 +39,7 @@ export interface RoutingRun {
     cooldown_s: number;
     scrape_interval_ms: number;
     push_delay_ms: number;
+    workers: number;
     slo: { ttft_ms: number; tpot_ms: number };
   };
   /** Wall-clock facts; excluded from determinism checks. */
@@ -55,7 +58,9 @@ export async function runSweep(
   const total = o.qps.length * o.policies.length;
   let i = 0;
   // Read the filter once so every stage of the run uses the same build.
-  const needsWasm = o.policies.some((p) => (FILTER_POLICIES as readonly string[]).includes(p));
+  const needsWasm = o.policies.some((p) =>
+    (FILTER_POLICIES as readonly string[]).includes(parsePolicyName(p).base),
+  );
   const wasm = o.wasm ?? (needsWasm ? readFileSync(FILTER_WASM_PATH) : undefined);
   for (const qps of o.qps) {
     for (const policy of o.policies) {
@@ -79,6 +84,7 @@ export async function runSweep(
       cooldown_s: o.cooldownMs / 1000,
       scrape_interval_ms: o.scrapeIntervalMs,
       push_delay_ms: o.pushDelayMs,
+      workers: o.workers ?? 1,
       slo: { ttft_ms: o.slo.ttftMs, tpot_ms: o.slo.tpotMs },
     },
     environment: {

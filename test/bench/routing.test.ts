@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ALL_POLICIES, FILTER_POLICIES } from "../../bench/routing/policies.ts";
+import { ALL_POLICIES, FILTER_POLICIES, parsePolicyName } from "../../bench/routing/policies.ts";
 import { runSweep, type SweepOptions } from "../../bench/routing/sweep.ts";
 import { WORKLOADS, workloadByName } from "../../bench/routing/workloads.ts";
 import { writeRoutingReport } from "../../bench/report/routing-report.ts";
@@ -65,6 +65,29 @@ for (const name of Object.keys(WORKLOADS)) {
     assert.equal(new Set(run.stages.map((s) => s.requests_sent)).size, 1);
   });
 }
+
+test("a filter policy carries scheduler params; several filter workers", async () => {
+  assert.deepEqual(parsePolicyName("default"), { base: "default", params: {} });
+  assert.deepEqual(parsePolicyName("oracle:prefixWeight=8:affinityMinBlocks=1"), {
+    base: "oracle",
+    params: { prefixWeight: 8, affinityMinBlocks: 1 },
+  });
+  assert.throws(() => parsePolicyName("round-robin:x=1"), /filter policy/);
+  assert.throws(() => parsePolicyName("default:x=abc"), /bad policy param/);
+  const run = await runSweep({
+    ...tiny("shared-prefix", ["default", "default:prefixWeight=0"], [30]),
+    workers: 2,
+  });
+  assert.equal(run.config.workers, 2);
+  assert.deepEqual(
+    run.stages.map((s) => s.policy),
+    ["default", "default:prefixWeight=0"],
+  );
+  assert.ok(
+    run.stages[0].summary.kv_cache_hit_percent > run.stages[1].summary.kv_cache_hit_percent,
+    "without the prefix scorer fewer prompt tokens hit the cache",
+  );
+});
 
 test("the report writes JSON, Markdown, SVG and PNG", async () => {
   const dir = mkdtempSync(join(tmpdir(), "routing-report-"));
