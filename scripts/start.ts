@@ -1,15 +1,15 @@
 // `npm start`: the whole product on one machine — simulated vLLM pods, the sidecar in file mode on
 // examples/local, and the local gateway running build/filter.wasm (or, with --envoy, the real Envoy running it
 // with a bootstrap derived from envoy/envoy.yaml) — as one supervised process tree.
-import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { assertPortsFree, freePort } from "./local-stack/ports.ts";
 import { envoyArgs, findEnvoy, writeLocalEnvoyConfig } from "./local-stack/envoy.ts";
 import { writeLocalManifests } from "./local-stack/manifests.ts";
 import { Supervisor } from "./local-stack/supervisor.ts";
+import { buildFilterIfNeeded } from "./local-stack/filter-build.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const BASE_MODEL = "meta-llama/Llama-3.1-8B-Instruct";
@@ -34,24 +34,6 @@ function int(value: string | undefined, flag: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`${flag} must be an integer, got ${value}`);
   return n;
-}
-
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const name of readdirSync(dir)) {
-    const full = join(dir, name);
-    const st = statSync(full);
-    newest = Math.max(newest, st.isDirectory() ? newestMtime(full) : st.mtimeMs);
-  }
-  return newest;
-}
-
-function buildFilterIfNeeded(): void {
-  const wasm = join(ROOT, "build/filter.wasm");
-  if (existsSync(wasm) && statSync(wasm).mtimeMs >= newestMtime(join(ROOT, "assembly"))) return;
-  console.log("building build/filter.wasm …");
-  const r = spawnSync("npm", ["run", "--silent", "build:wasm"], { cwd: ROOT, stdio: "inherit" });
-  if (r.status !== 0) throw new Error("building the filter failed (npm run build:wasm)");
 }
 
 async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {

@@ -4,19 +4,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import {
-  chmodSync,
-  existsSync,
-  mkdtempSync,
-  readFileSync,
-  readdirSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePorts, portIsFree } from "../../scripts/local-stack/ports.ts";
+import { filterIsStale } from "../../scripts/local-stack/filter-build.ts";
 import { checkEnvoyConfig, controlListener, dataListeners } from "../deploy/envoy-checks.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
@@ -66,16 +58,6 @@ test("npm start -- --envoy without an envoy binary exits at once with a one-line
   }
 });
 
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const name of readdirSync(dir)) {
-    const full = join(dir, name);
-    const st = statSync(full);
-    newest = Math.max(newest, st.isDirectory() ? newestMtime(full) : st.mtimeMs);
-  }
-  return newest;
-}
-
 // Stands in for Envoy: records its argv, checks the bootstrap exists, then serves what the stack waits for —
 // admin /ready, 204 on the control listener (snapshot accepted), 200 on the data listener — until SIGTERM.
 const STUB = `
@@ -96,9 +78,7 @@ for (const l of config.static_resources.listeners) {
 process.on("SIGTERM", () => process.exit(0));
 `;
 
-const filterStale =
-  !existsSync(join(ROOT, "build/filter.wasm")) ||
-  statSync(join(ROOT, "build/filter.wasm")).mtimeMs < newestMtime(join(ROOT, "assembly"));
+const filterStale = filterIsStale();
 
 test(
   "npm start -- --envoy-bin runs Envoy on the generated bootstrap and Ctrl-C stops it",

@@ -1,21 +1,12 @@
 // Rebuilds a test probe wasm (pure AssemblyScript modules compiled with plain asc) when it is missing or
 // older than its sources, into a private file renamed into place, so test files running concurrently never
 // read a half-written module. Tests therefore always exercise the real compiled code.
-import { mkdirSync, readdirSync, renameSync, statSync } from "node:fs";
+import { mkdirSync, renameSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { execFileSync } from "node:child_process";
+import { newestMtime } from "../../scripts/local-stack/filter-build.ts";
 
 export const repoRoot = new URL("../..", import.meta.url).pathname;
-
-function newestSource(dir: string): number {
-  let newest = 0;
-  for (const name of readdirSync(dir)) {
-    const full = join(dir, name);
-    const st = statSync(full);
-    newest = Math.max(newest, st.isDirectory() ? newestSource(full) : st.mtimeMs);
-  }
-  return newest;
-}
 
 /** Same flags as the matching `npm run build:*-probe` script. Returns the wasm path. */
 export function ensureProbeBuilt(name: string, sourceDirs: string[]): string {
@@ -26,7 +17,7 @@ export function ensureProbeBuilt(name: string, sourceDirs: string[]): string {
   } catch {
     built = 0;
   }
-  const newest = Math.max(...sourceDirs.map((d) => newestSource(join(repoRoot, d))));
+  const newest = Math.max(...sourceDirs.map((d) => newestMtime(join(repoRoot, d))));
   if (built >= newest) return wasmPath;
   mkdirSync(join(repoRoot, "build"), { recursive: true });
   const tmp = `${wasmPath}.${process.pid}.tmp`;
