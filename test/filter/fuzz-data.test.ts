@@ -1,15 +1,24 @@
-// Seeded fuzzing of the data path through the real build/filter.wasm in the host (2 workers, in-process):
-// realistic OpenAI bodies for the four inference APIs, mutated (truncation, byte flips, inserted
-// quotes/backslashes/braces, deep nesting, huge numbers, invalid UTF-8), delivered in random pieces, with
-// random header sets that spoof the gateway's own headers. Every stream must end in exactly one outcome:
-// forwarded with one destination header naming only pool endpoints (a spoofed value never survives unless
-// it is the pick), or a local reply in {400,404,413,429,503} with an OpenAI-style JSON error body.
-// EPP_FUZZ_DATA_ITERATIONS changes the count (default 100,000).
+// Seeded fuzzing of the data path through the real build/filter.wasm in the host (2 workers, in-process).
+// Two plugin profiles share one snapshot shape: "conformance" (conformance: true, so the
+// test-epp-endpoint-selection header is honoured; 4 KiB body limit) and "production" (conformance off,
+// 16 KiB body limit). Every stream draws its body from one of two families, independently of the profile:
+//  - text: seed requests mutated character by character (JSON punctuation, NUL, é, stray keywords), random
+//    bytes, long prompts and deep "[" nesting, sent to any path;
+//  - openai: realistic bodies for the four inference APIs, clean or byte-mutated (truncation, byte flips,
+//    inserted quotes/backslashes/braces, deep nesting, huge numbers, invalid UTF-8), oversized bodies;
+// and its headers from one generator: paths (API, query strings, non-API, malformed), methods, content
+// types (or none), content-length (true or lying), spoofed gateway destination headers, objectives,
+// model rewrites, conformance subsets and huge junk headers. Bodies arrive in 1..6 random pieces.
+// Invariants, checked for every stream: the VM never traps; exactly one outcome — forwarded with exactly
+// one destination header naming only pool endpoints (a spoofed value never survives unless it is the pick),
+// or a local reply in {400,404,413,429,503} whose body is strict UTF-8 JSON with a string error.message.
+// Per profile the corpus must reach forwarding (>10%) and 400/404/413/429, or the generator has degenerated.
+// EPP_FUZZ_DATA_ITERATIONS changes the total stream count (default 100,000, split evenly between profiles).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { EnvoyProcess, VirtualClock } from "../../host/index.ts";
-import type { HeaderList, LocalReply } from "../../host/index.ts";
+import type { HeaderList, LocalReply, WasmPlugin } from "../../host/index.ts";
 import { encodeSnapshot } from "../../sidecar/snapshot/encoder.ts";
 import type { Snapshot } from "../../sidecar/snapshot/types.ts";
 import { seededRandom } from "../sidecar/snapshot-samples.ts";
@@ -18,8 +27,8 @@ const WASM = readFileSync(new URL("../../build/filter.wasm", import.meta.url));
 const ITERATIONS = Number(process.env.EPP_FUZZ_DATA_ITERATIONS ?? 100_000);
 const CREATED_MS = 1_795_000_000_000;
 const TOKEN = "tok";
-const MAX_BODY = 16_384;
-const ADDRESSES = ["10.1.0.1", "10.1.0.2", "10.1.0.3", "fd00::7"];
+// fd00::1 is stale (never a candidate), fd00::7 is not (IPv6 destinations are formatted).
+const ADDRESSES = ["10.0.0.1", "10.0.0.2", "10.0.0.3", "fd00::1", "fd00::7"];
 const POOL_HOSTS = new Set(ADDRESSES.map((a) => (a.includes(":") ? `[${a}]:8000` : `${a}:8000`)));
 const LOCAL_STATUSES = new Set([400, 404, 413, 429, 503]);
 const DEST = "x-gateway-destination-endpoint";
@@ -28,45 +37,33 @@ type Rand = () => number;
 const int = (r: Rand, n: number) => Math.floor(r() * n);
 const pick = <T>(r: Rand, xs: readonly T[]): T => xs[int(r, xs.length)]!;
 
-function snapshot(): Uint8Array {
-  const s: Snapshot = {
-    generation: 7n,
-    createdAtMs: CREATED_MS,
-    pool: {
-      namespace: "ns",
-      name: "pool",
-      failureMode: "FailClose",
-      strictModels: true,
-      targetPorts: [8000],
+interface Profile {
+  name: string;
+  pool: { namespace: string; name: string };
+  maxBody: number;
+  config: Record<string, unknown>;
+  scheduler: Snapshot["scheduler"];
+}
+
+const PROFILES: Profile[] = [
+  {
+    name: "conformance",
+    pool: { namespace: "default", name: "pool-a" },
+    maxBody: 4096,
+    config: { randomSeed: 3, conformance: true },
+    scheduler: {
+      profile: "default",
+      queueThreshold: 2,
+      kvThreshold: 0.3,
+      metricsStalenessMs: 200,
+      params: {},
     },
-    endpoints: ADDRESSES.map((address, i) => ({
-      podName: `vllm-${i}`,
-      address,
-      port: 8000,
-      ready: true,
-      stale: false,
-      hasMetrics: true,
-      engine: "vllm",
-      metricsAgeMs: 5,
-      waiting: 2 + i, // all over queueThreshold: the pool is saturated, so sheddable requests are shed (429)
-      running: 2 * i,
-      kvUsage: 0.25 * i,
-      maxLoras: 2,
-      kvBlockSize: 16,
-      kvBlockCount: 2048,
-      runningAdapters: i === 2 ? ["sql-lora"] : [],
-      waitingAdapters: [],
-    })),
-    models: [
-      { name: "llama", criticality: "Critical", targets: [] },
-      { name: "batch", criticality: "Sheddable", targets: [{ name: "llama", weight: 1 }] },
-      { name: "sql-lora", criticality: "Standard", targets: [] },
-    ],
-    objectives: [
-      { name: "gold", priority: 10 },
-      { name: "bulk", priority: -5 },
-    ],
-    rewrites: [{ matches: ["legacy"], targets: [{ model: "llama", weight: 1 }] }],
+  },
+  {
+    name: "production",
+    pool: { namespace: "ns", name: "pool" },
+    maxBody: 16_384,
+    config: { randomSeed: 11, failureMode: "FailClose" },
     scheduler: {
       profile: "default",
       queueThreshold: 1,
@@ -74,11 +71,103 @@ function snapshot(): Uint8Array {
       metricsStalenessMs: 1000,
       params: {},
     },
+  },
+];
+
+function snapshot(p: Profile): Uint8Array {
+  const s: Snapshot = {
+    generation: 7n,
+    createdAtMs: CREATED_MS,
+    pool: { ...p.pool, failureMode: "FailClose", strictModels: true, targetPorts: [8000] },
+    endpoints: ADDRESSES.map((address, i) => ({
+      podName: `vllm-${i}`,
+      address,
+      port: 8000,
+      ready: true,
+      stale: address === "fd00::1",
+      hasMetrics: true,
+      engine: "vllm",
+      metricsAgeMs: 10,
+      waiting: 3 + i, // above queueThreshold everywhere: saturated, so sheddable requests are shed (429)
+      running: 2 * i,
+      kvUsage: 0.2 * i,
+      maxLoras: 2,
+      kvBlockSize: 16,
+      kvBlockCount: 2048,
+      runningAdapters: i === 1 ? ["sql-lora"] : [],
+      waitingAdapters: [],
+    })),
+    models: [
+      { name: "m", criticality: "Critical", targets: [] },
+      { name: "llama", criticality: "Critical", targets: [] },
+      { name: "shed", criticality: "Sheddable", targets: [{ name: "m", weight: 1 }] },
+      { name: "batch", criticality: "Sheddable", targets: [{ name: "llama", weight: 1 }] },
+      { name: "sql-lora", criticality: "Standard", targets: [] },
+      {
+        name: "split",
+        criticality: "Standard",
+        targets: [
+          { name: "m", weight: 3 },
+          { name: "sql-lora", weight: 1 },
+        ],
+      },
+    ],
+    objectives: [
+      { name: "low", priority: -3 },
+      { name: "high", priority: 9 },
+      { name: "gold", priority: 10 },
+      { name: "bulk", priority: -5 },
+    ],
+    rewrites: [
+      { matches: ["old"], targets: [{ model: "m", weight: 1 }] },
+      { matches: ["legacy"], targets: [{ model: "llama", weight: 1 }] },
+    ],
+    scheduler: p.scheduler,
   };
   return encodeSnapshot(s);
 }
 
-const MODELS = ["llama", "batch", "sql-lora", "legacy", "unknown-model", "", "Llama", "llama\u00e9"];
+const enc = new TextEncoder();
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+// ---- "text" body family: character-level mutations of seed requests ----
+
+const TEXT_SEEDS = [
+  '{"model":"m","prompt":"hello world"}',
+  '{"model":"split","messages":[{"role":"system","content":"x"},{"role":"user","content":[{"type":"text","text":"y"}]}],"stream":true}',
+  '{"model":"old","input":["a","b"],"instructions":"be brief"}',
+  '{"model":"shed","prompt":[1,2,3],"max_tokens":4}',
+  '{"model":"unknown","prompt":"z"}',
+  '{"model":"m\\u00e9\\ud83d\\ude00","prompt":"\\"quoted\\""}',
+];
+const TEXT_ALPHABET = [...'{}[]":,\\ 0123456789-.eEtruefalsnl\u00e9\u0000\n\tmodelpromptmessagesstreaminput'];
+
+function mutateText(r: Rand, s: string): string {
+  const chars = [...s];
+  const edits = int(r, 5);
+  for (let e = 0; e < edits; e++) {
+    const at = int(r, chars.length + 1);
+    const c = pick(r, TEXT_ALPHABET);
+    const op = r();
+    if (op < 0.4) chars.splice(at, 1, c);
+    else if (op < 0.7) chars.splice(at, 0, c);
+    else chars.splice(at, 1);
+  }
+  return chars.join("");
+}
+
+function textBody(r: Rand): Uint8Array | undefined {
+  const k = r();
+  if (k < 0.1) return undefined; // headers only
+  if (k < 0.19) return Uint8Array.from({ length: int(r, 200) }, () => int(r, 256));
+  if (k < 0.235) return enc.encode(JSON.stringify({ model: "m", prompt: "p".repeat(int(r, 6000)) }));
+  if (k < 0.28) return enc.encode("[".repeat(int(r, 300)) + '{"model":"m"}');
+  return enc.encode(mutateText(r, pick(r, TEXT_SEEDS)));
+}
+
+// ---- "openai" body family: realistic requests, byte-level mutations ----
+
+const MODELS = ["llama", "batch", "sql-lora", "legacy", "unknown-model", "", "Llama", "llama\u00e9", "split"];
 const API_PATHS = ["/v1/completions", "/v1/chat/completions", "/v1/embeddings", "/v1/responses"];
 
 function text(r: Rand): string {
@@ -119,7 +208,6 @@ function realisticBody(r: Rand, path: string): unknown {
   }
 }
 
-const enc = new TextEncoder();
 // Lone continuation, overlong, encoded surrogate, truncated 4-byte sequence, never-valid byte.
 const INVALID_UTF8 = [[0x80], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xf0, 0x9f], [0xff]];
 
@@ -131,7 +219,7 @@ function splice(b: Uint8Array, at: number, insert: Uint8Array, remove = 0): Uint
   return out;
 }
 
-function mutateBody(r: Rand, b: Uint8Array): Uint8Array {
+function mutateBytes(r: Rand, b: Uint8Array): Uint8Array {
   const edits = int(r, 4);
   for (let e = 0; e < edits; e++) {
     const at = int(r, b.length + 1);
@@ -162,7 +250,7 @@ function mutateBody(r: Rand, b: Uint8Array): Uint8Array {
           enc.encode(pick(r, ["1e999999", "-0", "9".repeat(400), "1.5e-400", "NaN", "0x10"])),
         );
         break;
-      case 5: // invalid UTF-8: lone continuation, overlong, surrogate, truncated sequence
+      case 5:
         b = splice(b, at, Uint8Array.from(pick(r, INVALID_UTF8)));
         break;
       default:
@@ -172,89 +260,104 @@ function mutateBody(r: Rand, b: Uint8Array): Uint8Array {
   return b;
 }
 
-function requestBody(r: Rand, path: string): Uint8Array | undefined {
+function openaiBody(r: Rand, p: Profile, path: string): Uint8Array | undefined {
   const k = r();
   if (k < 0.05) return undefined; // headers only
   if (k < 0.08) return Uint8Array.from({ length: int(r, 300) }, () => int(r, 256));
   if (k < 0.1)
-    return enc.encode(JSON.stringify({ model: "llama", prompt: "p".repeat(MAX_BODY + int(r, 2000)) }));
+    return enc.encode(JSON.stringify({ model: "llama", prompt: "p".repeat(p.maxBody + int(r, 2000)) }));
   const clean = enc.encode(JSON.stringify(realisticBody(r, path)));
-  return r() < 0.35 ? clean : mutateBody(r, clean);
+  return r() < 0.35 ? clean : mutateBytes(r, clean);
 }
+
+// ---- headers ----
+
+const OTHER_PATHS = ["/v1/models", "/", "/v2/chat/completions", "%zz", "/x?y=1"];
+const CONTENT_TYPES = [
+  "application/json",
+  "application/json; charset=utf-8",
+  "text/plain",
+  "application/vnd+json",
+];
+const SPOOFS = [...POOL_HOSTS, "6.6.6.6:1", "10.0.0.1:9999", "", "a,b", "10.0.0.1:8000,6.6.6.6:1"];
+const OBJECTIVES = ["low", "high", "gold", "bulk", "nope", "", "g\u00f6ld"];
+const SUBSETS = ["6.6.6.6", "10.0.0.2", "10.0.0.9", "fd00::1", "fd00::7", ",", ",,", ""];
 
 function headerSet(r: Rand, path: string, body: Uint8Array | undefined): HeaderList {
   const h: HeaderList = [
     [":method", body ? pick(r, ["POST", "POST", "POST", "PUT"]) : pick(r, ["GET", "POST", "DELETE"])],
-    [":path", r() < 0.9 ? path : pick(r, [`${path}?x=1`, "/v1/models", "/", "/v2/chat/completions", "%zz"])],
+    [":path", r() < 0.85 ? path : r() < 0.2 ? `${path}?x=1` : pick(r, OTHER_PATHS)],
     [":authority", "gw"],
-    [":scheme", "http"],
   ];
-  if (r() < 0.9)
-    h.push(["content-type", pick(r, ["application/json", "application/json; charset=utf-8", "text/plain"])]);
+  if (r() < 0.5) h.push([":scheme", "http"]);
+  if (r() < 0.9) h.push(["content-type", pick(r, CONTENT_TYPES)]);
   if (body && r() < 0.5) h.push(["content-length", String(r() < 0.9 ? body.length : int(r, 1 << 20))]);
-  const spoofHost = pick(r, [
-    ...POOL_HOSTS,
-    "6.6.6.6:1",
-    "10.1.0.1:9999",
-    "",
-    "a,b",
-    "10.1.0.1:8000,6.6.6.6:1",
-  ]);
-  if (r() < 0.3) h.push([DEST, spoofHost]);
+  if (r() < 0.3) h.push([DEST, pick(r, SPOOFS)]);
   if (r() < 0.1) h.push([DEST, "6.6.6.6:2"]); // a second spoofed copy
-  if (r() < 0.3)
-    h.push(["x-gateway-inference-objective", pick(r, ["gold", "bulk", "nope", "", "g\u00f6ld"])]);
+  if (r() < 0.3) h.push(["x-gateway-inference-objective", pick(r, OBJECTIVES)]);
   if (r() < 0.2)
-    h.push(["x-gateway-model-name-rewrite", pick(r, ["llama", "unknown-model", "", "x".repeat(300)])]);
-  if (r() < 0.2)
-    h.push(["test-epp-endpoint-selection", pick(r, ["6.6.6.6", "10.1.0.2", "fd00::7", ",,", ""])]);
+    h.push([
+      "x-gateway-model-name-rewrite",
+      r() < 0.3 ? mutateText(r, "forced") : pick(r, ["llama", "m", "unknown-model", "", "x".repeat(300)]),
+    ]);
+  if (r() < 0.2) h.push(["test-epp-endpoint-selection", pick(r, SUBSETS)]);
   if (r() < 0.05) h.push(["x-junk", "v".repeat(int(r, 20_000))]);
   return h;
 }
 
-test(`${ITERATIONS} seeded OpenAI-ish requests: no trap, exactly one well-formed outcome`, async () => {
+// ---- driver ----
+
+async function loadProfile(module: WebAssembly.Module, p: Profile): Promise<WasmPlugin> {
   const proc = new EnvoyProcess({ clock: new VirtualClock(BigInt(CREATED_MS) * 1_000_000n) });
-  const plugin = await proc.loadPlugin(WASM, {
+  const plugin = await proc.loadPlugin(module, {
     vmId: "epp",
     workers: 2,
     allowOnHeadersStopIteration: true,
     configuration: JSON.stringify({
-      pool: { namespace: "ns", name: "pool" },
+      pool: p.pool,
       controlToken: TOKEN,
-      failureMode: "FailClose",
-      randomSeed: 11,
-      maxBodyBytes: MAX_BODY,
+      maxBodyBytes: p.maxBody,
+      ...p.config,
     }),
   });
-  try {
-    let installed = 0;
-    const push = plugin.newHttpStream({
-      forwardRequestHeaders: () => assert.fail("control request forwarded"),
-      forwardRequestData: () => {},
-      forwardResponseHeaders: () => {},
-      forwardResponseData: () => {},
-      localReply: (rep) => (installed = rep.status),
-    });
-    push.decodeHeaders(
-      [
-        [":method", "POST"],
-        [":path", "/epp/v1/snapshot"],
-        [":authority", "gw"],
-        ["authorization", `Bearer ${TOKEN}`],
-      ],
-      false,
-    );
-    push.decodeData(snapshot(), true);
-    push.destroy();
-    assert.equal(installed, 204);
+  let installed = 0;
+  const push = plugin.newHttpStream({
+    forwardRequestHeaders: () => assert.fail("control request forwarded"),
+    forwardRequestData: () => {},
+    forwardResponseHeaders: () => {},
+    forwardResponseData: () => {},
+    localReply: (rep) => (installed = rep.status),
+  });
+  push.decodeHeaders(
+    [
+      [":method", "POST"],
+      [":path", "/epp/v1/snapshot"],
+      [":authority", "gw"],
+      ["authorization", `Bearer ${TOKEN}`],
+    ],
+    false,
+  );
+  push.decodeData(snapshot(p), true);
+  push.destroy();
+  assert.equal(installed, 204, `${p.name}: snapshot not installed`);
+  return plugin;
+}
 
+test(`${ITERATIONS} seeded text/OpenAI requests over 2 profiles: no trap, exactly one well-formed outcome`, async () => {
+  const module = await WebAssembly.compile(WASM);
+  const plugins: WasmPlugin[] = [];
+  try {
+    for (const p of PROFILES) plugins.push(await loadProfile(module, p));
     const r = seededRandom(424242);
-    const outcomes = new Map<string, number>();
-    const count = (k: string) => outcomes.set(k, (outcomes.get(k) ?? 0) + 1);
+    const outcomes = PROFILES.map(() => new Map<string, number>());
     const started = performance.now();
     for (let i = 0; i < ITERATIONS; i++) {
+      const which = i % PROFILES.length;
+      const p = PROFILES[which]!;
+      const plugin = plugins[which]!;
       const path = pick(r, API_PATHS);
-      const body = requestBody(r, path);
+      const family = r() < 0.5 ? "text" : "openai";
+      const body = family === "text" ? textBody(r) : openaiBody(r, p, path);
       const headers = headerSet(r, path, body);
       const forwards: HeaderList[] = [];
       const replies: LocalReply[] = [];
@@ -266,11 +369,11 @@ test(`${ITERATIONS} seeded OpenAI-ish requests: no trap, exactly one well-formed
           forwardResponseData: () => {},
           localReply: (rep) => replies.push(rep),
         },
-        { worker: i & 1 },
+        { worker: (i >> 1) & 1 },
       );
-      s.decodeHeaders(headers, body === undefined || body.length === 0);
-      if (body && body.length > 0) {
-        // 1..6 pieces at random cut points, stopping once the filter has answered.
+      s.decodeHeaders(headers, body === undefined);
+      if (body) {
+        // 1..6 pieces at random cut points (empty pieces included), stopping once the filter has answered.
         const pieces = 1 + int(r, 6);
         const cuts = Array.from({ length: pieces - 1 }, () => int(r, body.length + 1)).sort((a, b) => a - b);
         let from = 0;
@@ -283,37 +386,45 @@ test(`${ITERATIONS} seeded OpenAI-ish requests: no trap, exactly one well-formed
       if (forwards.length > 0 && replies.length === 0) s.encodeHeaders([[":status", "200"]], true);
       s.destroy();
 
-      const ctx = `iteration ${i}`;
-      if (plugin.failedWorkers.length > 0) assert.fail(`trap at ${ctx}`);
-      assert.equal(
-        forwards.length + replies.length,
-        1,
-        `${ctx}: ${forwards.length} forwards, ${replies.length} replies`,
-      );
+      const ctx = () =>
+        `iteration ${i} (${p.name}, ${family} body): ${JSON.stringify(headers.map(([k, v]) => [k, v.slice(0, 80)]))} ` +
+        `${body ? JSON.stringify(Buffer.from(body.subarray(0, 200)).toString()) : "no body"}`;
+      if (plugin.failedWorkers.length > 0) assert.fail(`trap at ${ctx()}`);
+      if (forwards.length + replies.length !== 1)
+        assert.fail(`${ctx()}: ${forwards.length} forwards, ${replies.length} replies`);
+      const seen = outcomes[which]!;
       if (replies.length === 1) {
         const rep = replies[0]!;
-        assert.ok(LOCAL_STATUSES.has(rep.status), `${ctx}: status ${rep.status}`);
-        const j = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(rep.body)) as {
-          error?: { message?: unknown };
-        };
-        assert.equal(typeof j.error?.message, "string", `${ctx}: body ${Buffer.from(rep.body).toString()}`);
-        count(String(rep.status));
+        if (!LOCAL_STATUSES.has(rep.status)) assert.fail(`${ctx()}: status ${rep.status}`);
+        let message: unknown;
+        try {
+          message = (JSON.parse(strictUtf8.decode(rep.body)) as { error?: { message?: unknown } }).error
+            ?.message;
+        } catch (e) {
+          assert.fail(`${ctx()}: reply body ${Buffer.from(rep.body).toString()}: ${String(e)}`);
+        }
+        if (typeof message !== "string") assert.fail(`${ctx()}: body ${Buffer.from(rep.body).toString()}`);
+        seen.set(String(rep.status), (seen.get(String(rep.status)) ?? 0) + 1);
       } else {
         const dest = forwards[0]!.filter(([k]) => k.toLowerCase() === DEST);
-        assert.equal(dest.length, 1, `${ctx}: ${dest.length} destination headers`);
-        const hosts = dest[0]![1].split(",");
-        for (const hp of hosts)
-          assert.ok(POOL_HOSTS.has(hp), `${ctx}: destination ${hp} is not a pool endpoint`);
-        count("forwarded");
+        if (dest.length !== 1) assert.fail(`${ctx()}: ${dest.length} destination headers`);
+        for (const hp of dest[0]![1].split(","))
+          if (!POOL_HOSTS.has(hp)) assert.fail(`${ctx()}: destination ${hp} is not a pool endpoint`);
+        seen.set("forwarded", (seen.get("forwarded") ?? 0) + 1);
       }
     }
     const ms = performance.now() - started;
-    console.log(`fuzz-data: ${ITERATIONS} streams in ${ms.toFixed(0)} ms; ${JSON.stringify([...outcomes])}`);
-    // The generator must reach both outcomes and the main error paths, or it has degenerated.
-    assert.ok((outcomes.get("forwarded") ?? 0) > ITERATIONS / 10, JSON.stringify([...outcomes]));
-    if (ITERATIONS >= 10_000)
-      for (const code of ["400", "404", "413", "429"]) assert.ok(outcomes.has(code), code);
+    const summary = PROFILES.map((p, k) => `${p.name} ${JSON.stringify([...outcomes[k]!])}`).join("; ");
+    console.log(`fuzz-data: ${ITERATIONS} streams in ${ms.toFixed(0)} ms; ${summary}`);
+    // Each profile's corpus must reach both outcomes and the main error paths, or it has degenerated.
+    for (const [k, p] of PROFILES.entries()) {
+      const seen = outcomes[k]!;
+      const n = Math.ceil((ITERATIONS - k) / PROFILES.length);
+      assert.ok((seen.get("forwarded") ?? 0) > n / 10, `${p.name}: ${JSON.stringify([...seen])}`);
+      if (ITERATIONS >= 10_000)
+        for (const code of ["400", "404", "413", "429"]) assert.ok(seen.has(code), `${p.name}: no ${code}`);
+    }
   } finally {
-    await plugin.shutdown();
+    for (const plugin of plugins) await plugin.shutdown();
   }
 });
