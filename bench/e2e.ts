@@ -3,12 +3,14 @@
 // Poisson load of streaming chat completions. Every other request goes straight to a random pod instead of
 // through the gateway, so the gateway's added latency is measured in the same run on the same pods.
 // Usage: npm run bench:e2e -- [--qps 20] [--duration-s 45] [--pods 4] [--time-scale 10] [--seed 1]
+//                             [--out bench-output/e2e]
 import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
-import net from "node:net";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { distribution, summarizeStage, type RequestRecord } from "./report/metrics.ts";
 import { mulberry32 } from "./rng.ts";
+import { freePorts } from "../scripts/local-stack/ports.ts";
 
 const { values } = parseArgs({
   options: {
@@ -17,20 +19,13 @@ const { values } = parseArgs({
     pods: { type: "string", default: "4" },
     "time-scale": { type: "string", default: "10" },
     seed: { type: "string", default: "1" },
+    out: { type: "string", default: "bench-output/e2e" },
   },
 });
 const QPS = Number(values.qps);
 const DURATION_MS = Number(values["duration-s"]) * 1000;
 const PODS = Number(values.pods);
 const MODEL = "meta-llama/Llama-3.1-8B-Instruct";
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 interface Sample extends RequestRecord {
   via: "gateway" | "direct";
@@ -147,7 +142,7 @@ function filterTimeUs(): number | undefined {
 }
 
 async function main(): Promise<void> {
-  const [port, controlPort, sidecarPort] = [await freePort(), await freePort(), await freePort()];
+  const [port, controlPort, sidecarPort] = await freePorts(3);
   let simBase = 30000 + Math.floor(Math.random() * 10000);
   const stack = spawn(
     process.execPath,
@@ -231,6 +226,12 @@ async function main(): Promise<void> {
       pods: PODS,
       timeScale: Number(values["time-scale"]),
       seed: Number(values.seed),
+      ports: {
+        gateway: port,
+        control: controlPort,
+        sidecar: sidecarPort,
+        pods: [simBase, simBase + PODS - 1],
+      },
     },
     note: "Latencies are wall-clock ms; the simulated GPUs run time-scaled, the gateway and filter do not.",
     gateway: viaGateway,
@@ -246,8 +247,9 @@ async function main(): Promise<void> {
       samples.filter((x) => x.via === "direct" && x.status === 200).map((x) => x.ttftMs),
     ),
   };
-  mkdirSync("bench-output/e2e", { recursive: true });
-  writeFileSync("bench-output/e2e/e2e.json", JSON.stringify(report, null, 2));
+  const out = values.out!;
+  mkdirSync(out, { recursive: true });
+  writeFileSync(join(out, "e2e.json"), JSON.stringify(report, null, 2));
   const f = (n: number) => n.toFixed(1);
   const md = `| path | requests | TTFT p50 / p90 ms | ITL p50 ms | NTPOT p90 ms | E2E p50 / p90 ms | failures |
 |---|---:|---:|---:|---:|---:|---:|
@@ -256,7 +258,7 @@ async function main(): Promise<void> {
 
 Gateway added TTFT: p50 ${f(report.gateway_added_latency_ms.ttft_p50)} ms, p90 ${f(report.gateway_added_latency_ms.ttft_p90)} ms; the filter's own time per request: p50 ${filterUs ?? "?"} µs.
 `;
-  writeFileSync("bench-output/e2e/e2e.md", md);
+  writeFileSync(join(out, "e2e.md"), md);
   console.log(md);
 }
 
