@@ -13,10 +13,9 @@ import { baselinePolicy, type Policy } from "./policies.ts";
 import { filterPolicy } from "./filter-policy.ts";
 import type { Workload } from "./workloads.ts";
 
-export interface StageOptions {
+/** What a whole run shares: the cluster, the workload, timing and the filter build. */
+export interface RunSettings {
   workload: Workload;
-  policy: string;
-  qps: number;
   seed: number;
   pods: number;
   preset: string;
@@ -31,6 +30,12 @@ export interface StageOptions {
   slo: Slo;
   /** Compiled filter bytes (read from build/filter.wasm when absent). */
   wasm?: Uint8Array;
+}
+
+/** One stage: one policy at one QPS. */
+export interface StageOptions extends RunSettings {
+  policy: string;
+  qps: number;
 }
 
 export interface StageResult {

@@ -1,28 +1,13 @@
 // A run: one workload × policies × QPS stages on one seed. Every policy sees the same arrival
 // sequence at a given QPS (the workload generator is seeded by the run's seed only).
 import { readFileSync } from "node:fs";
-import type { Slo } from "../report/metrics.ts";
 import { FILTER_WASM_PATH } from "./filter-policy.ts";
 import { FILTER_POLICIES, parsePolicyName } from "./policies.ts";
-import { runStage, type StageResult } from "./harness.ts";
-import type { Workload } from "./workloads.ts";
+import { runStage, type RunSettings, type StageResult } from "./harness.ts";
 
-export interface SweepOptions {
-  workload: Workload;
+export interface SweepOptions extends RunSettings {
   policies: string[];
   qps: number[];
-  seed: number;
-  pods: number;
-  preset: string;
-  durationMs: number;
-  warmupMs: number;
-  cooldownMs: number;
-  scrapeIntervalMs: number;
-  pushDelayMs: number;
-  /** Filter worker VMs (default 1). */
-  workers?: number;
-  slo: Slo;
-  wasm?: Uint8Array;
 }
 
 export interface RoutingRun {
