@@ -2,7 +2,8 @@
 // push) over 1000 endpoints, pushing to a real local gateway running build/filter.wasm.
 // Reports the sidecar's CPU seconds per wall second, encode time, push latency and metric-to-push staleness.
 // Model servers run in one child process (bench/sidecar-metrics-server.ts), one port per endpoint; the
-// gateway in another. Usage:
+// gateway in another. `npm run bench:sidecar` runs this file as an esbuild bundle on plain node, the way the
+// sidecar image runs the sidecar (tsx's loader costs a few percent of CPU). Usage:
 //   npm run bench:sidecar -- [--endpoints 1000] [--interval 50] [--seconds 10] [--page vllm|fixture|minimal]
 //                            [--name-filter true|false] [--client lean|undici|none] [--push true|false]
 import { fork, spawn } from "node:child_process";
