@@ -9,6 +9,7 @@ import { ModelEntry, ModelTable, ObjectiveEntry, RewriteRule } from "./schedulin
 import { STRICT_FROM_POOL } from "./config.ts";
 import { config } from "./vm-state.ts";
 import { rebase } from "./inflight.ts";
+import { SharedAffinityDirectory } from "./affinity-shared.ts";
 
 export let endpoints: Endpoint[] = [];
 export let models: ModelTable = new ModelTable();
@@ -25,6 +26,7 @@ const stamps = new Map<Endpoint, u32>();
 /** A fresh scheduler (on_configure): seeded, forgets the previous pool. */
 export function resetPool(seed: u64): void {
   scheduler = new Scheduler(seed);
+  scheduler.useDirectory(new SharedAffinityDirectory());
   endpoints = [];
   models = new ModelTable();
   synced = null;

@@ -39,10 +39,13 @@ import {
   BoundedPrefixScorer,
   RendezvousAffinityScorer,
   AFFINITY_MIN_BLOCKS,
+  AFFINITY_BLOCKS,
+  affinityKey,
 } from "../scheduling/default-profile";
 import { Filter, Scorer } from "../scheduling/framework";
 import { isSaturated, admit } from "../scheduling/saturation";
 import { Scheduler } from "../scheduling/scheduler";
+import { MemoryAffinityDirectory } from "../scheduling/affinity-directory";
 import { PrefixIndex } from "../prefix/index";
 import { computeBlockHashes } from "../prefix/blocks";
 
@@ -405,6 +408,55 @@ describe("default-profile scorers", () => {
     );
     eps[holder].waiting = 40; // holder above the bound → rendezvous speaks again
     expect(runScorer(rendezvousWith(index), eps, r).split(",")[winner]).toBe("1.0");
+  });
+  it("affinity directory: a holder another worker recorded wins where the local index knows none", () => {
+    const dir = new MemoryAffinityDirectory();
+    const eps = pool(8);
+    const r = prompt(textOf(5));
+    const plain = runScorer(new RendezvousAffinityScorer(new LoadModel()), eps, r);
+    const winner = plain.split(",").indexOf("1.0");
+    const holder = (winner + 3) % 8; // another worker placed the group away from the hash winner
+    dir.record(affinityKey(r, AFFINITY_BLOCKS), eps[holder].hostHash());
+    const s = rendezvousWith(new PrefixIndex(8));
+    s.directory = dir;
+    const scores = runScorer(s, eps, r).split(",");
+    expect(scores[holder]).toBe("1.0", "follows the recorded placement");
+    expect(scores[winner]).toBe("0.0", "not the hash winner");
+    eps[holder].waiting = 40; // recorded holder above the bound → the hash speaks again
+    expect(runScorer(s, eps, r).split(",")[winner]).toBe("1.0");
+    const other = new MemoryAffinityDirectory();
+    other.record(affinityKey(r, AFFINITY_BLOCKS) ^ 1, eps[holder].hostHash());
+    s.directory = other;
+    eps[holder].waiting = 0;
+    expect(runScorer(s, eps, r)).toBe(plain, "a different key's entry is ignored");
+  });
+  it("affinity directory: two workers' schedulers agree on a group's pod; a move is published", () => {
+    const dir = new MemoryAffinityDirectory();
+    const a = new Scheduler(1, config("default"), 8);
+    const b = new Scheduler(2, config("default"), 8);
+    a.useDirectory(dir);
+    b.useDirectory(dir);
+    const eps = pool(8);
+    a.syncEndpoints(eps);
+    b.syncEndpoints(eps);
+    const r = prompt(textOf(7));
+    // Worker a: the pod the hash would pick is busy (still within the bound), so a places it elsewhere.
+    const hashWinner = runScorer(new RendezvousAffinityScorer(new LoadModel()), eps, r)
+      .split(",")
+      .indexOf("1.0");
+    eps[hashWinner].waiting = 6;
+    expect(a.schedule(eps, r)).toBe(SCHEDULE_OK);
+    const placed = a.result[0];
+    a.onPicked(eps, placed, r);
+    expect(placed).not.toBe(hashWinner);
+    expect(dir.writes).toBe(1, "the new group's placement is published");
+    eps[hashWinner].waiting = 0; // load evens out: without the directory b would take the hash winner
+    eps[placed].inflightRequests = 0; // b sees a's snapshot, not a's in-flight counts
+    eps[placed].inflightPromptTokens = 0;
+    expect(b.schedule(eps, r)).toBe(SCHEDULE_OK);
+    expect(b.result[0]).toBe(placed, "b follows a's placement");
+    b.onPicked(eps, b.result[0], r);
+    expect(dir.writes).toBe(1, "no write when the pick is the recorded holder");
   });
   it("bounded prefix: local index score, zero above the load bound", () => {
     const index = new PrefixIndex(4);

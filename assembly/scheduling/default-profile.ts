@@ -7,6 +7,7 @@ import { Scorer } from "./framework.ts";
 import { minMaxLow, ensurePrefixMatch, prefixFraction } from "./scorers.ts";
 import { mix64 } from "./rng.ts";
 import { PrefixIndex } from "../prefix/index.ts";
+import { AffinityDirectory } from "./affinity-directory.ts";
 
 // ---- constants (each overridable by a scheduler param of the same name in camelCase) -----------
 
@@ -179,6 +180,8 @@ export class RendezvousAffinityScorer extends Scorer {
   blocks: i32 = AFFINITY_BLOCKS;
   minBlocks: i32 = AFFINITY_MIN_BLOCKS;
   index: PrefixIndex | null = null;
+  /** Placements shared by the workers of one Envoy; a known holder within the bound wins outright. */
+  directory: AffinityDirectory | null = null;
   constructor(public model: LoadModel) {
     super("rendezvous-affinity-scorer");
   }
@@ -189,8 +192,29 @@ export class RendezvousAffinityScorer extends Scorer {
     const key = affinityKey(req, this.blocks);
     if (key == 0) return;
     this.model.ensure(eps, cs);
+    // The directory learns every placement (onPicked publishes a new or moved one) but speaks only
+    // where this VM's own index knows no holder: a worker that has routed the group follows its index,
+    // one that has not follows the other workers instead of a hash.
+    const dir = this.directory;
+    let holder: u64 = 0;
+    if (dir != null) {
+      holder = dir.lookup(key);
+      cs.affinityKey = key;
+      cs.affinityHolder = holder;
+    }
     const index = this.index;
     if (index != null && this.knownHolder(index, eps, req, cs)) return;
+    if (dir != null) {
+      if (holder != 0) {
+        for (let k = 0; k < n; k++) {
+          const e = unchecked(eps[unchecked(cs.cand[k])]);
+          if (e.hostHash() == holder && this.model.withinBound(e, k, cs)) {
+            unchecked((out[k] = 1));
+            return;
+          }
+        }
+      }
+    }
     let best = -1;
     let second = -1;
     let bestW: u64 = 0;

@@ -23,6 +23,7 @@ import {
 } from "./default-profile.ts";
 import { legacyTree } from "./legacy.ts";
 import { PrefixIndex } from "../prefix/index.ts";
+import { AffinityDirectory } from "./affinity-directory.ts";
 
 export const PROFILE_DEFAULT = "default";
 export const PROFILE_GIE_DEFAULT = "gie-default";
@@ -45,7 +46,11 @@ export function isLegacy(cfg: SchedulerConfig): bool {
   return cfg.profile == PROFILE_LEGACY;
 }
 
-export function buildProfile(cfg: SchedulerConfig, index: PrefixIndex): SchedulingProfile {
+export function buildProfile(
+  cfg: SchedulerConfig,
+  index: PrefixIndex,
+  directory: AffinityDirectory | null = null,
+): SchedulingProfile {
   if (cfg.profile == PROFILE_LEGACY) {
     return new SchedulingProfile(PROFILE_LEGACY, new RandomPicker())
       .withFilter(new ReadyFilter())
@@ -71,6 +76,7 @@ export function buildProfile(cfg: SchedulerConfig, index: PrefixIndex): Scheduli
   rendezvous.blocks = <i32>cfg.param("affinityBlocks", <f64>AFFINITY_BLOCKS);
   rendezvous.minBlocks = <i32>cfg.param("affinityMinBlocks", <f64>AFFINITY_MIN_BLOCKS);
   rendezvous.index = index; // defer to the local index when it knows a holder
+  if (cfg.param("affinityDirectory", 1) != 0) rendezvous.directory = directory;
   return new SchedulingProfile(PROFILE_DEFAULT, pickerFrom(cfg))
     .withFilter(new ReadyFilter())
     .withFilter(new EndpointSubsetFilter())

@@ -7,6 +7,7 @@ import { SchedulingProfile } from "./framework.ts";
 import { buildProfile, isLegacy } from "./profiles.ts";
 import { admit } from "./saturation.ts";
 import { PrefixIndex } from "../prefix/index.ts";
+import { AffinityDirectory } from "./affinity-directory.ts";
 import { BLOCK_SIZE } from "../prefix/blocks.ts";
 
 /** Fallbacks after the pick in x-gateway-destination-endpoint (param `maxFallbacks`). */
@@ -23,6 +24,8 @@ export class Scheduler {
   /** Endpoint indices of the last successful schedule(), best first. */
   result: StaticArray<i32> = new StaticArray<i32>(1 + DEFAULT_MAX_FALLBACKS);
   resultCount: i32 = 0;
+  /** Shared placements (set by the filter before the first snapshot; null: this VM's view only). */
+  directory: AffinityDirectory | null = null;
 
   constructor(seed: u64, config: SchedulerConfig = new SchedulerConfig(), slots: i32 = 16) {
     const index = new PrefixIndex(slots > 0 ? slots : 1);
@@ -38,8 +41,14 @@ export class Scheduler {
   configure(cfg: SchedulerConfig): void {
     if (cfg.sameAs(this.config)) return;
     this.config = cfg.clone();
-    this.profile = buildProfile(this.config, this.index);
+    this.profile = buildProfile(this.config, this.index, this.directory);
     this.applyLimits();
+  }
+
+  /** Installs the shared directory and rebuilds the profile with it. */
+  useDirectory(directory: AffinityDirectory): void {
+    this.directory = directory;
+    this.profile = buildProfile(this.config, this.index, directory);
   }
 
   private applyLimits(): void {
@@ -100,6 +109,11 @@ export class Scheduler {
     }
     e.inflightRequests++;
     e.inflightPromptTokens += req.promptTokens;
+    // Publish the group's placement when it is new or moved, so the other workers follow it.
+    const dir = this.directory;
+    const cs = this.cs;
+    if (dir != null && cs.affinityKey != 0 && cs.affinityHolder != e.hostHash())
+      dir.record(cs.affinityKey, e.hostHash());
   }
 
   /** `ip:port,ip:port,…` of the last result, best first (allocates; for the filter's header). */

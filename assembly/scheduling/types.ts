@@ -174,6 +174,9 @@ export class CycleState {
   loadReady: bool = false;
   /** Set by a filter that decided to drop the request (legacy tree) → 429. */
   shed: bool = false;
+  /** This cycle's affinity key (0: none) and the directory's holder for it (0: unknown), for onPicked. */
+  affinityKey: u64 = 0;
+  affinityHolder: u64 = 0;
   rng: Rng;
 
   constructor(seed: u64) {
@@ -206,5 +209,7 @@ export class CycleState {
     this.prefixReady = false;
     this.prefixBlocks = 0;
     this.loadReady = false;
+    this.affinityKey = 0;
+    this.affinityHolder = 0;
   }
 }

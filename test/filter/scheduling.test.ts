@@ -149,6 +149,10 @@ function first(o: Outcome): string | undefined {
 }
 
 async function load(config: Record<string, unknown> = {}) {
+  return (await loadWithProcess(config)).plugin;
+}
+
+async function loadWithProcess(config: Record<string, unknown> = {}) {
   const proc = new EnvoyProcess({ clock: new VirtualClock(BigInt(CREATED_MS) * 1_000_000n) });
   const plugin = await proc.loadPlugin(WASM, {
     vmId: "epp",
@@ -161,7 +165,7 @@ async function load(config: Record<string, unknown> = {}) {
       ...config,
     }),
   });
-  return plugin;
+  return { proc, plugin };
 }
 
 function push(plugin: WasmPlugin, bytes: Uint8Array): void {
@@ -384,6 +388,53 @@ test("repeated long prompts with a shared prefix stick to one endpoint; differen
   }
   assert.ok(spread.size >= 3, `distinct prompts landed on ${[...spread].join(" ")}`);
   await plugin.shutdown();
+});
+
+test("affinity directory: workers publish group placements in shared data and follow each other's", async () => {
+  const { proc, plugin } = await loadWithProcess();
+  push(plugin, snapshot(1, FOUR));
+  const directory = () =>
+    new Map(
+      proc.sharedData
+        .keys("epp")
+        .filter((k) => k.startsWith("epp.affinity."))
+        .map((k) => [k, Buffer.from(proc.sharedData.get("epp", k)!.value)]),
+    );
+  const chat = (system: string, i: number) =>
+    JSON.stringify({
+      model: "m",
+      messages: [
+        { role: "system", content: system },
+        { role: "user", content: `question ${i}` },
+      ],
+    });
+  const system = (g: number) => `Group ${g} system prompt. `.repeat(120); // ~3 KB: ≥ 32 blocks
+  // Worker 0 places group 0: one 16-byte entry (the key, the pod's host hash) appears.
+  const p0 = first(send(plugin, { path: "/v1/chat/completions", body: chat(system(0), 0), worker: 0 }))!;
+  const after0 = directory();
+  assert.equal(after0.size, 1);
+  const [bucket0, entry0] = [...after0][0]!;
+  assert.equal(entry0.length, 16);
+  // Find a group whose own placement differs from group 0's pod, then make the directory say that group
+  // lives on group 0's pod (as if another worker had put it there): worker 1, which has never seen the
+  // group, follows the directory instead of its own choice.
+  for (let g = 1; g < 40; g++) {
+    const before = new Set(directory().keys());
+    const body = chat(system(g), 0);
+    const pg = first(send(plugin, { path: "/v1/chat/completions", body, worker: 0 }))!;
+    const bucket = [...directory().keys()].find((k) => !before.has(k));
+    if (pg === p0 || bucket === undefined || bucket === bucket0) continue;
+    const entry = Buffer.from(proc.sharedData.get("epp", bucket)!.value);
+    entry.set(entry0.subarray(8, 16), 8); // same key, group 0's pod
+    proc.sharedData.set("epp", bucket, new Uint8Array(entry), 0);
+    assert.equal(
+      first(send(plugin, { path: "/v1/chat/completions", body: chat(system(g), 1), worker: 1 })),
+      p0,
+    );
+    await plugin.shutdown();
+    return;
+  }
+  assert.fail("no group placed away from group 0's pod");
 });
 
 test("fallback list: best first, distinct pool endpoints, at most 1 + maxFallbacks; served = first", async () => {
