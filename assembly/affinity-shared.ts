@@ -11,6 +11,10 @@ import { getSharedDataRaw, setSharedDataRaw } from "./abi/host.ts";
 const BUCKETS: i32 = 4096;
 
 export class SharedAffinityDirectory extends AffinityDirectory {
+  /** `prefix`: the pool's shared-data key prefix, so pools sharing a vm_id keep separate directories. */
+  constructor(private readonly prefix: string) {
+    super();
+  }
   private readonly keys: StaticArray<ArrayBuffer | null> = new StaticArray<ArrayBuffer | null>(BUCKETS);
   private readonly value: ArrayBuffer = new ArrayBuffer(16);
 
@@ -18,7 +22,7 @@ export class SharedAffinityDirectory extends AffinityDirectory {
     const b = <i32>(key & (<u64>(BUCKETS - 1)));
     let k = unchecked(this.keys[b]);
     if (k == null) {
-      k = String.UTF8.encode("epp.affinity." + b.toString());
+      k = String.UTF8.encode(this.prefix + "affinity." + b.toString());
       unchecked((this.keys[b] = k));
     }
     return k!;

@@ -26,7 +26,7 @@ const stamps = new Map<Endpoint, u32>();
 /** A fresh scheduler (on_configure): seeded, forgets the previous pool. */
 export function resetPool(seed: u64): void {
   scheduler = new Scheduler(seed);
-  scheduler.useDirectory(new SharedAffinityDirectory());
+  scheduler.useDirectory(new SharedAffinityDirectory(config.keyPrefix()));
   endpoints = [];
   models = new ModelTable();
   synced = null;

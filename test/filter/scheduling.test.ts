@@ -397,7 +397,7 @@ test("affinity directory: workers publish group placements in shared data and fo
     new Map(
       proc.sharedData
         .keys("epp")
-        .filter((k) => k.startsWith("epp.affinity."))
+        .filter((k) => k.startsWith("epp.v1/default/pool-a/affinity."))
         .map((k) => [k, Buffer.from(proc.sharedData.get("epp", k)!.value)]),
     );
   const chat = (system: string, i: number) =>
@@ -409,7 +409,7 @@ test("affinity directory: workers publish group placements in shared data and fo
       ],
     });
   const system = (g: number) => `Group ${g} system prompt. `.repeat(120); // ~3 KB: ≥ 32 blocks
-  // Worker 0 places group 0: one 16-byte entry (the key, the pod's host hash) appears.
+  // Worker 0 places group 0: one 16-byte entry (the key, the pod's host hash) appears under the pool's prefix.
   const p0 = first(send(plugin, { path: "/v1/chat/completions", body: chat(system(0), 0), worker: 0 }))!;
   const after0 = directory();
   assert.equal(after0.size, 1);
