@@ -6,7 +6,7 @@
 // placement wins. One get per long-prompt request, and a set only when a group is new or moves.
 
 import { AffinityDirectory } from "./scheduling/affinity-directory.ts";
-import { getSharedDataRaw, setSharedDataRaw } from "./abi/host.ts";
+import { getSharedDataAt, setSharedDataAt } from "./abi/host.ts";
 
 const BUCKETS: i32 = 4096;
 
@@ -29,9 +29,9 @@ export class SharedAffinityDirectory extends AffinityDirectory {
   }
 
   lookup(key: u64): u64 {
-    const v = getSharedDataRaw(this.bucketKey(key));
-    if (v == null || v.byteLength != 16) return 0;
-    const p = changetype<usize>(v);
+    const v = getSharedDataAt(this.bucketKey(key));
+    if (v == null || v.data.byteLength != 16) return 0;
+    const p = changetype<usize>(v.data);
     return load<u64>(p) == key ? load<u64>(p, 8) : 0;
   }
 
@@ -39,6 +39,6 @@ export class SharedAffinityDirectory extends AffinityDirectory {
     const p = changetype<usize>(this.value);
     store<u64>(p, key);
     store<u64>(p, host, 8);
-    setSharedDataRaw(this.bucketKey(key), this.value);
+    setSharedDataAt(this.bucketKey(key), this.value);
   }
 }

@@ -52,7 +52,7 @@ const FLAGS = {
   "metrics-name-filter": {
     type: "string",
     default: "true",
-    help: "scrape with ?name[]=<the metrics read> (vLLM/SGLang then send ~1 KB instead of ~20 KB); false: whole page",
+    help: "scrape with ?name[]=<the metrics read> (vLLM/SGLang then send about 1.3 KB instead of 18 KB or more); false: whole page",
   },
   profile: { type: "string", default: "default", help: "scheduler profile: default, gie-default, legacy" },
   port: { type: "string", default: "9090", help: "port for /metrics, /healthz, /readyz and the status page" },

@@ -135,7 +135,11 @@ export class SharedValue {
 }
 
 export function getSharedData(key: string): SharedValue | null {
-  const k = String.UTF8.encode(key);
+  return getSharedDataAt(String.UTF8.encode(key));
+}
+
+/** getSharedData with the key already UTF-8 encoded (callers on the request path keep their keys). */
+export function getSharedDataAt(k: ArrayBuffer): SharedValue | null {
   clearOut();
   store<u32>(outCas, 0);
   if (proxy_get_shared_data(changetype<usize>(k), k.byteLength, outPtr, outLen, outCas) != WASM_OK)
@@ -144,27 +148,12 @@ export function getSharedData(key: string): SharedValue | null {
   return new SharedValue(takeResult(), cas);
 }
 
-/** getSharedData with an already-encoded key; returns only the value (hot path: no key encoding). */
-export function getSharedDataRaw(k: ArrayBuffer): ArrayBuffer | null {
-  clearOut();
-  store<u32>(outCas, 0);
-  if (proxy_get_shared_data(changetype<usize>(k), k.byteLength, outPtr, outLen, outCas) != WASM_OK)
-    return null;
-  return takeResult();
-}
-
-export function setSharedDataRaw(k: ArrayBuffer, value: ArrayBuffer): u32 {
-  return proxy_set_shared_data(
-    changetype<usize>(k),
-    k.byteLength,
-    changetype<usize>(value),
-    value.byteLength,
-    0,
-  );
-}
-
 export function setSharedData(key: string, value: ArrayBuffer, cas: u32 = 0): u32 {
-  const k = String.UTF8.encode(key);
+  return setSharedDataAt(String.UTF8.encode(key), value, cas);
+}
+
+/** setSharedData with the key already UTF-8 encoded. */
+export function setSharedDataAt(k: ArrayBuffer, value: ArrayBuffer, cas: u32 = 0): u32 {
   return proxy_set_shared_data(
     changetype<usize>(k),
     k.byteLength,

@@ -204,14 +204,12 @@ export class RendezvousAffinityScorer extends Scorer {
     }
     const index = this.index;
     if (index != null && this.knownHolder(index, eps, req, cs)) return;
-    if (dir != null) {
-      if (holder != 0) {
-        for (let k = 0; k < n; k++) {
-          const e = unchecked(eps[unchecked(cs.cand[k])]);
-          if (e.hostHash() == holder && this.model.withinBound(e, k, cs)) {
-            unchecked((out[k] = 1));
-            return;
-          }
+    if (holder != 0) {
+      for (let k = 0; k < n; k++) {
+        const e = unchecked(eps[unchecked(cs.cand[k])]);
+        if (e.hostHash() == holder && this.model.withinBound(e, k, cs)) {
+          unchecked((out[k] = 1));
+          return;
         }
       }
     }

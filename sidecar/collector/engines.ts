@@ -143,8 +143,8 @@ const filterQueries = new WeakMap<EngineMapping, string>();
 
 /**
  * `name[]=…&name[]=…` for every metric the mapping reads. Prometheus' Python client (`prometheus_client`,
- * behind vLLM's and SGLang's /metrics) then sends only those families: a vLLM page shrinks from ~20 KB
- * of histograms to under 1 KB, which is most of the scrape cost. Other servers ignore the parameter.
+ * behind vLLM's and SGLang's /metrics) then sends only those families: the simulator's vLLM page shrinks
+ * from 18 KB of histograms to 1.3 KB, and its parse from about 20 µs to 5 µs. Other servers ignore it.
  */
 export function nameFilterQuery(m: EngineMapping): string {
   let q = filterQueries.get(m);

@@ -119,7 +119,8 @@ export function parsePrometheusText(
     if (text.charCodeAt(i) === 35) {
       // "# HELP name text" / "# TYPE name type"; other comments are ignored.
       const line = text.slice(i, lineEnd);
-      const m = /^#[ \t]+(HELP|TYPE)[ \t]+([a-zA-Z_:][a-zA-Z0-9_:]*)(?:[ \t]+([^\n]*))?$/.exec(line); // [^\n]: a stray CR is trimmed like a blank
+      // [^\n] rather than ".": a stray CR after the type is trimmed like a blank, as in the fast path.
+      const m = /^#[ \t]+(HELP|TYPE)[ \t]+([a-zA-Z_:][a-zA-Z0-9_:]*)(?:[ \t]+([^\n]*))?$/.exec(line);
       if (m === null) continue;
       const family = m[2]!;
       if (m[1] === "TYPE") {
