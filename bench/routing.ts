@@ -1,5 +1,5 @@
 // npm run bench:routing -- --workload W --policies a,b --qps 100,200 --seed S --pods N --duration S
-//   --scrape-interval-ms 50 --push-delay-ms 5 --workers 1 --out DIR
+//   --scrape-interval-ms 50 --push-delay-ms 5 --workers 1 --replicas 1 --out DIR
 // Routing-quality benchmark in virtual time (bench/routing/); writes JSON, Markdown and plots.
 import { parseArgs } from "node:util";
 import { ALL_POLICIES, parsePolicyName } from "./routing/policies.ts";
@@ -21,6 +21,7 @@ const { values: a } = parseArgs({
     "scrape-interval-ms": { type: "string", default: "50" },
     "push-delay-ms": { type: "string", default: "5" },
     workers: { type: "string", default: "1" },
+    replicas: { type: "string", default: "1" },
     "slo-ttft-ms": { type: "string", default: "2000" },
     "slo-tpot-ms": { type: "string", default: "50" },
     out: { type: "string", default: "bench-output" },
@@ -33,7 +34,7 @@ if (a.help) {
   console.log(`usage: npm run bench:routing -- [--workload ${Object.keys(WORKLOADS).join("|")}] [--policies ${ALL_POLICIES.join(",")}]
   (a filter policy takes scheduler params for sweeps: default:prefixWeight=8:queueWeight=2)
   [--qps 100,200] [--seed 1] [--pods 10] [--preset h100-llama3-8b] [--duration 30] [--warmup S] [--cooldown S]
-  [--scrape-interval-ms 50] [--push-delay-ms 5] [--workers 1] [--slo-ttft-ms 2000] [--slo-tpot-ms 50] [--out bench-output] [--no-png]`);
+  [--scrape-interval-ms 50] [--push-delay-ms 5] [--workers 1] [--replicas 1] [--slo-ttft-ms 2000] [--slo-tpot-ms 50] [--out bench-output] [--no-png]`);
   process.exit(0);
 }
 
@@ -78,6 +79,7 @@ const run = await runSweep(
     scrapeIntervalMs: num(a["scrape-interval-ms"], "scrape-interval-ms"),
     pushDelayMs: num(a["push-delay-ms"], "push-delay-ms"),
     workers: Math.max(1, Math.floor(num(a.workers, "workers"))),
+    replicas: Math.max(1, Math.floor(num(a.replicas, "replicas"))),
     slo: { ttftMs: num(a["slo-ttft-ms"], "slo-ttft-ms"), tpotMs: num(a["slo-tpot-ms"], "slo-tpot-ms") },
   },
   progress,

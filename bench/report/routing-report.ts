@@ -28,7 +28,7 @@ const f = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : "–");
 export function markdownTable(run: RoutingRun): string {
   const c = run.config;
   const lines = [
-    `### ${run.workload.name} — ${c.pods} × ${c.preset}, seed ${c.seed}, ${c.duration_s} s per stage (warm-up ${c.warmup_s} s, cool-down ${c.cooldown_s} s excluded), scrape ${c.scrape_interval_ms} ms + push delay ${c.push_delay_ms} ms${(c.workers ?? 1) > 1 ? `, ${c.workers} filter workers` : ""}`,
+    `### ${run.workload.name} — ${c.pods} × ${c.preset}, seed ${c.seed}, ${c.duration_s} s per stage (warm-up ${c.warmup_s} s, cool-down ${c.cooldown_s} s excluded), scrape ${c.scrape_interval_ms} ms + push delay ${c.push_delay_ms} ms${(c.workers ?? 1) > 1 ? `, ${c.workers} filter workers` : ""}${(c.replicas ?? 1) > 1 ? `, ${c.replicas} Envoy replicas` : ""}`,
     "",
     run.workload.description,
     "",

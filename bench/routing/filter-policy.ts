@@ -35,6 +35,9 @@ export interface FilterPolicyOptions {
   pushDelayMs: number;
   /** Worker VMs (each with its own scheduler state; snapshots are shared). Default 1. */
   workers?: number;
+  /** Envoy processes (each with its own shared data: no directory in common) behind an L4 balancer
+   *  that hands them requests in turn; every snapshot goes to each. Default 1. */
+  replicas?: number;
   wasm?: Uint8Array;
 }
 
@@ -102,13 +105,26 @@ export async function filterPolicy(o: FilterPolicyOptions): Promise<Policy> {
   const { base, params } = parsePolicyName(o.name);
   const oracle = base === "oracle";
   const profile = oracle ? "default" : base;
-  const envoy = new EnvoyProcess({ clock: hostClockOn(o.clock) });
-  const plugin: WasmPlugin = await envoy.loadPlugin(o.wasm ?? readFileSync(FILTER_WASM_PATH), {
-    vmId: "epp",
-    workers: o.workers ?? 1,
-    allowOnHeadersStopIteration: true,
-    configuration: JSON.stringify({ pool: POOL, controlToken: TOKEN, staleAfterMs: 0, randomSeed: o.seed }),
-  });
+  const wasm = o.wasm ?? readFileSync(FILTER_WASM_PATH);
+  const plugins: WasmPlugin[] = [];
+  for (let r = 0; r < Math.max(1, o.replicas ?? 1); r++) {
+    const envoy = new EnvoyProcess({ clock: hostClockOn(o.clock) });
+    plugins.push(
+      await envoy.loadPlugin(wasm, {
+        vmId: "epp",
+        workers: o.workers ?? 1,
+        allowOnHeadersStopIteration: true,
+        // Each replica its own tie-break stream, as separate Envoy processes would have.
+        configuration: JSON.stringify({
+          pool: POOL,
+          controlToken: TOKEN,
+          staleAfterMs: 0,
+          randomSeed: o.seed + r,
+        }),
+      }),
+    );
+  }
+  let nextReplica = 0;
   const byAddress = new Map<string, number>();
   o.engines.forEach((_, i) => byAddress.set(`${podAddress(i)}:${PORT}`, i));
   let generation = 0n;
@@ -126,7 +142,7 @@ export async function filterPolicy(o: FilterPolicyOptions): Promise<Policy> {
       scheduler: { ...DEFAULT_SCHEDULER, profile, params },
     } satisfies Snapshot);
 
-  const push = (bytes: Uint8Array): void => {
+  const pushTo = (plugin: WasmPlugin, bytes: Uint8Array): void => {
     let reply: LocalReply | undefined;
     const s = plugin.newHttpStream({
       forwardRequestHeaders: () => {},
@@ -151,6 +167,9 @@ export async function filterPolicy(o: FilterPolicyOptions): Promise<Policy> {
     if (!reply || reply.status >= 300)
       throw new Error(`snapshot push refused: ${reply?.status ?? "no reply"}`);
   };
+  const push = (bytes: Uint8Array): void => {
+    for (const plugin of plugins) pushTo(plugin, bytes);
+  };
 
   // Scrape loop at virtual time (not for the oracle): parse text, encode, push after the delay.
   let stopped = false;
@@ -170,7 +189,8 @@ export async function filterPolicy(o: FilterPolicyOptions): Promise<Policy> {
   else scrape();
 
   const route = (item: WorkItem): RouteResult => {
-    if (oracle) push(snapshot(o.engines.map((e, i) => endpoint(i, liveMetrics(e), 0))));
+    const plugin = plugins[nextReplica++ % plugins.length]!;
+    if (oracle) pushTo(plugin, snapshot(o.engines.map((e, i) => endpoint(i, liveMetrics(e), 0))));
     let forwarded: HeaderList | undefined;
     let reply: LocalReply | undefined;
     const s = plugin.newHttpStream({
@@ -223,7 +243,7 @@ export async function filterPolicy(o: FilterPolicyOptions): Promise<Policy> {
     route,
     close: async () => {
       stopped = true;
-      await plugin.shutdown();
+      for (const plugin of plugins) await plugin.shutdown();
     },
   };
 }

@@ -27,6 +27,8 @@ export interface RunSettings {
   pushDelayMs: number;
   /** Worker VMs of the filter (Envoy --concurrency); requests go to them in turn. Default 1. */
   workers?: number;
+  /** Envoy processes in front of the pool, requests handed to them in turn. Default 1. */
+  replicas?: number;
   slo: Slo;
   /** Compiled filter bytes (read from build/filter.wasm when absent). */
   wasm?: Uint8Array;
@@ -80,6 +82,7 @@ async function makePolicy(o: StageOptions, clock: VirtualClock, engines: Engine[
     scrapeIntervalMs: o.scrapeIntervalMs,
     pushDelayMs: o.pushDelayMs,
     workers: o.workers,
+    replicas: o.replicas,
     wasm: o.wasm,
   });
 }

@@ -25,6 +25,7 @@ export interface RoutingRun {
     scrape_interval_ms: number;
     push_delay_ms: number;
     workers: number;
+    replicas: number;
     slo: { ttft_ms: number; tpot_ms: number };
   };
   /** Wall-clock facts; excluded from determinism checks. */
@@ -70,6 +71,7 @@ export async function runSweep(
       scrape_interval_ms: o.scrapeIntervalMs,
       push_delay_ms: o.pushDelayMs,
       workers: o.workers ?? 1,
+      replicas: o.replicas ?? 1,
       slo: { ttft_ms: o.slo.ttftMs, tpot_ms: o.slo.tpotMs },
     },
     environment: {

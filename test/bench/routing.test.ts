@@ -89,6 +89,16 @@ test("a filter policy carries scheduler params; several filter workers", async (
   );
 });
 
+test("several Envoy replicas: requests are split over separate processes", async () => {
+  const one = await runSweep(tiny("shared-prefix", ["default"], [30]));
+  const two = await runSweep({ ...tiny("shared-prefix", ["default"], [30]), replicas: 2 });
+  assert.equal(two.config.replicas, 2);
+  assert.equal(two.stages[0].requests_sent, one.stages[0].requests_sent);
+  // Replica 0 alone would route exactly like one replica; the second one sees half the requests with its
+  // own prefix index and in-flight counts, so the placements differ.
+  assert.notDeepEqual(two.stages[0].summary.pod_request_share, one.stages[0].summary.pod_request_share);
+});
+
 test("the report writes JSON, Markdown, SVG and PNG", async () => {
   const dir = mkdtempSync(join(tmpdir(), "routing-report-"));
   try {
