@@ -177,7 +177,12 @@ export class Sidecar implements SidecarState {
     const m = this.opts.metrics;
     const key = poolKey(inv.pool);
     const started = performance.now();
-    const view = poolViewFromInventory(inv, { profile: this.opts.profile ?? "default" });
+    // How many Envoys route for the pool decides how the filter places new prompt groups
+    // (docs/scheduling.md, "Placement"): with one, load-aware; with several, a hash they all agree on.
+    const view = poolViewFromInventory(inv, {
+      profile: this.opts.profile ?? "default",
+      params: { envoyReplicas: Math.max(1, this.opts.publisher.targetCount()) },
+    });
     const snapshot = buildSnapshot(view, this.scraper, {
       generation: this.generations.next(),
       nowMs: this.now(),

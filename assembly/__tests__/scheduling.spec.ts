@@ -41,7 +41,10 @@ import {
   AFFINITY_MIN_BLOCKS,
   AFFINITY_BLOCKS,
   affinityKey,
+  PLACEMENT_HASH,
+  PLACEMENT_BALANCED,
 } from "../scheduling/default-profile";
+import { placementFrom } from "../scheduling/profiles";
 import { Filter, Scorer } from "../scheduling/framework";
 import { isSaturated, admit } from "../scheduling/saturation";
 import { Scheduler } from "../scheduling/scheduler";
@@ -377,6 +380,37 @@ describe("default-profile scorers", () => {
     const s = new RendezvousAffinityScorer(new LoadModel());
     s.minBlocks = 1; // param affinityMinBlocks
     expect(runScorer(s, eps, r).split(",").indexOf("1.0")).toBeGreaterThanOrEqual(0);
+  });
+  it("balanced placement: a new group hashes only over pods at or below the mean KV usage", () => {
+    const eps = pool(8);
+    for (let i = 0; i < 8; i++) eps[i].kvUsage = 0.1 * <f64>i; // mean 0.35: pods 0–3 qualify
+    let placedHigh = 0;
+    let spread = 0;
+    for (let g = 0; g < 40; g++) {
+      const r = prompt(textOf(g));
+      const hash = new RendezvousAffinityScorer(new LoadModel());
+      const balanced = new RendezvousAffinityScorer(new LoadModel());
+      balanced.placement = PLACEMENT_BALANCED;
+      const b = runScorer(balanced, eps, r).split(",");
+      const w = b.indexOf("1.0");
+      expect(w).toBeGreaterThanOrEqual(0);
+      expect(w).toBeLessThan(4, "winner among the emptier pods");
+      for (let k = 4; k < 8; k++) expect(b[k]).toBe("0.0", "no score above the mean");
+      if (runScorer(hash, eps, r).split(",").indexOf("1.0") >= 4) placedHigh++;
+      spread |= 1 << w;
+    }
+    expect(placedHigh).toBeGreaterThan(0, "plain hashing does use the fuller pods");
+    expect(spread).toBe(15, "balanced placement still spreads over all four emptier pods");
+  });
+  it("placement: balanced with one Envoy, hash with several, explicit param wins", () => {
+    const c = new SchedulerConfig();
+    expect(placementFrom(c)).toBe(PLACEMENT_BALANCED, "no envoyReplicas: one Envoy");
+    c.setParam("envoyReplicas", 3);
+    expect(placementFrom(c)).toBe(PLACEMENT_HASH);
+    c.setParam("affinityPlacement", 2);
+    expect(placementFrom(c)).toBe(PLACEMENT_BALANCED);
+    c.setParam("envoyReplicas", 1).setParam("affinityPlacement", 1);
+    expect(placementFrom(c)).toBe(PLACEMENT_HASH);
   });
   it("rendezvous affinity skips endpoints above the load bound", () => {
     const eps = pool(8);

@@ -20,6 +20,10 @@ import {
   DEFAULT_PREFIX_WEIGHT,
   DEFAULT_AFFINITY_WEIGHT,
   DEFAULT_LORA_WEIGHT,
+  PLACEMENT_AUTO,
+  PLACEMENT_HASH,
+  PLACEMENT_BALANCED,
+  BALANCED_MAX_REPLICAS,
 } from "./default-profile.ts";
 import { legacyTree } from "./legacy.ts";
 import { PrefixIndex } from "../prefix/index.ts";
@@ -77,6 +81,7 @@ export function buildProfile(
   rendezvous.minBlocks = <i32>cfg.param("affinityMinBlocks", <f64>AFFINITY_MIN_BLOCKS);
   rendezvous.index = index; // defer to the local index when it knows a holder
   if (cfg.param("affinityDirectory", 1) != 0) rendezvous.directory = directory;
+  rendezvous.placement = placementFrom(cfg);
   return new SchedulingProfile(PROFILE_DEFAULT, pickerFrom(cfg))
     .withFilter(new ReadyFilter())
     .withFilter(new EndpointSubsetFilter())
@@ -85,4 +90,12 @@ export function buildProfile(
     .withScorer(new BoundedPrefixScorer(index, load), cfg.param("prefixWeight", DEFAULT_PREFIX_WEIGHT))
     .withScorer(rendezvous, cfg.param("affinityWeight", DEFAULT_AFFINITY_WEIGHT))
     .withScorer(new LoraAffinityScorer(), cfg.param("loraWeight", DEFAULT_LORA_WEIGHT));
+}
+
+/** `affinityPlacement` 1 hash / 2 balanced; absent or 0: balanced with one Envoy, hash with several
+ *  (`envoyReplicas`, which the sidecar sets to the number of Envoys it pushes to). */
+export function placementFrom(cfg: SchedulerConfig): i32 {
+  const p = <i32>cfg.param("affinityPlacement", <f64>PLACEMENT_AUTO);
+  if (p == PLACEMENT_HASH || p == PLACEMENT_BALANCED) return p;
+  return cfg.param("envoyReplicas", 1) <= BALANCED_MAX_REPLICAS ? PLACEMENT_BALANCED : PLACEMENT_HASH;
 }

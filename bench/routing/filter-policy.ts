@@ -139,7 +139,8 @@ export async function filterPolicy(o: FilterPolicyOptions): Promise<Policy> {
       models: [],
       objectives: [],
       rewrites: [],
-      scheduler: { ...DEFAULT_SCHEDULER, profile, params },
+      // The sidecar reports how many Envoys it pushes to; a policy param may still override it.
+      scheduler: { ...DEFAULT_SCHEDULER, profile, params: { envoyReplicas: plugins.length, ...params } },
     } satisfies Snapshot);
 
   const pushTo = (plugin: WasmPlugin, bytes: Uint8Array): void => {

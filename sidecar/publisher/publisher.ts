@@ -108,6 +108,11 @@ export class Publisher {
     for (const t of this.targets) this.enqueue(t, pool, snap);
   }
 
+  /** Envoy instances snapshots go to (each has its own shared data, so its own placements). */
+  targetCount(): number {
+    return this.targets.length;
+  }
+
   status(): TargetStatus[] {
     return [...this.slots.values()].map((s) => ({ ...s.status }));
   }

@@ -199,9 +199,11 @@ test("a gateway that is down at start-up is retried until it is up; the server e
       /epp_sidecar_push_total\{target="static:http:\/\/127\.0\.0\.1:\d+",outcome="ok"\} \d+/,
     );
     const debug = (await (await fetch(`${sc.url}/debug/snapshot?pool=default/local-pool`)).json()) as {
-      snapshot: { endpoints: unknown[] };
+      snapshot: { endpoints: unknown[]; scheduler: { params: Record<string, number> } };
     };
     assert.equal(debug.snapshot.endpoints.length, 2);
+    // One Envoy target: the filter may place new prompt groups load-aware (docs/scheduling.md).
+    assert.equal(debug.snapshot.scheduler.params.envoyReplicas, 1);
     const pull = await fetch(`${sc.url}/snapshot?pool=default/local-pool`);
     const etag = pull.headers.get("etag")!;
     await pull.arrayBuffer();

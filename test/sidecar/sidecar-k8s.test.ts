@@ -111,3 +111,22 @@ test("pods joining, turning unready, being deleted and a dropped watch all reach
     await sink.close();
   }
 });
+
+test("each snapshot tells the filter how many Envoys it goes to (envoyReplicas)", async () => {
+  const a = await startPushSink(TOKEN);
+  const b = await startPushSink(TOKEN);
+  api.apply(pool());
+  api.apply(pod("p1", "10.0.0.1", true));
+  const inventory = new KubernetesInventory({ kubeConfig: api.kubeConfig(), namespace: NS, coalesceMs: 5 });
+  const sc = await startSidecar({ inventory, envoys: [a.url, b.url], token: TOKEN });
+  try {
+    await waitFor("both Envoys got a snapshot", () => a.latest() !== undefined && b.latest() !== undefined);
+    // Two Envoys with separate shared data: the filter must place new prompt groups by a hash they share.
+    assert.equal(a.latest()!.scheduler.params.envoyReplicas, 2);
+    assert.equal(b.latest()!.scheduler.params.envoyReplicas, 2);
+  } finally {
+    await sc.stop();
+    await a.close();
+    await b.close();
+  }
+});
