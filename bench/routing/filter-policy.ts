@@ -92,8 +92,8 @@ function endpoint(i: number, m: EndpointMetrics | undefined, ageMs: number): Sna
     maxLoras: m?.maxLoras ?? 0,
     kvBlockSize: m?.kvBlockSize ?? 0,
     kvBlockCount: m?.kvBlockCount ?? 0,
-    runningAdapters: m?.runningAdapters ?? [],
-    waitingAdapters: m?.waitingAdapters ?? [],
+    runningAdapters: m ? [...m.runningAdapters] : [],
+    waitingAdapters: m ? [...m.waitingAdapters] : [],
   };
 }
 

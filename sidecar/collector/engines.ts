@@ -3,7 +3,8 @@
 // selectors written `name{label=value}` — so a pool can override them without code.
 import type { EngineType } from "../snapshot/types.ts";
 import { parsePrometheusText } from "./prom-parser.ts";
-import type { Sample } from "./prom-parser.ts";
+import type { Sample, SamplePositions } from "./prom-parser.ts";
+import type { PageTemplate } from "./page-template.ts";
 
 export interface MetricSelector {
   name: string;
@@ -163,8 +164,8 @@ export interface EndpointMetrics {
   maxLoras: number;
   kvBlockSize: number;
   kvBlockCount: number;
-  runningAdapters: string[];
-  waitingAdapters: string[];
+  runningAdapters: readonly string[];
+  waitingAdapters: readonly string[];
 }
 
 export type ExtractResult =
@@ -197,41 +198,109 @@ function count(x: number): number {
   return Number.isFinite(x) ? Math.min(0xffffffff, Math.max(0, Math.round(x))) : 0;
 }
 
-function splitAdapters(s: string | undefined): string[] {
-  if (!s) return [];
-  const out: string[] = [];
-  for (const a of s.split(",")) {
-    const t = a.trim();
-    if (t !== "" && !out.includes(t)) out.push(t);
+/** Adapter lists by label text: the same few strings come back on every scrape of every endpoint. */
+const adapterLists = new Map<string, readonly string[]>();
+const NO_ADAPTERS: readonly string[] = Object.freeze([]);
+
+/** `a,b, a` → ["a", "b"] (trimmed, deduplicated, at most 255, as the snapshot allows). */
+function splitAdapters(s: string | undefined): readonly string[] {
+  if (!s) return NO_ADAPTERS;
+  let list = adapterLists.get(s);
+  if (list === undefined) {
+    const out: string[] = [];
+    for (const a of s.split(",")) {
+      const t = a.trim();
+      if (t !== "" && !out.includes(t)) out.push(t);
+    }
+    if (adapterLists.size >= 4096) adapterLists.clear();
+    adapterLists.set(s, (list = Object.freeze(out.slice(0, 255))));
   }
-  return out;
+  return list;
+}
+
+const SPEC_KEYS = ["waiting", "running", "kvUsage", "kvBlockSize", "kvBlockCount"] as const;
+
+function resolveAll(samples: Map<string, Sample[]>, m: EngineMapping): (number | undefined)[] {
+  return SPEC_KEYS.map((k) => {
+    const v = m[k];
+    return v === undefined ? undefined : resolve(samples, v);
+  });
+}
+
+/** A value that has fallback selectors resolved to nothing: the fallback names are needed. */
+function needsFallback(m: EngineMapping, values: (number | undefined)[]): boolean {
+  return SPEC_KEYS.some((k, i) => {
+    const v = m[k];
+    return v !== undefined && v.selectors.length > 1 && values[i] === undefined;
+  });
 }
 
 /**
  * Maps a metrics page to endpoint metrics. Queue, running and KV usage are required: a page without
  * them (or with NaN there) is a failed scrape. Block geometry and LoRA are optional (0 / empty = unknown).
+ *
+ * With a `template` (one per endpoint, kept by the caller), a page with the structure of that endpoint's
+ * previous page is read by comparing its fixed text and parsing only the wanted values; any other page
+ * takes the normal path and, if it parses cleanly, becomes the new template. Results are the same either
+ * way.
  */
-export function extractMetrics(text: string, mapping: EngineMapping): ExtractResult {
-  const plan = planFor(mapping);
-  const first = parsePrometheusText(text, { names: plan.primary, maxErrors: 3, reuseSamples: true });
-  const samples = first.samples;
-  const specs = [
-    mapping.waiting,
-    mapping.running,
-    mapping.kvUsage,
-    mapping.kvBlockSize,
-    mapping.kvBlockCount,
-  ];
-  let values = specs.map((v) => (v === undefined ? undefined : resolve(samples, v)));
-  if (
-    plan.fallback.size > 0 &&
-    specs.some((v, i) => v !== undefined && v.selectors.length > 1 && values[i] === undefined)
-  ) {
-    // Only older servers need the fallback names; search for them only then.
-    for (const [name, list] of parsePrometheusText(text, { names: plan.fallback }).samples)
-      samples.set(name, list);
-    values = specs.map((v) => (v === undefined ? undefined : resolve(samples, v)));
+export function extractMetrics(text: string, mapping: EngineMapping, template?: PageTemplate): ExtractResult {
+  if (template !== undefined) {
+    const samples = template.match(text);
+    if (samples !== undefined) {
+      const values = resolveAll(samples, mapping);
+      // A value that needs names the template was not learned with (e.g. NaN in a primary series): the
+      // normal path decides, fallback search and error text included.
+      if (hasRequired(values) && (template.includesFallback || !needsFallback(mapping, values)))
+        return finish(text, mapping, samples, values, []);
+    }
   }
+  const plan = planFor(mapping);
+  const learn = template !== undefined && template.wantsToLearn();
+  const positions: SamplePositions | undefined = learn ? { samples: [], valueStarts: [] } : undefined;
+  const first = parsePrometheusText(text, {
+    names: plan.primary,
+    maxErrors: 3,
+    reuseSamples: !learn,
+    ...(positions === undefined ? {} : { positions }),
+  });
+  const samples = first.samples;
+  let errorCount = first.errorCount;
+  let values = resolveAll(samples, mapping);
+  let withFallback = false;
+  if (plan.fallback.size > 0 && needsFallback(mapping, values)) {
+    // Only older servers need the fallback names; search for them only then.
+    const more = parsePrometheusText(text, {
+      names: plan.fallback,
+      ...(positions === undefined ? {} : { positions }),
+    });
+    errorCount += more.errorCount;
+    for (const [name, list] of more.samples) samples.set(name, list);
+    values = resolveAll(samples, mapping);
+    withFallback = true;
+  }
+  const warnings = first.errors.map((e) => `line ${e.line}: ${e.message}`);
+  const r = finish(text, mapping, samples, values, warnings);
+  if (template !== undefined && positions !== undefined) {
+    if (r.ok && errorCount === 0) template.learn(text, samples, positions, withFallback);
+    else template.forget();
+  }
+  return r;
+}
+
+/** Queue, running and KV usage resolved to finite numbers (values in SPEC_KEYS order). */
+function hasRequired(values: (number | undefined)[]): boolean {
+  for (let i = 0; i < 3; i++) if (!Number.isFinite(values[i])) return false;
+  return true;
+}
+
+function finish(
+  text: string,
+  mapping: EngineMapping,
+  samples: Map<string, Sample[]>,
+  values: (number | undefined)[],
+  warnings: string[],
+): ExtractResult {
   const [waiting, running, kv, blockSize, blockCount] = values;
   const missing = [
     waiting === undefined || !Number.isFinite(waiting) ? "waiting" : "",
@@ -245,7 +314,6 @@ export function extractMetrics(text: string, mapping: EngineMapping): ExtractRes
       full.errorCount > 0 ? ` (${full.errorCount} unparsable lines, first: ${full.errors[0]!.message})` : "";
     return { ok: false, error: `${mapping.engine} metrics missing ${missing.join(", ")}${why}` };
   }
-  const warnings = first.errors.length === 0 ? [] : first.errors.map((e) => `line ${e.line}: ${e.message}`);
   const metrics: EndpointMetrics = {
     waiting: count(waiting!),
     running: count(running!),
@@ -253,8 +321,8 @@ export function extractMetrics(text: string, mapping: EngineMapping): ExtractRes
     maxLoras: 0,
     kvBlockSize: Math.min(0xffff, count(blockSize ?? 0)),
     kvBlockCount: count(blockCount ?? 0),
-    runningAdapters: [],
-    waitingAdapters: [],
+    runningAdapters: NO_ADAPTERS,
+    waitingAdapters: NO_ADAPTERS,
   };
   if (mapping.lora) applyLora(samples, mapping.lora, metrics);
   return { ok: true, metrics, warnings };
@@ -282,6 +350,6 @@ function applyLora(samples: Map<string, Sample[]>, sel: MetricSelector, out: End
   if (best === undefined) return;
   const max = Number(best.labels.max_lora);
   out.maxLoras = Number.isFinite(max) ? Math.min(0xffff, Math.max(0, Math.round(max))) : 0;
-  out.runningAdapters = splitAdapters(best.labels.running_lora_adapters).slice(0, 255);
-  out.waitingAdapters = splitAdapters(best.labels.waiting_lora_adapters).slice(0, 255);
+  out.runningAdapters = splitAdapters(best.labels.running_lora_adapters);
+  out.waitingAdapters = splitAdapters(best.labels.waiting_lora_adapters);
 }

@@ -38,6 +38,18 @@ export interface ParseOptions {
    * of a filtered page's labels. Only with `names`.
    */
   reuseSamples?: boolean;
+  /**
+   * Filled with every materialized sample and where its value begins in the text (after the blank that
+   * ends the name or label set). Only with `names`; turns `reuseSamples` off (the samples are fresh objects
+   * the caller may update in place). Used by PageTemplate.
+   */
+  positions?: SamplePositions;
+}
+
+/** Materialized samples and the text offsets of their values, in the order they were parsed. */
+export interface SamplePositions {
+  samples: Sample[];
+  valueStarts: number[];
 }
 
 const SKIPPED_TYPES = new Set(["histogram", "summary", "gaugehistogram"]);
@@ -88,7 +100,7 @@ export function parsePrometheusText(
   const wanted = opts.names;
   const maxErrors = opts.maxErrors ?? 100;
   if (wanted !== undefined && !opts.help)
-    return parseSelected(text, wanted, maxErrors, opts.reuseSamples ?? false);
+    return parseSelected(text, wanted, maxErrors, opts.reuseSamples ?? false, opts.positions);
   const samples = new Map<string, Sample[]>();
   const types = new Map<string, string>();
   const help = new Map<string, string>();
@@ -167,7 +179,12 @@ export function parsePrometheusText(
 }
 
 /** Parses what follows a metric name up to lineEnd: optional labels, value, optional timestamp. */
-function parseSampleRest(text: string, i: number, lineEnd: number): Sample | string {
+function parseSampleRest(
+  text: string,
+  i: number,
+  lineEnd: number,
+  positions?: SamplePositions,
+): Sample | string {
   // Labels (blanks may separate them from the name).
   const labels: Record<string, string> = {};
   let j = i;
@@ -180,6 +197,21 @@ function parseSampleRest(text: string, i: number, lineEnd: number): Sample | str
   // Value and optional timestamp, separated by blanks.
   if (i >= lineEnd || (text.charCodeAt(i) !== 32 && text.charCodeAt(i) !== 9))
     return "expected a space before the value";
+  const sample: Sample = { labels, value: 0 };
+  const error = parseValueTail(text, i + 1, lineEnd, sample);
+  if (error !== undefined) return error;
+  if (positions !== undefined) {
+    positions.samples.push(sample);
+    positions.valueStarts.push(i + 1);
+  }
+  return sample;
+}
+
+/**
+ * Parses `[blanks] value [blanks timestamp] [blanks]` from i to lineEnd into `out`; returns an error
+ * message instead when the text is not that. PageTemplate calls it on the value span of a known line.
+ */
+export function parseValueTail(text: string, i: number, lineEnd: number, out: Sample): string | undefined {
   while (i < lineEnd && (text.charCodeAt(i) === 32 || text.charCodeAt(i) === 9)) i++;
   let k = i;
   while (k < lineEnd && text.charCodeAt(k) !== 32 && text.charCodeAt(k) !== 9) k++;
@@ -187,7 +219,11 @@ function parseSampleRest(text: string, i: number, lineEnd: number): Sample | str
   const value = parseValue(valueText);
   if (value === undefined) return `invalid value ${JSON.stringify(valueText)}`;
   while (k < lineEnd && (text.charCodeAt(k) === 32 || text.charCodeAt(k) === 9)) k++;
-  if (k === lineEnd) return { labels, value };
+  if (k === lineEnd) {
+    out.value = value;
+    if (out.timestampMs !== undefined) delete out.timestampMs;
+    return undefined;
+  }
   let m = k;
   while (m < lineEnd && text.charCodeAt(m) !== 32 && text.charCodeAt(m) !== 9) m++;
   const tsText = text.slice(k, m);
@@ -196,7 +232,9 @@ function parseSampleRest(text: string, i: number, lineEnd: number): Sample | str
   const ts = Number(tsText);
   if (!/^-?[0-9]+$/.test(tsText) || !Number.isSafeInteger(ts))
     return `invalid timestamp ${JSON.stringify(tsText)}`;
-  return { labels, value, timestampMs: ts };
+  out.value = value;
+  out.timestampMs = ts;
+  return undefined;
 }
 
 function inSkippedFamily(name: string, families: Set<string>): boolean {
@@ -284,6 +322,7 @@ class SelectedParse {
     readonly text: string,
     readonly maxErrors: number,
     readonly reuse: boolean,
+    readonly positions: SamplePositions | undefined,
   ) {}
 
   report(at: number, message: string): void {
@@ -301,7 +340,7 @@ class SelectedParse {
     const next = lineEnd + 1;
     if (lineEnd > from && text.charCodeAt(lineEnd - 1) === 13) lineEnd--;
     let sample: Sample | string;
-    if (this.reuse && lineEnd - k >= REUSE_MIN_LINE) {
+    if (this.reuse && this.positions === undefined && lineEnd - k >= REUSE_MIN_LINE) {
       const line = text.slice(k, lineEnd);
       const seen = reusableSamples.get(line);
       if (seen !== undefined) sample = seen;
@@ -313,7 +352,7 @@ class SelectedParse {
           reusableSamples.set(line, Object.freeze(sample));
         }
       }
-    } else sample = parseSampleRest(text, from, lineEnd);
+    } else sample = parseSampleRest(text, from, lineEnd, this.positions);
     if (typeof sample === "string") this.report(k, `${name}: ${sample}`);
     else {
       let list = this.samples.get(name);
@@ -397,8 +436,9 @@ function parseSelected(
   wanted: ReadonlySet<string>,
   maxErrors: number,
   reuse: boolean,
+  positions: SamplePositions | undefined,
 ): ParseResult & { errorCount: number } {
-  const p = new SelectedParse(text, maxErrors, reuse);
+  const p = new SelectedParse(text, maxErrors, reuse, positions);
   for (const name of wanted) p.find(name);
   const { samples, types, errors, errorCount } = p;
   return { samples, types, help: new Map(), errors, errorCount };

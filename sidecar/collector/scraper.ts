@@ -8,6 +8,7 @@ import type { Clock } from "./clock.ts";
 import { extractMetrics } from "./engines.ts";
 import type { EndpointMetrics, EngineMapping } from "./engines.ts";
 import type { MetricsFetcher } from "./fetch-metrics.ts";
+import { PageTemplate } from "./page-template.ts";
 
 export interface ScrapeTarget {
   /** Identity of the endpoint, e.g. `10.0.0.1:8000`; state survives setTargets() under the same key. */
@@ -31,6 +32,8 @@ export interface EndpointState {
   inFlight: boolean;
   /** Number of the scrape in flight (or last one), to match it with its deadline. */
   attempt: number;
+  /** The structure of this endpoint's last page, so the next one only needs its values parsed. */
+  readonly template: PageTemplate;
 }
 
 export interface Freshness {
@@ -138,9 +141,13 @@ export class Scraper {
           lastWarnings: 0,
           inFlight: false,
           attempt: 0,
+          template: new PageTemplate(),
         });
       } else {
-        if (s.mapping !== t.mapping) s.metrics = undefined; // another engine's numbers would mislead
+        if (s.mapping !== t.mapping) {
+          s.metrics = undefined; // another engine's numbers would mislead
+          s.template.forget(); // learned for other metric names
+        }
         s.url = t.url;
         s.mapping = t.mapping;
       }
@@ -285,7 +292,7 @@ export class Scraper {
     try {
       const text = await this.opts.fetch(s.url, ac.signal);
       if (ac.signal.aborted) throw ac.signal.reason;
-      const r = extractMetrics(text, s.mapping);
+      const r = extractMetrics(text, s.mapping, s.template);
       if (r.ok) {
         if (this.endpoints.get(s.key) === s) {
           if (!round.summary.changed && !sameMetrics(s.metrics, r.metrics)) round.summary.changed = true;
@@ -395,8 +402,8 @@ function errorText(e: unknown): string {
   return String(e);
 }
 
-function sameList(a: string[], b: string[]): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a === b || (a.length === b.length && a.every((x, i) => x === b[i]));
 }
 
 function sameMetrics(a: EndpointMetrics | undefined, b: EndpointMetrics): boolean {

@@ -52,8 +52,8 @@ export interface MetricsSource {
           maxLoras: number;
           kvBlockSize: number;
           kvBlockCount: number;
-          runningAdapters: string[];
-          waitingAdapters: string[];
+          runningAdapters: readonly string[];
+          waitingAdapters: readonly string[];
         };
       }
     | undefined;
@@ -104,8 +104,8 @@ function fitsString(s: string): boolean {
 }
 
 /** Adapter lists come from model servers: drop names the format cannot carry rather than fail the snapshot. */
-function adapters(list: string[]): string[] {
-  const out = list.length <= MAX_ADAPTERS ? list : list.slice(0, MAX_ADAPTERS);
+function adapters(list: readonly string[]): string[] {
+  const out = list.length <= MAX_ADAPTERS ? [...list] : list.slice(0, MAX_ADAPTERS);
   return out.every(fitsString) ? out : out.filter(fitsString);
 }
 
