@@ -159,6 +159,7 @@ const sidecar = new Sidecar({
   publisher,
   metrics,
   fetch: fetcher.fetch,
+  ...("open" in fetcher ? { open: fetcher.open } : {}),
   logger: silentLogger,
   scrapeIntervalMs: intervalMs,
   onSnapshot: (e) => {

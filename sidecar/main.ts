@@ -168,6 +168,7 @@ async function main(): Promise<void> {
     publisher,
     metrics,
     fetch: fetcher.fetch,
+    open: fetcher.open,
     logger: log,
     profile: get("profile"),
     defaultEngine: engine,

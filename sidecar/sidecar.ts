@@ -3,7 +3,7 @@
 // for the HTTP server and records the loop's metrics.
 import type { Inventory, Logger, PoolInventory } from "./inventory/types.ts";
 import { Scraper } from "./collector/scraper.ts";
-import type { MetricsFetcher } from "./collector/fetch-metrics.ts";
+import type { MetricsChannel, MetricsFetcher } from "./collector/fetch-metrics.ts";
 import {
   buildSnapshot,
   poolViewFromInventory,
@@ -22,6 +22,8 @@ export interface SidecarOptions {
   publisher: Publisher;
   metrics: SidecarMetrics;
   fetch: MetricsFetcher;
+  /** The fetcher's callback form (HttpFetcher.open): the scrape loop uses it when given. */
+  open?: (url: string) => MetricsChannel;
   logger: Logger;
   /** Scheduler profile written into every snapshot. */
   profile?: string;
@@ -63,6 +65,7 @@ export class Sidecar implements SidecarState {
     this.generations = new GenerationClock(this.now);
     this.scraper = new Scraper({
       fetch: opts.fetch,
+      ...(opts.open === undefined ? {} : { open: opts.open }),
       intervalMs: opts.scrapeIntervalMs ?? 50,
       timeoutMs: opts.scrapeTimeoutMs ?? 1000,
       staleAfterFailures: opts.staleAfterFailures ?? 3,

@@ -3,6 +3,53 @@ import { Agent, request } from "undici";
 
 export type MetricsFetcher = (url: string, signal: AbortSignal) => Promise<string>;
 
+/** Called once per get(): with the body, or with the error (the cancel reason after cancel()). */
+export type MetricsCallback = (error: Error | undefined, body: string | undefined) => void;
+
+/**
+ * One endpoint's metrics URL, opened once and read on every scrape: the scrape loop's hot path, without
+ * a Promise, an AbortController and a URL lookup per request (20,000 requests/s at 1000 endpoints).
+ */
+export interface MetricsChannel {
+  /** Starts a GET. `done` is called exactly once, never before get() returns. One GET at a time. */
+  get(done: MetricsCallback): void;
+  /** Ends the GET in flight, if any: its `done` gets `reason` (never a body that arrives later). */
+  cancel(reason: Error): void;
+}
+
+/** A channel over a Promise fetcher (undici, tests): an AbortController per GET. */
+export function channelOverFetcher(fetch: MetricsFetcher, url: string): MetricsChannel {
+  let inFlight: AbortController | undefined;
+  return {
+    get(done) {
+      const ac = new AbortController();
+      inFlight = ac;
+      const settle = (error: Error | undefined, body: string | undefined) => {
+        if (inFlight === ac) inFlight = undefined;
+        if (ac.signal.aborted) done(toError(ac.signal.reason), undefined);
+        else done(error, body);
+      };
+      let pending: Promise<string>;
+      try {
+        pending = fetch(url, ac.signal);
+      } catch (e) {
+        pending = Promise.reject(toError(e));
+      }
+      pending.then(
+        (body) => settle(undefined, body),
+        (e: unknown) => settle(toError(e), undefined),
+      );
+    },
+    cancel(reason) {
+      inFlight?.abort(reason);
+    },
+  };
+}
+
+function toError(e: unknown): Error {
+  return e instanceof Error ? e : new Error(String(e));
+}
+
 export interface HttpFetcherOptions {
   /** Largest body accepted; a bigger page is a failed scrape (protects the sidecar's memory). */
   maxBodyBytes?: number;
@@ -12,6 +59,8 @@ export interface HttpFetcherOptions {
 
 export interface HttpFetcher {
   fetch: MetricsFetcher;
+  /** The callback form of `fetch` for one URL, where the fetcher has a faster one than the adapter. */
+  open?: (url: string) => MetricsChannel;
   close(): Promise<void>;
 }
 

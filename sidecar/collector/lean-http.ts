@@ -5,7 +5,7 @@
 // should use the undici fetcher (createHttpFetcher).
 import { connect } from "node:net";
 import type { Socket } from "node:net";
-import type { HttpFetcher, MetricsFetcher } from "./fetch-metrics.ts";
+import type { HttpFetcher, MetricsCallback, MetricsChannel, MetricsFetcher } from "./fetch-metrics.ts";
 
 export interface LeanFetcherOptions {
   maxBodyBytes?: number;
@@ -21,8 +21,7 @@ interface Target {
 }
 
 interface Pending {
-  resolve: (body: string) => void;
-  reject: (e: Error) => void;
+  done: MetricsCallback;
   buf: Buffer | undefined;
   headerEnd: number;
   status: number;
@@ -48,7 +47,7 @@ class Connection {
   private signal?: AbortSignal;
   private readonly onAbort = () => {
     const r: unknown = this.signal?.reason;
-    this.fail(r instanceof Error ? r : new Error(String(r)), true);
+    this.cancel(r instanceof Error ? r : new Error(String(r)));
   };
   constructor(private readonly maxBody: number) {}
 
@@ -60,27 +59,47 @@ class Connection {
   }
 
   get(target: Target, signal: AbortSignal): Promise<string> {
-    if (this.pending) return Promise.reject(new Error("a scrape of this endpoint is already in flight"));
     if (signal.aborted) return Promise.reject(signal.reason as Error);
     return new Promise<string>((resolve, reject) => {
-      const p: Pending = {
-        resolve,
-        reject,
-        buf: undefined,
-        headerEnd: -1,
-        status: 0,
-        contentLength: -1,
-        chunked: false,
-        close: false,
-        receivedAny: false,
-        reused: false,
-        retried: false,
-        target,
-      };
       this.watch(signal);
-      this.pending = p;
-      this.send(p);
+      this.request(target, (e, body) => (e === undefined ? resolve(body!) : reject(e)));
     });
+  }
+
+  request(target: Target, done: MetricsCallback): void {
+    if (this.pending) {
+      queueMicrotask(() => done(new Error("a scrape of this endpoint is already in flight"), undefined));
+      return;
+    }
+    const p: Pending = {
+      done,
+      buf: undefined,
+      headerEnd: -1,
+      status: 0,
+      contentLength: -1,
+      chunked: false,
+      close: false,
+      receivedAny: false,
+      reused: false,
+      retried: false,
+      target,
+    };
+    this.pending = p;
+    this.send(p);
+  }
+
+  /**
+   * Ends the request in flight with `reason`, after the caller's current task (as a rejection would).
+   * With `only`, just if that request is the one in flight (the connection may serve another channel).
+   */
+  cancel(reason: Error, only?: MetricsCallback): void {
+    const p = this.pending;
+    if (!p || (only !== undefined && p.done !== only)) return;
+    this.pending = undefined;
+    const s = this.socket;
+    this.socket = undefined;
+    s?.destroy();
+    queueMicrotask(() => p.done(reason, undefined));
   }
 
   private send(p: Pending): void {
@@ -209,7 +228,7 @@ class Connection {
     const p = this.pending!;
     this.pending = undefined;
     if (p.close) this.socket?.destroy();
-    p.resolve(body.toString("utf8"));
+    p.done(undefined, body.toString("utf8"));
   }
 
   private fail(e: Error, destroy: boolean): void {
@@ -221,13 +240,13 @@ class Connection {
       this.socket = undefined;
       s?.destroy();
     }
-    p.reject(e);
+    p.done(e, undefined);
   }
 
   close(): void {
     this.signal?.removeEventListener("abort", this.onAbort);
     this.signal = undefined;
-    this.fail(new Error("fetcher closed"), true);
+    this.cancel(new Error("fetcher closed"));
     this.socket?.destroy();
     this.socket = undefined;
   }
@@ -250,7 +269,7 @@ function dechunk(b: Buffer): Buffer | undefined {
   }
 }
 
-export function createLeanFetcher(opts: LeanFetcherOptions = {}): HttpFetcher {
+export function createLeanFetcher(opts: LeanFetcherOptions = {}): Required<HttpFetcher> {
   const maxBody = opts.maxBodyBytes ?? 4 << 20;
   const targets = new Map<string, Target>();
   const conns = new Map<string, Connection>();
@@ -272,6 +291,13 @@ export function createLeanFetcher(opts: LeanFetcherOptions = {}): HttpFetcher {
     return t;
   };
 
+  const connection = (t: Target): Connection => {
+    let c = conns.get(t.key);
+    if (c === undefined) conns.set(t.key, (c = new Connection(maxBody)));
+    c.lastUsedMs = lastTick;
+    return c;
+  };
+
   const fetch: MetricsFetcher = (url, signal) => {
     let t: Target;
     try {
@@ -279,10 +305,25 @@ export function createLeanFetcher(opts: LeanFetcherOptions = {}): HttpFetcher {
     } catch (e) {
       return Promise.reject(e as Error);
     }
-    let c = conns.get(t.key);
-    if (c === undefined) conns.set(t.key, (c = new Connection(maxBody)));
-    c.lastUsedMs = lastTick;
-    return c.get(t, signal);
+    return connection(t).get(t, signal);
+  };
+
+  // The scrape loop's path: the URL is resolved once; each GET is a write and a callback. The connection
+  // is looked up per GET (not kept) because the idle sweep may have closed and replaced it.
+  const open = (url: string): MetricsChannel => {
+    const t = target(url);
+    let current: Connection | undefined;
+    let currentDone: MetricsCallback | undefined;
+    return {
+      get(done) {
+        current = connection(t);
+        currentDone = done;
+        current.request(t, done);
+      },
+      cancel(reason) {
+        current?.cancel(reason, currentDone);
+      },
+    };
   };
 
   // Coarse idle sweep: a timestamp per tick instead of Date.now() per request.
@@ -305,6 +346,7 @@ export function createLeanFetcher(opts: LeanFetcherOptions = {}): HttpFetcher {
 
   return {
     fetch,
+    open,
     close: async () => {
       clearInterval(sweep);
       for (const c of conns.values()) c.close();

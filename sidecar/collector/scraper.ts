@@ -7,7 +7,8 @@ import { realClock } from "./clock.ts";
 import type { Clock } from "./clock.ts";
 import { extractMetrics } from "./engines.ts";
 import type { EndpointMetrics, EngineMapping } from "./engines.ts";
-import type { MetricsFetcher } from "./fetch-metrics.ts";
+import { channelOverFetcher } from "./fetch-metrics.ts";
+import type { MetricsCallback, MetricsChannel, MetricsFetcher } from "./fetch-metrics.ts";
 import { PageTemplate } from "./page-template.ts";
 
 export interface ScrapeTarget {
@@ -59,6 +60,8 @@ export interface RoundSummary {
 
 export interface ScraperOptions {
   fetch: MetricsFetcher;
+  /** The fetcher's callback form (HttpFetcher.open), used instead of `fetch` when given. */
+  open?: (url: string) => MetricsChannel;
   intervalMs?: number;
   /** Per-scrape timeout. */
   timeoutMs?: number;
@@ -76,6 +79,19 @@ export interface ScraperOptions {
   onRound?: (summary: RoundSummary) => void;
 }
 
+/** An endpoint's state plus what the loop needs while scraping it. */
+interface Live extends EndpointState {
+  channel?: MetricsChannel;
+  /** The URL `channel` was opened for. */
+  channelUrl?: string;
+  /** The round of the scrape in flight. */
+  round?: Round;
+  /** Why the scrape in flight was cancelled (timeout, removal, stop). */
+  cancelReason?: Error;
+  /** Completion of this endpoint's scrapes: one function for the endpoint's lifetime, not one per scrape. */
+  readonly done: MetricsCallback;
+}
+
 interface Round {
   summary: RoundSummary;
   pending: number;
@@ -87,20 +103,19 @@ interface Round {
 }
 
 export class Scraper {
-  private readonly opts: Required<Omit<ScraperOptions, "onRound">> & Pick<ScraperOptions, "onRound">;
-  private readonly endpoints = new Map<string, EndpointState>();
-  private readonly queue: { state: EndpointState; round: Round }[] = [];
+  private readonly opts: Required<Omit<ScraperOptions, "onRound" | "open">> &
+    Pick<ScraperOptions, "onRound" | "open">;
+  private readonly endpoints = new Map<string, Live>();
+  private readonly queue: { state: Live; round: Round }[] = [];
   private queueHead = 0;
-  /** Scrapes in flight, by endpoint. */
-  private readonly aborts = new Map<EndpointState, AbortController>();
-  /** One controller per endpoint, reused until it is actually aborted (saves an allocation per scrape). */
-  private readonly controllers = new WeakMap<EndpointState, AbortController>();
+  /** Endpoints with a scrape in flight (dispatched, not yet settled). */
+  private readonly inFlight = new Set<Live>();
   /** Resolvers waiting in stop() for the scrapes in flight to settle. */
   private idleWaiters: (() => void)[] = [];
   private active = 0;
   /** Scrape deadlines in dispatch order (all scrapes share one timeout, so they are sorted): one timer
    *  for the earliest instead of a timer per scrape (20,000 scrapes/s at 1000 endpoints). */
-  private readonly deadlines: { state: EndpointState; at: number; attempt: number }[] = [];
+  private readonly deadlines: { state: Live; at: number; attempt: number }[] = [];
   private deadlineHead = 0;
   private deadlineTimer?: unknown;
   private roundNo = 0;
@@ -122,6 +137,7 @@ export class Scraper {
       clock: options.clock ?? realClock,
       random: options.random ?? Math.random,
       fetch: options.fetch,
+      open: options.open,
       onRound: options.onRound,
     };
   }
@@ -133,7 +149,7 @@ export class Scraper {
       keep.add(t.key);
       const s = this.endpoints.get(t.key);
       if (s === undefined) {
-        this.endpoints.set(t.key, {
+        const live: Live = {
           key: t.key,
           url: t.url,
           mapping: t.mapping,
@@ -142,7 +158,9 @@ export class Scraper {
           inFlight: false,
           attempt: 0,
           template: new PageTemplate(),
-        });
+          done: (error, body) => this.settle(live, error, body),
+        };
+        this.endpoints.set(t.key, live);
       } else {
         if (s.mapping !== t.mapping) {
           s.metrics = undefined; // another engine's numbers would mislead
@@ -155,7 +173,7 @@ export class Scraper {
     for (const [key, s] of this.endpoints) {
       if (!keep.has(key)) {
         this.endpoints.delete(key);
-        this.aborts.get(s)?.abort(new Cancelled("target removed"));
+        this.cancel(s, new Cancelled("target removed"));
       }
     }
   }
@@ -201,7 +219,7 @@ export class Scraper {
     for (let i = this.queueHead; i < this.queue.length; i++) this.queue[i]!.state.inFlight = false;
     this.queue.length = 0;
     this.queueHead = 0;
-    for (const ac of this.aborts.values()) ac.abort(new Cancelled("scraper stopped"));
+    for (const s of this.inFlight) this.cancel(s, new Cancelled("scraper stopped"));
     if (this.active > 0) await new Promise<void>((r) => this.idleWaiters.push(r));
   }
 
@@ -271,7 +289,7 @@ export class Scraper {
         if (--round.pending === 0 && !round.reported) this.report(round, false);
         continue;
       }
-      void this.scrape(state, round);
+      this.scrape(state, round);
     }
     if (this.queueHead === this.queue.length) {
       this.queue.length = 0; // an index instead of shift(): O(1) per dispatch
@@ -279,42 +297,70 @@ export class Scraper {
     }
   }
 
-  private async scrape(s: EndpointState, round: Round): Promise<void> {
+  private scrape(s: Live, round: Round): void {
     const { clock, timeoutMs } = this.opts;
     this.active++;
-    let ac = this.controllers.get(s);
-    if (ac === undefined || ac.signal.aborted) this.controllers.set(s, (ac = new AbortController()));
-    this.aborts.set(s, ac);
+    this.inFlight.add(s);
+    s.round = round;
+    s.cancelReason = undefined;
     s.lastAttemptMs = clock.now();
     this.deadlines.push({ state: s, at: s.lastAttemptMs + timeoutMs, attempt: ++s.attempt });
     if (this.deadlineTimer === undefined) this.armDeadline();
+    let channel = s.channel;
+    if (channel === undefined || s.channelUrl !== s.url) {
+      try {
+        channel = this.opts.open?.(s.url) ?? channelOverFetcher(this.opts.fetch, s.url);
+      } catch (e) {
+        const error = e instanceof Error ? e : new Error(String(e));
+        queueMicrotask(() => s.done(error, undefined)); // settle later, as a failed GET would
+        return;
+      }
+      s.channel = channel;
+      s.channelUrl = s.url;
+    }
+    channel.get(s.done);
+  }
+
+  /** Ends the scrape in flight of `s`, if any; it settles (asynchronously) with `reason`. */
+  private cancel(s: Live, reason: Error): void {
+    if (!this.inFlight.has(s) || s.cancelReason !== undefined) return;
+    s.cancelReason = reason;
+    s.channel?.cancel(reason);
+  }
+
+  /** A scrape of `s` settled: record the outcome, then let the round and the queue move on. */
+  private settle(s: Live, fetchError: Error | undefined, text: string | undefined): void {
+    const round = s.round;
+    if (round === undefined) return; // a channel must call done once per get(); ignore extra calls
+    s.round = undefined;
+    this.inFlight.delete(s);
+    this.active--;
+    s.inFlight = false;
+    const cancelled = s.cancelReason;
     let error: string | undefined;
-    try {
-      const text = await this.opts.fetch(s.url, ac.signal);
-      if (ac.signal.aborted) throw ac.signal.reason;
-      const r = extractMetrics(text, s.mapping, s.template);
+    if (cancelled !== undefined) error = cancelled.message;
+    else if (fetchError !== undefined) error = errorText(fetchError);
+    else {
+      let r: ReturnType<typeof extractMetrics>;
+      try {
+        r = extractMetrics(text ?? "", s.mapping, s.template);
+      } catch (e) {
+        // Never expected; but this runs in a socket callback, where a throw would end the process.
+        s.template.forget();
+        r = { ok: false, error: `metrics page not readable: ${errorText(e)}` };
+      }
       if (r.ok) {
         if (this.endpoints.get(s.key) === s) {
           if (!round.summary.changed && !sameMetrics(s.metrics, r.metrics)) round.summary.changed = true;
           s.metrics = r.metrics;
-          s.lastSuccessMs = clock.now();
+          s.lastSuccessMs = this.opts.clock.now();
           s.consecutiveFailures = 0;
           s.lastError = undefined;
           s.lastWarnings = r.warnings.length;
         }
-      } else {
-        error = r.error;
-      }
-    } catch (e) {
-      error = ac.signal.aborted
-        ? String((ac.signal.reason as Error)?.message ?? ac.signal.reason)
-        : errorText(e);
-    } finally {
-      this.aborts.delete(s);
-      this.active--;
-      s.inFlight = false;
+      } else error = r.error;
     }
-    if (ac.signal.reason instanceof Cancelled) {
+    if (cancelled instanceof Cancelled) {
       // Stopped or removed: not the endpoint's fault, so no failure is recorded.
     } else if (error === undefined) round.summary.succeeded++;
     else {
@@ -357,7 +403,7 @@ export class Scraper {
     while (this.deadlineHead < q.length && q[this.deadlineHead]!.at <= now) {
       const d = q[this.deadlineHead++]!;
       if (d.state.inFlight && d.state.attempt === d.attempt)
-        this.aborts.get(d.state)?.abort(new Error(`timed out after ${timeoutMs} ms`));
+        this.cancel(d.state, new Error(`timed out after ${timeoutMs} ms`));
     }
     if (this.deadlineHead > 4096 && this.deadlineHead * 2 > q.length) {
       q.splice(0, this.deadlineHead); // keep the array from growing without bound

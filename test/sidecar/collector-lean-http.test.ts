@@ -205,3 +205,60 @@ test("lean http: responses split across reads stay intact while other sockets re
     for (const s of servers) await new Promise<void>((r) => s.close(() => r()));
   }
 });
+
+test("lean http channels: one GET at a time, done once and never synchronously, cancel ends only its own GET", async () => {
+  let hold = false;
+  const held: (() => void)[] = [];
+  const server = createServer((req, res) => {
+    const answer = () => res.end(`page ${req.url}`);
+    if (hold) held.push(answer);
+    else answer();
+  });
+  const port = await listen(server);
+  const lean = createLeanFetcher();
+  const get = (ch: ReturnType<typeof lean.open>) =>
+    new Promise<{ error?: Error; body?: string; sync: boolean; calls: number }>((resolve) => {
+      let returned = false;
+      let calls = 0;
+      ch.get((error, body) => {
+        calls++;
+        const out = {
+          sync: !returned,
+          calls,
+          ...(error ? { error } : {}),
+          ...(body !== undefined ? { body } : {}),
+        };
+        setTimeout(() => resolve({ ...out, calls }), 30); // later extra calls would show in `calls`
+      });
+      returned = true;
+    });
+  try {
+    const a = lean.open(`http://127.0.0.1:${port}/a`);
+    for (let i = 0; i < 3; i++) {
+      const r = await get(a);
+      assert.deepEqual(r, { body: "page /a", sync: false, calls: 1 });
+    }
+    // Cancel in flight: done gets the reason once (not the body the server sends later).
+    hold = true;
+    const pending = get(a);
+    await new Promise((r) => setTimeout(r, 20));
+    a.cancel(new Error("timed out after 20 ms"));
+    held.shift()?.();
+    const cancelled = await pending;
+    assert.equal(cancelled.error?.message, "timed out after 20 ms");
+    assert.equal(cancelled.body, undefined);
+    assert.equal(cancelled.calls, 1);
+    // A second channel to the same host:port shares the connection; a stale cancel of the first
+    // channel (its GET already settled) must not end the second's GET.
+    hold = false;
+    const b = lean.open(`http://127.0.0.1:${port}/b`);
+    const r = get(b);
+    a.cancel(new Error("stale cancel"));
+    assert.deepEqual(await r, { body: "page /b", sync: false, calls: 1 });
+    assert.throws(() => lean.open("https://127.0.0.1:1/metrics"), /http only/);
+  } finally {
+    for (const h of held) h();
+    await lean.close();
+    await closeHttp(server);
+  }
+});

@@ -32,9 +32,12 @@ function target(key: string, url: string): ScrapeTarget {
   return { key, url, mapping: ENGINE_MAPPINGS.vllm };
 }
 
-for (const [client, makeFetcher] of [
-  ["lean", createLeanFetcher],
-  ["undici", createHttpFetcher],
+// "lean" scrapes through the lean client's channels (the production path); "lean promise" through its
+// Promise form; "undici" through the channel adapter over a Promise fetcher.
+for (const [client, makeFetcher, useChannels] of [
+  ["lean", createLeanFetcher, true],
+  ["lean promise", createLeanFetcher, false],
+  ["undici", createHttpFetcher, false],
 ] as const) {
   test(`scraper (${client} client): garbage, hang, refused and 500 endpoints each fail alone over real HTTP`, async () => {
     let goodHits = 0;
@@ -58,6 +61,7 @@ for (const [client, makeFetcher] of [
     const rounds: RoundSummary[] = [];
     const scraper = new Scraper({
       fetch: fetcher.fetch,
+      ...(useChannels && fetcher.open ? { open: fetcher.open } : {}),
       intervalMs: 20,
       timeoutMs: 150,
       onRound: (r) => rounds.push(r),

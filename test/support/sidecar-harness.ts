@@ -46,6 +46,7 @@ export async function startSidecar(opts: {
     publisher,
     metrics,
     fetch: fetcher.fetch,
+    open: fetcher.open,
     logger: opts.logger ?? silentLogger,
     scrapeIntervalMs: opts.scrapeIntervalMs ?? 50,
   });
