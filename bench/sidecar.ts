@@ -6,6 +6,7 @@
 // sidecar image runs the sidecar (tsx's loader costs a few percent of CPU). Usage:
 //   npm run bench:sidecar -- [--endpoints 1000] [--interval 50] [--seconds 10] [--page vllm|fixture|minimal]
 //                            [--name-filter true|false] [--client lean|undici|none] [--push true|false]
+//                            [--floor true|false]
 import { fork, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -24,6 +25,8 @@ import type { Inventory, PoolInventory } from "../sidecar/inventory/types.ts";
 import { silentLogger } from "../sidecar/inventory/types.ts";
 import { requestedNames, restrictToNames } from "../sim/http/name-filter.ts";
 import { freePort } from "../scripts/local-stack/ports.ts";
+import { ENGINE_MAPPINGS, nameFilterQuery } from "../sidecar/collector/engines.ts";
+import { measureSocketFloor } from "./socket-floor.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -35,6 +38,7 @@ const { values: args } = parseArgs({
     "name-filter": { type: "string", default: "true" },
     client: { type: "string", default: "lean" },
     push: { type: "string", default: "true" },
+    floor: { type: "string", default: "true" },
   },
 });
 const N = Number(args.endpoints);
@@ -192,8 +196,20 @@ function recordPush(r: PushResult): void {
   meanAgeAtAckMs.push(sum / n + sinceBuild);
 }
 
-await sidecar.start();
 const progress = (s: string) => process.stderr.write(`${s}\n`);
+// The same requests from a client that does nothing else, just before the sidecar runs (same machine
+// state): the sidecar's CPU above this floor is its own work.
+let floor: Awaited<ReturnType<typeof measureSocketFloor>> | undefined;
+if (args.floor !== "false" && args.client !== "none") {
+  const query = nameFilter ? `?${nameFilterQuery(ENGINE_MAPPINGS.vllm)}` : "";
+  progress(`socket floor: ${N} connections, raw requests every ${intervalMs} ms`);
+  floor = await measureSocketFloor(
+    ready.ports.map((port) => `http://127.0.0.1:${port}/metrics${query}`),
+    intervalMs,
+    Math.min(5, Number(args.seconds)),
+  );
+}
+await sidecar.start();
 progress(
   `metrics server: ${N} ports, ${ready.fullPageBytes} B full page, name filter ${nameFilter}; ` +
     `push ${push ? controlUrl : "off"}; warming up ${args.warmup} s`,
@@ -241,6 +257,16 @@ const report = {
   cpuMicrosPerScrape: round3((cpu.user + cpu.system) / Math.max(1, scrapes)),
   metricsServerCores: round3((child1.user - child0.user + child1.system - child0.system) / 1e6 / wallS),
   gatewayCores: push ? round3((gw1 - gw0) / wallS) : null,
+  // Raw sockets, same traffic, no HTTP/metrics/snapshot work (bench/socket-floor.ts), measured just before.
+  socketFloor: floor
+    ? {
+        cores: round3(floor.cores),
+        userCores: round3(floor.userCores),
+        systemCores: round3(floor.systemCores),
+        responsesPerSecond: Math.round(floor.responsesPerSecond),
+      }
+    : null,
+  sidecarAboveFloorCores: floor ? round3((cpu.user + cpu.system) / 1e6 / wallS - floor.cores) : null,
   snapshots: encodeMs.length,
   encodeMs: { p50: round3(pct(encodeMs, 50)), p99: round3(pct(encodeMs, 99)) },
   buildMs: { p50: round3(pct(buildMs, 50)), p99: round3(pct(buildMs, 99)) },

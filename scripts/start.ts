@@ -159,7 +159,7 @@ async function main(): Promise<void> {
     "sidecar",
     process.execPath,
     [
-      "--max-semi-space-size=64",
+      "--max-semi-space-size=16",
       ...tsx,
       join(ROOT, "sidecar/main.ts"),
       "--manifests",

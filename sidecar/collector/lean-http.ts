@@ -43,6 +43,8 @@ class Connection {
   socket?: Socket;
   pending?: Pending;
   lastUsedMs = 0;
+  /** Closed by the fetcher (idle sweep or close()); a channel holding it must look up a new one. */
+  closed = false;
   /** The scraper reuses one signal per endpoint, so the listener stays attached across requests. */
   private signal?: AbortSignal;
   private readonly onAbort = () => {
@@ -201,18 +203,30 @@ class Connection {
       return false;
     }
     p.status = Number(head.slice(9, 12));
-    const lower = head.toLowerCase();
-    const cl = lower.indexOf("\r\ncontent-length:");
-    if (cl >= 0) {
-      const eol = lower.indexOf("\r\n", cl + 2);
-      p.contentLength = Number(lower.slice(cl + 17, eol < 0 ? undefined : eol).trim());
-      if (!Number.isSafeInteger(p.contentLength) || p.contentLength < 0) {
-        this.fail(new Error("bad Content-Length"), true);
-        return false;
+    p.close = head.startsWith("HTTP/1.0");
+    // One pass over the header lines; only names of the three lengths we care about are lower-cased.
+    for (let i = head.indexOf("\r\n"); i >= 0;) {
+      const start = i + 2;
+      const next = head.indexOf("\r\n", start);
+      const end = next < 0 ? head.length : next;
+      const colon = head.indexOf(":", start);
+      if (colon > start && colon < end) {
+        const len = colon - start;
+        if (len === 14 || len === 17 || len === 10) {
+          const name = head.slice(start, colon).toLowerCase();
+          const value = head.slice(colon + 1, end).trim();
+          if (name === "content-length") {
+            p.contentLength = /^[0-9]+$/.test(value) ? Number(value) : NaN;
+            if (!Number.isSafeInteger(p.contentLength)) {
+              this.fail(new Error("bad Content-Length"), true);
+              return false;
+            }
+          } else if (name === "transfer-encoding") p.chunked = /chunked/i.test(value);
+          else if (name === "connection") p.close = /close/i.test(value);
+        }
       }
+      i = next;
     }
-    p.chunked = /\r\ntransfer-encoding:[^\r]*chunked/.test(lower);
-    p.close = /\r\nconnection:[^\r]*close/.test(lower) || head.startsWith("HTTP/1.0");
     if (p.status !== 200) {
       this.fail(new Error(`HTTP ${p.status}`), true);
       return false;
@@ -244,6 +258,7 @@ class Connection {
   }
 
   close(): void {
+    this.closed = true;
     this.signal?.removeEventListener("abort", this.onAbort);
     this.signal = undefined;
     this.cancel(new Error("fetcher closed"));
@@ -316,7 +331,9 @@ export function createLeanFetcher(opts: LeanFetcherOptions = {}): Required<HttpF
     let currentDone: MetricsCallback | undefined;
     return {
       get(done) {
-        current = connection(t);
+        // The sweep closes and forgets idle connections; a closed one is replaced through the map.
+        if (current === undefined || current.closed) current = connection(t);
+        else current.lastUsedMs = lastTick;
         currentDone = done;
         current.request(t, done);
       },

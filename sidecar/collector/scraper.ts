@@ -88,6 +88,8 @@ interface Live extends EndpointState {
   round?: Round;
   /** Why the scrape in flight was cancelled (timeout, removal, stop). */
   cancelReason?: Error;
+  /** No longer a target (a scrape still in flight must not write its result). */
+  removed: boolean;
   /** Completion of this endpoint's scrapes: one function for the endpoint's lifetime, not one per scrape. */
   readonly done: MetricsCallback;
 }
@@ -97,7 +99,7 @@ interface Round {
   pending: number;
   reported: boolean;
   /** Endpoints at the round's start and whether each was stale then (parallel arrays: no Map per round). */
-  states: EndpointState[];
+  states: Live[];
   staleBefore: boolean[];
   onReport?: (s: RoundSummary) => void;
 }
@@ -108,8 +110,6 @@ export class Scraper {
   private readonly endpoints = new Map<string, Live>();
   private readonly queue: { state: Live; round: Round }[] = [];
   private queueHead = 0;
-  /** Endpoints with a scrape in flight (dispatched, not yet settled). */
-  private readonly inFlight = new Set<Live>();
   /** Resolvers waiting in stop() for the scrapes in flight to settle. */
   private idleWaiters: (() => void)[] = [];
   private active = 0;
@@ -158,6 +158,7 @@ export class Scraper {
           inFlight: false,
           attempt: 0,
           template: new PageTemplate(),
+          removed: false,
           done: (error, body) => this.settle(live, error, body),
         };
         this.endpoints.set(t.key, live);
@@ -173,6 +174,7 @@ export class Scraper {
     for (const [key, s] of this.endpoints) {
       if (!keep.has(key)) {
         this.endpoints.delete(key);
+        s.removed = true;
         this.cancel(s, new Cancelled("target removed"));
       }
     }
@@ -219,7 +221,8 @@ export class Scraper {
     for (let i = this.queueHead; i < this.queue.length; i++) this.queue[i]!.state.inFlight = false;
     this.queue.length = 0;
     this.queueHead = 0;
-    for (const s of this.inFlight) this.cancel(s, new Cancelled("scraper stopped"));
+    // Endpoints removed while in flight were cancelled when they were removed.
+    for (const s of this.endpoints.values()) this.cancel(s, new Cancelled("scraper stopped"));
     if (this.active > 0) await new Promise<void>((r) => this.idleWaiters.push(r));
   }
 
@@ -283,7 +286,7 @@ export class Scraper {
   private pump(): void {
     while (this.active < this.opts.concurrency && this.queueHead < this.queue.length) {
       const { state, round } = this.queue[this.queueHead++]!;
-      if (this.endpoints.get(state.key) !== state) {
+      if (state.removed) {
         // Removed while queued: nothing to scrape.
         state.inFlight = false;
         if (--round.pending === 0 && !round.reported) this.report(round, false);
@@ -300,7 +303,6 @@ export class Scraper {
   private scrape(s: Live, round: Round): void {
     const { clock, timeoutMs } = this.opts;
     this.active++;
-    this.inFlight.add(s);
     s.round = round;
     s.cancelReason = undefined;
     s.lastAttemptMs = clock.now();
@@ -323,7 +325,7 @@ export class Scraper {
 
   /** Ends the scrape in flight of `s`, if any; it settles (asynchronously) with `reason`. */
   private cancel(s: Live, reason: Error): void {
-    if (!this.inFlight.has(s) || s.cancelReason !== undefined) return;
+    if (s.round === undefined || s.cancelReason !== undefined) return;
     s.cancelReason = reason;
     s.channel?.cancel(reason);
   }
@@ -333,7 +335,6 @@ export class Scraper {
     const round = s.round;
     if (round === undefined) return; // a channel must call done once per get(); ignore extra calls
     s.round = undefined;
-    this.inFlight.delete(s);
     this.active--;
     s.inFlight = false;
     const cancelled = s.cancelReason;
@@ -350,7 +351,7 @@ export class Scraper {
         r = { ok: false, error: `metrics page not readable: ${errorText(e)}` };
       }
       if (r.ok) {
-        if (this.endpoints.get(s.key) === s) {
+        if (!s.removed) {
           if (!round.summary.changed && !sameMetrics(s.metrics, r.metrics)) round.summary.changed = true;
           s.metrics = r.metrics;
           s.lastSuccessMs = this.opts.clock.now();
@@ -420,7 +421,7 @@ export class Scraper {
     if (!round.summary.changed) {
       for (let i = 0; i < round.states.length; i++) {
         const s = round.states[i]!;
-        if (this.endpoints.get(s.key) === s && this.isStale(s, now) !== round.staleBefore[i]) {
+        if (!s.removed && this.isStale(s, now) !== round.staleBefore[i]) {
           round.summary.changed = true;
           break;
         }
