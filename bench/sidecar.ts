@@ -25,8 +25,12 @@ import type { Inventory, PoolInventory } from "../sidecar/inventory/types.ts";
 import { silentLogger } from "../sidecar/inventory/types.ts";
 import { requestedNames, restrictToNames } from "../sim/http/name-filter.ts";
 import { freePort } from "../scripts/local-stack/ports.ts";
-import { ENGINE_MAPPINGS, nameFilterQuery } from "../sidecar/collector/engines.ts";
 import { measureSocketFloor } from "./socket-floor.ts";
+import {
+  poolViewFromInventory,
+  scrapeConfigFromInventory,
+  scrapeTargets,
+} from "../sidecar/snapshot/builder.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -201,13 +205,13 @@ const progress = (s: string) => process.stderr.write(`${s}\n`);
 // state): the sidecar's CPU above this floor is its own work.
 let floor: Awaited<ReturnType<typeof measureSocketFloor>> | undefined;
 if (args.floor !== "false" && args.client !== "none") {
-  const query = nameFilter ? `?${nameFilterQuery(ENGINE_MAPPINGS.vllm)}` : "";
-  progress(`socket floor: ${N} connections, raw requests every ${intervalMs} ms`);
-  floor = await measureSocketFloor(
-    ready.ports.map((port) => `http://127.0.0.1:${port}/metrics${query}`),
-    intervalMs,
-    Math.min(5, Number(args.seconds)),
-  );
+  // The URLs the sidecar will scrape, worked out the way it works them out.
+  const urls = inventory
+    .pools()
+    .flatMap((p) => scrapeTargets(poolViewFromInventory(p), scrapeConfigFromInventory(p)))
+    .map((t) => t.url);
+  progress(`socket floor: ${urls.length} connections, raw requests every ${intervalMs} ms`);
+  floor = await measureSocketFloor(urls, intervalMs, Math.min(5, Number(args.seconds)));
 }
 await sidecar.start();
 progress(

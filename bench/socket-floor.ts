@@ -5,6 +5,7 @@
 // with the machine's load, which is why the benchmark measures it in the same run.
 import { connect } from "node:net";
 import type { Socket } from "node:net";
+import { metricsRequest } from "../sidecar/collector/lean-http.ts";
 
 export interface FloorResult {
   cores: number;
@@ -22,10 +23,7 @@ export async function measureSocketFloor(
   let responses = 0;
   const conns = urls.map((url) => {
     const u = new URL(url);
-    const request = Buffer.from(
-      `GET ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\nAccept: text/plain;version=0.0.4\r\nUser-Agent: epp-sidecar\r\n\r\n`,
-      "latin1",
-    );
+    const request = metricsRequest(u);
     const c: { socket: Socket; request: Buffer; answered: boolean } = {
       request,
       answered: true,

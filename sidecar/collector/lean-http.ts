@@ -38,6 +38,10 @@ const CRLFCRLF = Buffer.from("\r\n\r\n");
 /** Every socket reads into this buffer; onData runs synchronously per read, so one is enough. */
 const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 const CHUNKED_END = Buffer.from("0\r\n\r\n");
+/** Lengths of the header names parseHead reads: other lines are skipped without lower-casing. */
+const WANTED_HEADER_LENGTHS = new Set(
+  ["content-length", "transfer-encoding", "connection"].map((n) => n.length),
+);
 
 class Connection {
   socket?: Socket;
@@ -203,27 +207,29 @@ class Connection {
       return false;
     }
     p.status = Number(head.slice(9, 12));
+    // An HTTP/1.0 response always ends with the connection, whatever its headers say.
     p.close = head.startsWith("HTTP/1.0");
-    // One pass over the header lines; only names of the three lengths we care about are lower-cased.
+    // One pass over the header lines; only names as long as one we read are lower-cased. Any Connection
+    // or Transfer-Encoding line counts; the first Content-Length does.
     for (let i = head.indexOf("\r\n"); i >= 0;) {
       const start = i + 2;
       const next = head.indexOf("\r\n", start);
       const end = next < 0 ? head.length : next;
       const colon = head.indexOf(":", start);
-      if (colon > start && colon < end) {
-        const len = colon - start;
-        if (len === 14 || len === 17 || len === 10) {
-          const name = head.slice(start, colon).toLowerCase();
-          const value = head.slice(colon + 1, end).trim();
-          if (name === "content-length") {
+      const len = colon - start;
+      if (colon > start && colon < end && WANTED_HEADER_LENGTHS.has(len)) {
+        const name = head.slice(start, colon).toLowerCase();
+        const value = head.slice(colon + 1, end).trim();
+        if (name === "content-length") {
+          if (p.contentLength < 0) {
             p.contentLength = /^[0-9]+$/.test(value) ? Number(value) : NaN;
             if (!Number.isSafeInteger(p.contentLength)) {
               this.fail(new Error("bad Content-Length"), true);
               return false;
             }
-          } else if (name === "transfer-encoding") p.chunked = /chunked/i.test(value);
-          else if (name === "connection") p.close = /close/i.test(value);
-        }
+          }
+        } else if (name === "transfer-encoding") p.chunked ||= /chunked/i.test(value);
+        else if (name === "connection") p.close ||= /close/i.test(value);
       }
       i = next;
     }
@@ -284,6 +290,14 @@ function dechunk(b: Buffer): Buffer | undefined {
   }
 }
 
+/** The bytes of a scrape request for `u` (kept per URL and written as is on every scrape). */
+export function metricsRequest(u: URL): Buffer {
+  return Buffer.from(
+    `GET ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\nAccept: text/plain;version=0.0.4\r\nUser-Agent: epp-sidecar\r\n\r\n`,
+    "latin1",
+  );
+}
+
 export function createLeanFetcher(opts: LeanFetcherOptions = {}): Required<HttpFetcher> {
   const maxBody = opts.maxBodyBytes ?? 4 << 20;
   const targets = new Map<string, Target>();
@@ -296,11 +310,7 @@ export function createLeanFetcher(opts: LeanFetcherOptions = {}): Required<HttpF
       if (u.protocol !== "http:") throw new Error(`lean fetcher supports http only, got ${u.protocol}`);
       const host = u.hostname.startsWith("[") ? u.hostname.slice(1, -1) : u.hostname;
       const port = Number(u.port || 80);
-      const request = Buffer.from(
-        `GET ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\nAccept: text/plain;version=0.0.4\r\nUser-Agent: epp-sidecar\r\n\r\n`,
-        "latin1",
-      );
-      t = { host, port, request, key: `${host}|${port}` };
+      t = { host, port, request: metricsRequest(u), key: `${host}|${port}` };
       targets.set(url, t);
     }
     return t;

@@ -101,6 +101,41 @@ test("lean http: abort rejects with the reason and the next request gets a fresh
   }
 });
 
+test("lean http: HTTP/1.0 and any Connection: close end the connection; the first Content-Length counts", async () => {
+  // A server that keeps every socket open and answers each request by its path, so only the client's
+  // reading of the head decides whether a connection is reused.
+  const answers: Record<string, string> = {
+    "/old": "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 3\r\n\r\nold",
+    "/two": "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nconnection: Close\r\ncontent-length: 3\r\n\r\ntwo",
+    "/dup": "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 5\r\n\r\ndup",
+    "/bad": "HTTP/1.1 200 OK\r\nContent-Length: 1e3\r\n\r\n",
+  };
+  let connections = 0;
+  const raw = createTcpServer((sock) => {
+    connections++;
+    sock.on("data", (req) => sock.write(answers[req.toString("latin1").split(" ")[1]!] ?? ""));
+    sock.on("error", () => {});
+  });
+  const port = await listen(raw);
+  const lean = createLeanFetcher();
+  const url = (p: string) => `http://127.0.0.1:${port}${p}`;
+  try {
+    assert.equal(await lean.fetch(url("/old"), never), "old");
+    assert.equal(await lean.fetch(url("/old"), never), "old");
+    assert.equal(connections, 2, "an HTTP/1.0 response is never kept alive");
+    assert.equal(await lean.fetch(url("/two"), never), "two");
+    assert.equal(await lean.fetch(url("/two"), never), "two");
+    assert.equal(connections, 4, "a Connection: close line closes, whatever other lines say");
+    assert.equal(await lean.fetch(url("/dup"), never), "dup");
+    assert.equal(await lean.fetch(url("/dup"), never), "dup");
+    assert.equal(connections, 5, "the body ends at the first Content-Length; the connection is reused");
+    await assert.rejects(lean.fetch(url("/bad"), never), /bad Content-Length/);
+  } finally {
+    await lean.close();
+    await new Promise<void>((r) => raw.close(() => r()));
+  }
+});
+
 test("lean http: refused connection, garbage bytes, HTTP/1.0 read-until-close, IPv6 literal", async () => {
   const lean = createLeanFetcher();
   const raw = createTcpServer((sock) => {
