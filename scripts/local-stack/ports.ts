@@ -1,5 +1,6 @@
 // Port checks before anything is spawned, so a clash names the port and the flag that moves it.
 import net from "node:net";
+import { readFileSync } from "node:fs";
 
 export async function portIsFree(port: number, host = "127.0.0.1"): Promise<boolean> {
   return new Promise((resolve) => {
@@ -43,4 +44,31 @@ export async function freePorts(n: number, host = "127.0.0.1"): Promise<number[]
   const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
   await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
   return ports;
+}
+
+/** First port of the kernel's ephemeral range (Linux: ip_local_port_range; 32768 is its default). */
+function ephemeralRangeStart(): number {
+  try {
+    const low = Number(readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0]);
+    return Number.isInteger(low) && low > 1024 ? low : 32768;
+  } catch {
+    return 32768;
+  }
+}
+
+/**
+ * The first of `n` consecutive ports free on 127.0.0.1 right now, for flags that take a base port. They
+ * are picked below the kernel's ephemeral range: `listen(0)` and outgoing connections elsewhere (a test
+ * running in parallel) are never given those, so the ports stay free until the caller binds them.
+ */
+export async function freeConsecutivePorts(n: number, host = "127.0.0.1"): Promise<number> {
+  const low = 20000;
+  const span = Math.max(1, ephemeralRangeStart() - n - low);
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const base = low + Math.floor(Math.random() * span);
+    let free = true;
+    for (let i = 0; i < n && free; i++) free = await portIsFree(base + i, host);
+    if (free) return base;
+  }
+  throw new Error(`no ${n} consecutive free ports found between ${low} and ${low + span + n}`);
 }

@@ -7,17 +7,11 @@ import { spawn, spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePorts, portIsFree } from "../../scripts/local-stack/ports.ts";
+import { freeConsecutivePorts, freePorts, portIsFree } from "../../scripts/local-stack/ports.ts";
 import { filterIsStale } from "../../scripts/local-stack/filter-build.ts";
 import { checkEnvoyConfig, controlListener, dataListeners } from "../deploy/envoy-checks.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
-
-async function simBasePort(): Promise<number> {
-  let base = 20000 + Math.floor(Math.random() * 20000);
-  while (!(await portIsFree(base))) base += 1;
-  return base;
-}
 
 function startArgs(ports: {
   port: number;
@@ -42,7 +36,7 @@ test("npm start -- --envoy without an envoy binary exits at once with a one-line
     const started = Date.now();
     const r = spawnSync(
       process.execPath,
-      [...startArgs({ port, controlPort, sidecarPort, simBase: await simBasePort() }), "--envoy"],
+      [...startArgs({ port, controlPort, sidecarPort, simBase: await freeConsecutivePorts(1) }), "--envoy"],
       { cwd: ROOT, encoding: "utf8", timeout: 30_000, env: { ...process.env, PATH: emptyPath } },
     );
     assert.equal(r.status, 1, r.stderr);
@@ -85,7 +79,7 @@ test(
   { skip: filterStale && "build/filter.wasm is older than assembly/: npm start would rebuild it" },
   async () => {
     const [port, controlPort, sidecarPort] = await freePorts(3);
-    const simBase = await simBasePort();
+    const simBase = await freeConsecutivePorts(1);
     const dir = mkdtempSync(join(tmpdir(), "epp-stub-envoy-"));
     const bin = join(dir, "envoy");
     const record = join(dir, "record.json");

@@ -4,13 +4,12 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import OpenAI from "openai";
-import { freePorts, portIsFree } from "../../scripts/local-stack/ports.ts";
+import { freeConsecutivePorts, freePorts, portIsFree } from "../../scripts/local-stack/ports.ts";
 
 test("npm start brings up the stack, serves the openai client, and Ctrl-C stops everything", async () => {
   const [port, controlPort, sidecarPort] = await freePorts(3);
-  // Two consecutive free ports for the pods: probe upward from a high random base.
-  let simBase = 20000 + Math.floor(Math.random() * 20000);
-  while (!(await portIsFree(simBase)) || !(await portIsFree(simBase + 1))) simBase += 2;
+  // Two consecutive free ports for the pods.
+  const simBase = await freeConsecutivePorts(2);
   const child = spawn(
     process.execPath,
     [
