@@ -10,7 +10,7 @@ import {
   scrapeConfigFromInventory,
   scrapeTargets,
 } from "./snapshot/builder.ts";
-import { encodeSnapshot } from "./snapshot/encoder.ts";
+import { EncoderCache, encodeSnapshot } from "./snapshot/encoder.ts";
 import { GenerationClock } from "./snapshot/generation.ts";
 import type { EngineType, Snapshot } from "./snapshot/types.ts";
 import type { Publisher, PushResult } from "./publisher/publisher.ts";
@@ -55,6 +55,8 @@ export class Sidecar implements SidecarState {
   private readonly scraper: Scraper;
   private readonly generations: GenerationClock;
   private readonly latestByPool = new Map<string, PublishedSnapshot>();
+  /** Per pool: its last string table, reused while its pods and adapters stay the same. */
+  private readonly encoderCaches = new Map<string, EncoderCache>();
   private refreshTimer?: NodeJS.Timeout;
   private lastPublishMs = 0;
   private readonly now: () => number;
@@ -149,6 +151,7 @@ export class Sidecar implements SidecarState {
     // Pools that disappeared stop being served and published.
     const live = new Set(this.opts.inventory.pools().map((p) => poolKey(p.pool)));
     for (const key of this.latestByPool.keys()) if (!live.has(key)) this.latestByPool.delete(key);
+    for (const key of this.encoderCaches.keys()) if (!live.has(key)) this.encoderCaches.delete(key);
     this.publishAll();
   }
 
@@ -176,6 +179,12 @@ export class Sidecar implements SidecarState {
     }
   }
 
+  private encoderCache(pool: string): EncoderCache {
+    let c = this.encoderCaches.get(pool);
+    if (c === undefined) this.encoderCaches.set(pool, (c = new EncoderCache()));
+    return c;
+  }
+
   private publishPool(inv: PoolInventory): void {
     const m = this.opts.metrics;
     const key = poolKey(inv.pool);
@@ -192,7 +201,7 @@ export class Sidecar implements SidecarState {
       defaultEngine: this.scrapeConfig(inv).defaultEngine,
     });
     const built = performance.now();
-    const bytes = encodeSnapshot(snapshot);
+    const bytes = encodeSnapshot(snapshot, this.encoderCache(key));
     const encoded = performance.now();
     m.encodeDuration.observe((encoded - started) / 1000);
     this.opts.onSnapshot?.({

@@ -103,10 +103,28 @@ function fitsString(s: string): boolean {
   return s.length <= MAX_STRING_BYTES && (ascii.test(s) || Buffer.byteLength(s) <= MAX_STRING_BYTES);
 }
 
+/** The snapshot's copy of each adapter list the collector returned (its lists are shared and immutable). */
+const adapterCopies = new WeakMap<readonly string[], string[]>();
+
 /** Adapter lists come from model servers: drop names the format cannot carry rather than fail the snapshot. */
 function adapters(list: readonly string[]): string[] {
-  const out = list.length <= MAX_ADAPTERS ? [...list] : list.slice(0, MAX_ADAPTERS);
-  return out.every(fitsString) ? out : out.filter(fitsString);
+  if (list.length === 0) return [];
+  let out = adapterCopies.get(list);
+  if (out === undefined) {
+    out = list.length <= MAX_ADAPTERS ? [...list] : list.slice(0, MAX_ADAPTERS);
+    if (!out.every(fitsString)) out = out.filter(fitsString);
+    adapterCopies.set(list, out);
+  }
+  return out;
+}
+
+/** Each inventory endpoint's scraper key, made once per endpoint object rather than on every build. */
+const endpointKeys = new WeakMap<EndpointView, string>();
+
+function keyOf(e: EndpointView): string {
+  let key = endpointKeys.get(e);
+  if (key === undefined) endpointKeys.set(e, (key = endpointKey(e.address, e.port)));
+  return key;
 }
 
 export interface BuildOptions {
@@ -120,7 +138,7 @@ export function buildSnapshot(pool: PoolView, metrics: MetricsSource, opts: Buil
   const endpoints: SnapshotEndpoint[] = [];
   const seen = new Set<string>();
   for (const e of pool.endpoints) {
-    const key = endpointKey(e.address, e.port);
+    const key = keyOf(e);
     if (seen.has(key)) continue; // the format forbids duplicates; the first one wins
     seen.add(key);
     const engine = e.engine ?? opts.defaultEngine ?? "vllm";

@@ -2,6 +2,9 @@
 // Two passes over the input: the first validates every value and interns strings (so the exact size is
 // known), the second writes into one buffer of exactly that size. Invalid input throws a
 // SnapshotEncodeError naming the field, because a snapshot the filter would reject must never be sent.
+// The sidecar encodes every pool 20 times a second, and from one snapshot to the next only numbers change:
+// the endpoint loop builds no strings unless a value is bad, string checks are remembered across calls, and
+// an EncoderCache lets an unchanged string table be copied instead of written string by string.
 import { crc32 } from "node:zlib";
 import { isIP } from "node:net";
 import {
@@ -38,6 +41,11 @@ function fail(path: string, msg: string): never {
   throw new SnapshotEncodeError(`${path}: ${msg}`);
 }
 
+/** checkUint's test without the message (the endpoint loop calls checkUint only when this fails). */
+function isUint(v: unknown, max: number, min = 0): boolean {
+  return typeof v === "number" && Number.isInteger(v) && v >= min && v <= max;
+}
+
 function checkUint(v: unknown, max: number, path: string, min = 0): number {
   if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
     fail(path, `expected an integer in ${min}..${max}, got ${String(v)}`);
@@ -63,28 +71,105 @@ function checkArray<T>(v: T[] | undefined, path: string, max: number, min = 0): 
   return v;
 }
 
+/**
+ * Every string already found valid, with its UTF-8 length and its place in the table being built. Pod
+ * names and addresses recur in every snapshot, so each is measured and checked once rather than 20 times a
+ * second, and interning is one map lookup: `table` says whether `index` belongs to the current encoding
+ * (encodes are synchronous, so one table is being built at a time). Emptied between encodings once it grows
+ * past a bound (pods come and go, and adapter names come from model servers).
+ */
+interface KnownString {
+  byteLength: number;
+  table: number;
+  index: number;
+}
+const knownStrings = new Map<string, KnownString>();
+const validAddresses = new Set<string>();
+const MEMO_LIMIT = 1 << 16;
+const MEMO_BYTES_LIMIT = 8 << 20;
+let knownBytes = 0;
+let tables = 0;
+
+/** The string's UTF-8 length, or a negative code: -1 not a string, -2 too long, -3 lone surrogate. */
+function checkString(s: unknown): number {
+  if (typeof s !== "string") return -1;
+  const len = Buffer.byteLength(s, "utf8");
+  if (len > MAX_STRING_BYTES) return -2;
+  if (LONE_SURROGATE.test(s)) return -3;
+  return len;
+}
+
+function isIpLiteral(s: string): boolean {
+  if (validAddresses.has(s)) return true;
+  if (isIP(s) === 0) return false;
+  validAddresses.add(s);
+  return true;
+}
+
 /** String table in order of first use; remembers each string's UTF-8 length for the write pass. */
 class StringTable {
-  readonly index = new Map<string, number>();
   readonly strings: string[] = [];
   readonly byteLengths: number[] = [];
   payloadBytes = 4;
+  private readonly id: number;
+
+  constructor() {
+    if (knownStrings.size >= MEMO_LIMIT || knownBytes >= MEMO_BYTES_LIMIT) {
+      knownStrings.clear();
+      knownBytes = 0;
+    }
+    if (validAddresses.size >= MEMO_LIMIT) validAddresses.clear();
+    this.id = ++tables;
+  }
 
   intern(s: unknown, path: string): number {
-    if (typeof s !== "string") fail(path, `expected a string, got ${String(s)}`);
-    const known = this.index.get(s);
-    if (known !== undefined) return known;
-    const len = Buffer.byteLength(s, "utf8");
-    if (len > MAX_STRING_BYTES)
-      fail(path, `string is ${len} bytes of UTF-8, the limit is ${MAX_STRING_BYTES}`);
-    if (LONE_SURROGATE.test(s)) fail(path, "string contains a lone UTF-16 surrogate (not valid UTF-8)");
-    const i = this.strings.length;
-    this.index.set(s, i);
-    this.strings.push(s);
-    this.byteLengths.push(len);
-    this.payloadBytes += 2 + len;
-    return i;
+    const i = this.tryIntern(s);
+    if (i >= 0) return i;
+    const code = checkString(s);
+    if (code === -1) fail(path, `expected a string, got ${String(s)}`);
+    if (code === -2)
+      fail(
+        path,
+        `string is ${Buffer.byteLength(s as string)} bytes of UTF-8, the limit is ${MAX_STRING_BYTES}`,
+      );
+    fail(path, "string contains a lone UTF-16 surrogate (not valid UTF-8)");
   }
+
+  /** The string's index, or -1 if it cannot be carried (then intern() with a path says why). */
+  tryIntern(s: unknown): number {
+    if (typeof s !== "string") return -1;
+    let k = knownStrings.get(s);
+    if (k === undefined) {
+      const len = checkString(s);
+      if (len < 0) return -1;
+      k = { byteLength: len, table: 0, index: -1 };
+      knownStrings.set(s, k);
+      knownBytes += len;
+    }
+    if (k.table === this.id) return k.index;
+    k.table = this.id;
+    k.index = this.strings.length;
+    this.strings.push(s);
+    this.byteLengths.push(k.byteLength);
+    this.payloadBytes += 2 + k.byteLength;
+    return k.index;
+  }
+}
+
+/**
+ * Kept by a caller that encodes the same pool again and again (the sidecar keeps one per pool): when the
+ * next snapshot's string table is the same list of strings, its bytes are copied from the last encoding.
+ */
+export class EncoderCache {
+  strings: readonly string[] = [];
+  /** The STRINGS section payload (count, then length-prefixed strings) for `strings`. */
+  payload?: Uint8Array;
+}
+
+function sameStrings(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** Everything pass 1 learned that pass 2 needs. */
@@ -125,34 +210,55 @@ function plan(s: Snapshot): Plan {
 
   const endpoints = checkArray(s.endpoints, "endpoints", 0xffffffff);
   const kvUsage = new Uint16Array(endpoints.length);
-  const seen = new Set<string>();
+  // Address string index × 65536 + port: one number per endpoint instead of a key string.
+  const seen = new Set<number>();
   let endpointsBytes = 4;
   for (let i = 0; i < endpoints.length; i++) {
+    // The common path builds no strings: a value that fails a quick test is handed to the checking function
+    // (checkUint, intern, …), which throws with the field's path.
     const e = endpoints[i]!;
-    const at = `endpoints[${i}]`;
-    ref(e.podName, `${at}.podName`);
-    const addrIndex = strings.intern(e.address, `${at}.address`);
-    refs.push(addrIndex);
-    if (isIP(e.address) === 0) fail(`${at}.address`, `not an IPv4 or IPv6 literal: ${e.address}`);
-    checkUint(e.port, 0xffff, `${at}.port`, 1);
-    const key = `${addrIndex}:${e.port}`;
-    if (seen.has(key)) fail(at, `duplicate endpoint ${e.address}:${e.port}`);
+    const pod = strings.tryIntern(e.podName);
+    if (pod < 0) strings.intern(e.podName, `endpoints[${i}].podName`);
+    refs.push(pod);
+    const addr = strings.tryIntern(e.address);
+    if (addr < 0) strings.intern(e.address, `endpoints[${i}].address`);
+    refs.push(addr);
+    if (!isIpLiteral(e.address)) fail(`endpoints[${i}].address`, `not an IPv4 or IPv6 literal: ${e.address}`);
+    if (!isUint(e.port, 0xffff, 1)) checkUint(e.port, 0xffff, `endpoints[${i}].port`, 1);
+    const key = addr * 65536 + e.port;
+    if (seen.has(key)) fail(`endpoints[${i}]`, `duplicate endpoint ${e.address}:${e.port}`);
     seen.add(key);
-    checkBool(e.ready, `${at}.ready`);
-    checkBool(e.stale, `${at}.stale`);
-    checkBool(e.hasMetrics, `${at}.hasMetrics`);
-    if (!engineCode.has(e.engine)) fail(`${at}.engine`, `unknown engine ${String(e.engine)}`);
-    if (e.metricsAgeMs !== null) checkUint(e.metricsAgeMs, NEVER_SCRAPED - 1, `${at}.metricsAgeMs`);
-    checkUint(e.waiting, 0xffffffff, `${at}.waiting`);
-    checkUint(e.running, 0xffffffff, `${at}.running`);
-    kvUsage[i] = checkFraction(e.kvUsage, `${at}.kvUsage`);
-    checkUint(e.maxLoras, 0xffff, `${at}.maxLoras`);
-    checkUint(e.kvBlockSize, 0xffff, `${at}.kvBlockSize`);
-    checkUint(e.kvBlockCount, 0xffffffff, `${at}.kvBlockCount`);
-    const run = checkArray(e.runningAdapters, `${at}.runningAdapters`, MAX_ADAPTERS);
-    const wait = checkArray(e.waitingAdapters, `${at}.waitingAdapters`, MAX_ADAPTERS);
-    for (let j = 0; j < run.length; j++) ref(run[j], `${at}.runningAdapters[${j}]`);
-    for (let j = 0; j < wait.length; j++) ref(wait[j], `${at}.waitingAdapters[${j}]`);
+    if (typeof e.ready !== "boolean") checkBool(e.ready, `endpoints[${i}].ready`);
+    if (typeof e.stale !== "boolean") checkBool(e.stale, `endpoints[${i}].stale`);
+    if (typeof e.hasMetrics !== "boolean") checkBool(e.hasMetrics, `endpoints[${i}].hasMetrics`);
+    if (!engineCode.has(e.engine)) fail(`endpoints[${i}].engine`, `unknown engine ${String(e.engine)}`);
+    if (e.metricsAgeMs !== null && !isUint(e.metricsAgeMs, NEVER_SCRAPED - 1))
+      checkUint(e.metricsAgeMs, NEVER_SCRAPED - 1, `endpoints[${i}].metricsAgeMs`);
+    if (!isUint(e.waiting, 0xffffffff)) checkUint(e.waiting, 0xffffffff, `endpoints[${i}].waiting`);
+    if (!isUint(e.running, 0xffffffff)) checkUint(e.running, 0xffffffff, `endpoints[${i}].running`);
+    const kv = e.kvUsage;
+    kvUsage[i] =
+      typeof kv === "number" && kv >= 0 && kv <= 1
+        ? Math.round(kv * 10000)
+        : checkFraction(kv, `endpoints[${i}].kvUsage`);
+    if (!isUint(e.maxLoras, 0xffff)) checkUint(e.maxLoras, 0xffff, `endpoints[${i}].maxLoras`);
+    if (!isUint(e.kvBlockSize, 0xffff)) checkUint(e.kvBlockSize, 0xffff, `endpoints[${i}].kvBlockSize`);
+    if (!isUint(e.kvBlockCount, 0xffffffff))
+      checkUint(e.kvBlockCount, 0xffffffff, `endpoints[${i}].kvBlockCount`);
+    const run = e.runningAdapters;
+    const wait = e.waitingAdapters;
+    if (!Array.isArray(run) || run.length > MAX_ADAPTERS)
+      checkArray(run, `endpoints[${i}].runningAdapters`, MAX_ADAPTERS);
+    if (!Array.isArray(wait) || wait.length > MAX_ADAPTERS)
+      checkArray(wait, `endpoints[${i}].waitingAdapters`, MAX_ADAPTERS);
+    for (let j = 0; j < run.length; j++) {
+      const r = strings.tryIntern(run[j]);
+      refs.push(r >= 0 ? r : strings.intern(run[j], `endpoints[${i}].runningAdapters[${j}]`));
+    }
+    for (let j = 0; j < wait.length; j++) {
+      const r = strings.tryIntern(wait[j]);
+      refs.push(r >= 0 ? r : strings.intern(wait[j], `endpoints[${i}].waitingAdapters[${j}]`));
+    }
     endpointsBytes += ENDPOINT_FIXED + 4 * (run.length + wait.length);
   }
 
@@ -277,7 +383,8 @@ class Writer {
   }
 }
 
-export function encodeSnapshot(s: Snapshot): Uint8Array {
+/** Encodes `s`; pass the same `cache` for successive snapshots of one pool to reuse its string table. */
+export function encodeSnapshot(s: Snapshot, cache?: EncoderCache): Uint8Array {
   const p = plan(s);
   const total =
     HEADER_LENGTH +
@@ -302,12 +409,22 @@ export function encodeSnapshot(s: Snapshot): Uint8Array {
 
   const st = p.strings;
   w.section(TAG.strings, st.payloadBytes);
-  w.u32(st.strings.length);
-  for (let i = 0; i < st.strings.length; i++) {
-    const len = st.byteLengths[i]!;
-    w.u16(len);
-    w.buf.write(st.strings[i]!, w.off, len, "utf8");
-    w.off += len;
+  const payloadStart = w.off;
+  if (cache?.payload !== undefined && sameStrings(cache.strings, st.strings)) {
+    w.buf.set(cache.payload, w.off);
+    w.off += cache.payload.length;
+  } else {
+    w.u32(st.strings.length);
+    for (let i = 0; i < st.strings.length; i++) {
+      const len = st.byteLengths[i]!;
+      w.u16(len);
+      w.buf.write(st.strings[i]!, w.off, len, "utf8");
+      w.off += len;
+    }
+    if (cache !== undefined) {
+      cache.strings = st.strings;
+      cache.payload = Buffer.from(w.buf.subarray(payloadStart, w.off)); // a copy: the output goes to the caller
+    }
   }
 
   const pool = s.pool;

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, readdirSync } from "node:fs";
 import { crc32 } from "node:zlib";
-import { encodeSnapshot, SnapshotEncodeError } from "../../sidecar/snapshot/encoder.ts";
+import { EncoderCache, encodeSnapshot, SnapshotEncodeError } from "../../sidecar/snapshot/encoder.ts";
 import { decodeSnapshot, snapshotFromJson, SnapshotDecodeError } from "../../sidecar/snapshot/decoder.ts";
 import { GenerationClock } from "../../sidecar/snapshot/generation.ts";
 import type { Snapshot } from "../../sidecar/snapshot/types.ts";
@@ -209,6 +209,46 @@ test("encoder validates its input with errors that name the field", () => {
       name,
     );
   }
+});
+
+test("encoder cache: every encoding is byte-identical to an uncached one as pods, adapters and numbers change", () => {
+  const cache = new EncoderCache();
+  const base = largeSnapshot(300, 11);
+  const steps: [string, (s: Snapshot) => void][] = [
+    ["same snapshot", () => {}],
+    ["numbers only", (s) => s.endpoints.forEach((e, i) => (e.waiting = i % 7))],
+    ["pod renamed", (s) => (s.endpoints[5]!.podName = "renamed-pod")],
+    ["pod removed", (s) => s.endpoints.splice(17, 1)],
+    ["order reversed", (s) => s.endpoints.reverse()],
+    ["new adapter", (s) => (s.endpoints[0]!.runningAdapters = ["brand-new-adapter"])],
+    ["back to the start", () => {}],
+  ];
+  let current = base;
+  for (const [name, change] of steps) {
+    current = structuredClone(current);
+    change(current);
+    if (name === "back to the start") current = base;
+    const cached = encodeSnapshot(current, cache);
+    assert.deepEqual(Buffer.from(cached), Buffer.from(encodeSnapshot(current)), name);
+    assert.deepEqual(decodeSnapshot(cached), current, name);
+  }
+  // One cache used for two different pools in turn: slower, never wrong.
+  for (const s of [realisticSnapshot(), base, realisticSnapshot(), minimalSnapshot()])
+    assert.deepEqual(decodeSnapshot(encodeSnapshot(s, cache)), s);
+});
+
+test("encoder: strings seen valid before do not hide a bad value later (with or without a cache)", () => {
+  const cache = new EncoderCache();
+  const s = realisticSnapshot();
+  encodeSnapshot(s, cache);
+  encodeSnapshot(s, cache);
+  const bad = structuredClone(s);
+  bad.endpoints[0]!.runningAdapters = [s.endpoints[0]!.podName, "x\udfffy"];
+  assert.throws(() => encodeSnapshot(bad, cache), /endpoints\[0\]\.runningAdapters\[1\].*surrogate/);
+  const notString = structuredClone(s);
+  (notString.endpoints[1] as { podName: unknown }).podName = 7;
+  assert.throws(() => encodeSnapshot(notString, cache), /endpoints\[1\]\.podName: expected a string/);
+  assert.deepEqual(decodeSnapshot(encodeSnapshot(s, cache)), s, "the cache still works after a rejection");
 });
 
 test("generation clock: strictly increasing, time-based, never backwards when the clock is", () => {
