@@ -177,10 +177,12 @@ function matches(sample: Sample, sel: MetricSelector): boolean {
 }
 
 /** Resolves a spec to a number, or undefined when no series matches (or the label is not numeric). */
+const NO_SAMPLES: readonly Sample[] = [];
+
 function resolve(samples: Map<string, Sample[]>, v: ValueSpec): number | undefined {
   for (const sel of v.selectors) {
     let out: number | undefined;
-    for (const s of samples.get(sel.name) ?? []) {
+    for (const s of samples.get(sel.name) ?? NO_SAMPLES) {
       if (!matches(s, sel)) continue;
       const x = v.label === undefined ? s.value : Number(s.labels[v.label] ?? NaN);
       if (Number.isNaN(x)) continue;
@@ -221,10 +223,12 @@ function splitAdapters(s: string | undefined): readonly string[] {
 const SPEC_KEYS = ["waiting", "running", "kvUsage", "kvBlockSize", "kvBlockCount"] as const;
 
 function resolveAll(samples: Map<string, Sample[]>, m: EngineMapping): (number | undefined)[] {
-  return SPEC_KEYS.map((k) => {
+  const out: (number | undefined)[] = [];
+  for (const k of SPEC_KEYS) {
     const v = m[k];
-    return v === undefined ? undefined : resolve(samples, v);
-  });
+    out.push(v === undefined ? undefined : resolve(samples, v));
+  }
+  return out;
 }
 
 /** A value that has fallback selectors resolved to nothing: the fallback names are needed. */
@@ -252,7 +256,7 @@ export function extractMetrics(text: string, mapping: EngineMapping, template?: 
       // A value that needs names the template was not learned with (e.g. NaN in a primary series): the
       // normal path decides, fallback search and error text included.
       if (hasRequired(values) && (template.includesFallback || !needsFallback(mapping, values)))
-        return finish(text, mapping, samples, values, []);
+        return finish(text, mapping, samples, values, NO_WARNINGS);
     }
   }
   const plan = planFor(mapping);
@@ -294,6 +298,9 @@ function hasRequired(values: (number | undefined)[]): boolean {
   return true;
 }
 
+/** The warnings of a page read through its template (it parsed cleanly when it was learned). */
+const NO_WARNINGS: string[] = Object.freeze([]) as unknown as string[];
+
 function finish(
   text: string,
   mapping: EngineMapping,
@@ -302,12 +309,12 @@ function finish(
   warnings: string[],
 ): ExtractResult {
   const [waiting, running, kv, blockSize, blockCount] = values;
-  const missing = [
-    waiting === undefined || !Number.isFinite(waiting) ? "waiting" : "",
-    running === undefined || !Number.isFinite(running) ? "running" : "",
-    kv === undefined || !Number.isFinite(kv) ? "kvUsage" : "",
-  ].filter((x) => x !== "");
-  if (missing.length > 0) {
+  if (!hasRequired(values)) {
+    const missing = [
+      waiting === undefined || !Number.isFinite(waiting) ? "waiting" : "",
+      running === undefined || !Number.isFinite(running) ? "running" : "",
+      kv === undefined || !Number.isFinite(kv) ? "kvUsage" : "",
+    ].filter((x) => x !== "");
     // Failure path only: walk the whole page to say why (e.g. an HTML error page).
     const full = parsePrometheusText(text, { maxErrors: 1 });
     const why =

@@ -13,28 +13,61 @@
 import { parseValueTail } from "./prom-parser.ts";
 import type { Sample, SamplePositions } from "./prom-parser.ts";
 
-export class PageTemplate {
+/** A learned page structure. Endpoints whose pages have the same structure share one (see SHAPES). */
+interface Shape {
   /** literals[i] precedes span i; the last one follows the last span. */
-  private literals: string[] = [];
+  readonly literals: string[];
   /** The wanted sample each span's value belongs to, or undefined for a line nobody reads. */
-  private slots: (Sample | undefined)[] = [];
-  private samples?: Map<string, Sample[]>;
-  /** The learned parse included the mapping's fallback names (set by the caller through learn()). */
-  includesFallback = false;
+  readonly slots: (Sample | undefined)[];
+  readonly samples: Map<string, Sample[]>;
+  /** The learned parse included the mapping's fallback names. */
+  readonly includesFallback: boolean;
+}
+
+/**
+ * Learned shapes by their text. The pods of a pool run the same server build and serve the same series, so
+ * their pages differ only in values: 1000 endpoints then read through one shape, whose text stays in the
+ * CPU cache instead of 1000 copies competing for it. Sharing the samples is safe because match() writes
+ * every slot before the caller reads them, and the caller reads them before the next page is matched
+ * (scrape results are handled one at a time). Bounded: emptied when full (endpoints keep their shapes).
+ */
+const SHAPES = new Map<string, Shape>();
+const MAX_SHAPES = 512;
+
+function shared(shape: Shape): Shape {
+  const key = JSON.stringify([
+    shape.literals,
+    shape.slots.map((s) => (s === undefined ? 0 : 1)),
+    shape.includesFallback,
+  ]);
+  const known = SHAPES.get(key);
+  if (known !== undefined) return known;
+  if (SHAPES.size >= MAX_SHAPES) SHAPES.clear();
+  SHAPES.set(key, shape);
+  return shape;
+}
+
+export class PageTemplate {
+  private shape?: Shape;
   private consecutiveMisses = 0;
   /** Pages read through the template, and pages that were not (for tests and benchmarks). */
   hits = 0;
   misses = 0;
 
+  /** The learned parse included the mapping's fallback names (set by the caller through learn()). */
+  get includesFallback(): boolean {
+    return this.shape?.includesFallback ?? false;
+  }
+
   /**
    * The samples of `text` if it has the learned structure, with their values updated in place;
-   * undefined on a miss. The returned map and samples are the template's own: read them, don't keep them.
+   * undefined on a miss. The returned map and samples are the template's own (and may be shared with
+   * other endpoints' templates): read them before matching another page, and don't keep them.
    */
   match(text: string): Map<string, Sample[]> | undefined {
-    const samples = this.samples;
-    if (samples === undefined) return this.miss();
-    const literals = this.literals;
-    const slots = this.slots;
+    const shape = this.shape;
+    if (shape === undefined) return this.miss();
+    const { literals, slots } = shape;
     const n = text.length;
     let pos = 0;
     for (let i = 0; i < slots.length; i++) {
@@ -53,7 +86,7 @@ export class PageTemplate {
     if (n - pos !== tail.length || text.slice(pos) !== tail) return this.miss();
     this.consecutiveMisses = 0;
     this.hits++;
-    return samples;
+    return shape.samples;
   }
 
   /**
@@ -103,17 +136,11 @@ export class PageTemplate {
     }
     if (next !== order.length) return this.forget(); // a position not on any line: learn nothing
     literals.push(text.slice(literalStart));
-    this.literals = literals;
-    this.slots = slots;
-    this.samples = samples;
-    this.includesFallback = includesFallback;
+    this.shape = shared({ literals, slots, samples, includesFallback });
   }
 
   forget(): void {
-    this.literals = [];
-    this.slots = [];
-    this.samples = undefined;
-    this.includesFallback = false;
+    this.shape = undefined;
   }
 
   private miss(): undefined {

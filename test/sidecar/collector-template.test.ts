@@ -99,6 +99,27 @@ test("template: same results as the parser over seeded value and structure chang
   }
 });
 
+test("template: endpoints with the same page structure share it and still get their own values", () => {
+  // Three endpoints, scraped in a seeded order: two serve one structure (they share a learned shape),
+  // the third sometimes drifts to another structure and back. Every result must equal the parser's.
+  for (const { label, text, mapping } of pages()) {
+    const r = rng(label.length * 31 + 5);
+    const endpoints = [0, 1, 2].map(() => ({ template: new PageTemplate(), page: text }));
+    for (let step = 0; step < 600; step++) {
+      const which = Math.floor(r() * 3);
+      const e = endpoints[which]!;
+      if (which === 2 && r() < 0.1) e.page = r() < 0.5 ? text : changeStructure(text, r);
+      const scraped = changeValues(e.page, r, 0.1);
+      assert.deepEqual(
+        extractMetrics(scraped, mapping, e.template),
+        extractMetrics(scraped, mapping),
+        `${label}, step ${step}, endpoint ${which}`,
+      );
+    }
+    assert.ok(endpoints[0]!.template.hits > 50 && endpoints[1]!.template.hits > 50, label);
+  }
+});
+
 test("template: a page with the learned structure is read through it; a changed one is learned anew", () => {
   const page = restrictToNames(fixture("vllm"), mappingMetricNames(ENGINE_MAPPINGS.vllm));
   const t = new PageTemplate();
