@@ -20,14 +20,20 @@ interface Target {
   key: string;
 }
 
-interface Pending {
+/** What readResponseHead takes from a response head. */
+export interface ResponseHead {
+  status: number;
+  /** -1 when there is no Content-Length header. */
+  contentLength: number;
+  chunked: boolean;
+  /** The connection ends with this response (HTTP/1.0, or a Connection header naming close). */
+  close: boolean;
+}
+
+interface Pending extends ResponseHead {
   done: MetricsCallback;
   buf: Buffer | undefined;
   headerEnd: number;
-  status: number;
-  contentLength: number; // -1 unknown
-  chunked: boolean;
-  close: boolean;
   receivedAny: boolean;
   reused: boolean;
   retried: boolean;
@@ -38,10 +44,6 @@ const CRLFCRLF = Buffer.from("\r\n\r\n");
 /** Every socket reads into this buffer; onData runs synchronously per read, so one is enough. */
 const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 const CHUNKED_END = Buffer.from("0\r\n\r\n");
-/** Lengths of the header names parseHead reads: other lines are skipped without lower-casing. */
-const WANTED_HEADER_LENGTHS = new Set(
-  ["content-length", "transfer-encoding", "connection"].map((n) => n.length),
-);
 
 class Connection {
   socket?: Socket;
@@ -174,7 +176,7 @@ class Connection {
         else this.keep(p, b, chunk);
         return;
       }
-      if (!this.parseHead(p, b.toString("latin1", 0, end))) return;
+      if (!this.parseHead(p, b, end)) return;
       p.headerEnd = end + 4;
     }
     const bodyLen = b.length - p.headerEnd;
@@ -201,37 +203,11 @@ class Connection {
   }
 
   /** Returns false (after failing the request) when the head is unusable. */
-  private parseHead(p: Pending, head: string): boolean {
-    if (!head.startsWith("HTTP/1.")) {
-      this.fail(new Error("not an HTTP/1.x response"), true);
+  private parseHead(p: Pending, b: Buffer, end: number): boolean {
+    const error = readResponseHead(b, end, p);
+    if (error !== undefined) {
+      this.fail(new Error(error), true);
       return false;
-    }
-    p.status = Number(head.slice(9, 12));
-    // An HTTP/1.0 response always ends with the connection, whatever its headers say.
-    p.close = head.startsWith("HTTP/1.0");
-    // One pass over the header lines; only names as long as one we read are lower-cased. Any Connection
-    // or Transfer-Encoding line counts; the first Content-Length does.
-    for (let i = head.indexOf("\r\n"); i >= 0;) {
-      const start = i + 2;
-      const next = head.indexOf("\r\n", start);
-      const end = next < 0 ? head.length : next;
-      const colon = head.indexOf(":", start);
-      const len = colon - start;
-      if (colon > start && colon < end && WANTED_HEADER_LENGTHS.has(len)) {
-        const name = head.slice(start, colon).toLowerCase();
-        const value = head.slice(colon + 1, end).trim();
-        if (name === "content-length") {
-          if (p.contentLength < 0) {
-            p.contentLength = /^[0-9]+$/.test(value) ? Number(value) : NaN;
-            if (!Number.isSafeInteger(p.contentLength)) {
-              this.fail(new Error("bad Content-Length"), true);
-              return false;
-            }
-          }
-        } else if (name === "transfer-encoding") p.chunked ||= /chunked/i.test(value);
-        else if (name === "connection") p.close ||= /close/i.test(value);
-      }
-      i = next;
     }
     if (p.status !== 200) {
       this.fail(new Error(`HTTP ${p.status}`), true);
@@ -271,6 +247,104 @@ class Connection {
     this.socket?.destroy();
     this.socket = undefined;
   }
+}
+
+const HTTP_1 = codes("HTTP/1.");
+const CONTENT_LENGTH = codes("content-length");
+const TRANSFER_ENCODING = codes("transfer-encoding");
+const CONNECTION = codes("connection");
+const CHUNKED = codes("chunked");
+const CLOSE = codes("close");
+
+function codes(s: string): number[] {
+  return [...s].map((c) => c.charCodeAt(0));
+}
+
+/** ASCII upper case to lower case; other bytes unchanged (as case-insensitive matching of ASCII names). */
+function lower(c: number): number {
+  return c >= 65 && c <= 90 ? c + 32 : c;
+}
+
+/** b[at, at + word.length) is `word` (lower-case ASCII), ignoring ASCII case. */
+function wordAt(b: Uint8Array, at: number, word: number[]): boolean {
+  for (let k = 0; k < word.length; k++) if (lower(b[at + k]!) !== word[k]) return false;
+  return true;
+}
+
+/** `word` occurs in b[from, to), ignoring ASCII case. */
+function contains(b: Uint8Array, from: number, to: number, word: number[]): boolean {
+  for (let i = from; i + word.length <= to; i++) if (wordAt(b, i, word)) return true;
+  return false;
+}
+
+/** The blanks String.prototype.trim removes, in the Latin-1 range (the head is read as Latin-1). */
+function isTrimmed(c: number): boolean {
+  return c === 32 || (c >= 9 && c <= 13) || c === 0xa0;
+}
+
+/**
+ * Reads the response head in b[0, end) (end: where its CRLFCRLF begins) into `out`, straight from the bytes:
+ * a scrape answer is read 20,000 times a second at 1000 endpoints, so no string is made for it. Returns an
+ * error message, or undefined. Only the status and three headers matter: any Connection line naming close
+ * or Transfer-Encoding line naming chunked counts, the first Content-Length wins, and an HTTP/1.0 response
+ * always ends its connection. Header names match without regard to ASCII case; lines end at CRLF.
+ */
+export function readResponseHead(b: Uint8Array, end: number, out: ResponseHead): string | undefined {
+  // "HTTP/1.x NNN …": bytes past `end` are body, so the status digits count only if the head holds them.
+  if (end < 7) return "not an HTTP/1.x response";
+  for (let k = 0; k < 7; k++) if (b[k] !== HTTP_1[k]) return "not an HTTP/1.x response";
+  const d0 = (b[9] ?? 0) - 48;
+  const d1 = (b[10] ?? 0) - 48;
+  const d2 = (b[11] ?? 0) - 48;
+  out.status =
+    end >= 12 && d0 >= 0 && d0 <= 9 && d1 >= 0 && d1 <= 9 && d2 >= 0 && d2 <= 9
+      ? d0 * 100 + d1 * 10 + d2
+      : Number(Buffer.from(b.buffer, b.byteOffset, end).toString("latin1", 9, 12)); // for the error text
+  out.close = end > 7 && b[7] === 48;
+  out.contentLength = -1;
+  out.chunked = false;
+  // Header lines: each starts after a CRLF and runs to the next CRLF (or the end of the head).
+  let lineStart = -1;
+  for (let i = 0; i + 1 < end; i++)
+    if (b[i] === 13 && b[i + 1] === 10) {
+      lineStart = i + 2;
+      break;
+    }
+  while (lineStart >= 0) {
+    let lineEnd = end;
+    let colon = -1;
+    for (let i = lineStart; i < end; i++) {
+      const c = b[i];
+      if (c === 58 && colon < 0) colon = i;
+      else if (c === 13 && i + 1 < end && b[i + 1] === 10) {
+        lineEnd = i;
+        break;
+      }
+    }
+    const nameLength = colon - lineStart;
+    if (colon > lineStart) {
+      if (nameLength === 14 && wordAt(b, lineStart, CONTENT_LENGTH)) {
+        if (out.contentLength < 0) {
+          let from = colon + 1;
+          let to = lineEnd;
+          while (from < to && isTrimmed(b[from]!)) from++;
+          while (to > from && isTrimmed(b[to - 1]!)) to--;
+          let n = from < to ? 0 : NaN;
+          for (let i = from; i < to && !Number.isNaN(n); i++) {
+            const d = b[i]! - 48;
+            n = d >= 0 && d <= 9 ? n * 10 + d : NaN;
+          }
+          if (!Number.isSafeInteger(n)) return "bad Content-Length";
+          out.contentLength = n;
+        }
+      } else if (nameLength === 17 && wordAt(b, lineStart, TRANSFER_ENCODING))
+        out.chunked ||= contains(b, colon + 1, lineEnd, CHUNKED);
+      else if (nameLength === 10 && wordAt(b, lineStart, CONNECTION))
+        out.close ||= contains(b, colon + 1, lineEnd, CLOSE);
+    }
+    lineStart = lineEnd < end ? lineEnd + 2 : -1;
+  }
+  return undefined;
 }
 
 /** Decodes a complete chunked body; undefined if malformed. */
