@@ -93,6 +93,41 @@ export function parseValue(s: string): number | undefined {
   return Number.isNaN(v) ? undefined : v;
 }
 
+/** 10^0 … 10^22: the powers of ten a double holds exactly. */
+const EXACT_POWERS_OF_TEN = Array.from({ length: 23 }, (_, e) => Number(`1e${e}`));
+
+/**
+ * text[i, end) read as a plain decimal (`-12`, `0.0026`, `1.0`, `.5`), or undefined for anything else
+ * (exponents, NaN/Inf, more than 15 digits): then parseValue decides. Exact: with at most 15 digits the
+ * digits form an integer a double holds exactly, and dividing it by an exact power of ten rounds once, to
+ * the same double Number() gives. This reads the live gauges of every page without a string per value.
+ */
+function plainDecimal(text: string, i: number, end: number): number | undefined {
+  let negative = false;
+  if (i < end) {
+    const c = text.charCodeAt(i);
+    if (c === 45 || c === 43) {
+      negative = c === 45;
+      i++;
+    }
+  }
+  let digits = 0;
+  let fraction = -1; // digits after the point, once there is one
+  let m = 0;
+  for (; i < end; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 48 && c <= 57) {
+      m = m * 10 + (c - 48);
+      digits++;
+      if (fraction >= 0) fraction++;
+    } else if (c === 46 && fraction < 0) fraction = 0;
+    else return undefined;
+  }
+  if (digits === 0 || digits > 15) return undefined;
+  const v = fraction > 0 ? m / EXACT_POWERS_OF_TEN[fraction]! : m;
+  return negative ? -v : v;
+}
+
 export function parsePrometheusText(
   text: string,
   opts: ParseOptions = {},
@@ -215,9 +250,12 @@ export function parseValueTail(text: string, i: number, lineEnd: number, out: Sa
   while (i < lineEnd && (text.charCodeAt(i) === 32 || text.charCodeAt(i) === 9)) i++;
   let k = i;
   while (k < lineEnd && text.charCodeAt(k) !== 32 && text.charCodeAt(k) !== 9) k++;
-  const valueText = text.slice(i, k);
-  const value = parseValue(valueText);
-  if (value === undefined) return `invalid value ${JSON.stringify(valueText)}`;
+  let value = plainDecimal(text, i, k);
+  if (value === undefined) {
+    const valueText = text.slice(i, k);
+    value = parseValue(valueText);
+    if (value === undefined) return `invalid value ${JSON.stringify(valueText)}`;
+  }
   while (k < lineEnd && (text.charCodeAt(k) === 32 || text.charCodeAt(k) === 9)) k++;
   if (k === lineEnd) {
     out.value = value;

@@ -1,7 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, readdirSync } from "node:fs";
-import { parsePrometheusText, parseValue } from "../../sidecar/collector/prom-parser.ts";
+import { parsePrometheusText, parseValue, parseValueTail } from "../../sidecar/collector/prom-parser.ts";
+import type { Sample } from "../../sidecar/collector/prom-parser.ts";
 import { rng } from "../support/rng.ts";
 
 test("parser: HELP and TYPE are recorded, samples keep labels and values", () => {
@@ -229,6 +230,30 @@ test("parser: the name-filtered fast path agrees with the full line walk on 3,00
     for (const name of names) {
       assert.deepEqual(sel.samples.get(name), all.samples.get(name), `${iter} ${name}:\n${text}`);
       assert.equal(sel.types.get(name), all.types.get(name), `${iter} type of ${name}:\n${text}`);
+    }
+  }
+});
+
+test("parser: a value span reads to exactly the number Number() gives, plain decimals and the rest", () => {
+  // Plain decimals take a fast path; every other form goes through parseValue. Both must agree with it.
+  const r = rng(424242);
+  const digits = (n: number) => Array.from({ length: n }, () => Math.floor(r() * 10)).join("");
+  const special = ["NaN", "+Inf", "-Inf", "1e3", "-2.5E-7", "0x10", ".", "-", "+", "", "1.2.3", "00.100"];
+  for (let t = 0; t < 20_000; t++) {
+    let text: string;
+    if (t < special.length) text = special[t]!;
+    else {
+      const sign = r() < 0.2 ? "-" : r() < 0.05 ? "+" : "";
+      text = sign + digits(Math.floor(r() * 10)) + (r() < 0.8 ? "." + digits(Math.floor(r() * 13)) : "");
+    }
+    const line = `m{a="b"} ${text}`;
+    const sample: Sample = { labels: {}, value: -12345 };
+    const error = parseValueTail(line, 9, line.length, sample);
+    const expected = parseValue(text);
+    if (expected === undefined) assert.ok(error !== undefined, JSON.stringify(text));
+    else {
+      assert.equal(error, undefined, JSON.stringify(text));
+      assert.ok(Object.is(sample.value, expected), `${text}: ${sample.value} vs ${expected}`);
     }
   }
 });
