@@ -201,18 +201,21 @@ function recordPush(r: PushResult): void {
 }
 
 const progress = (s: string) => process.stderr.write(`${s}\n`);
-// The same requests from a client that does nothing else, just before the sidecar runs (same machine
-// state): the sidecar's CPU above this floor is its own work.
-let floor: Awaited<ReturnType<typeof measureSocketFloor>> | undefined;
-if (args.floor !== "false" && args.client !== "none") {
-  // The URLs the sidecar will scrape, worked out the way it works them out.
-  const urls = inventory
-    .pools()
-    .flatMap((p) => scrapeTargets(poolViewFromInventory(p), scrapeConfigFromInventory(p)))
-    .map((t) => t.url);
-  progress(`socket floor: ${urls.length} connections, raw requests every ${intervalMs} ms`);
-  floor = await measureSocketFloor(urls, intervalMs, Math.min(5, Number(args.seconds)));
-}
+// The same requests from a client that does nothing else, just before and just after the sidecar runs
+// (the machine's load drifts within a run, so the two are averaged): the sidecar's CPU above this floor is
+// its own work.
+const floorRuns: Awaited<ReturnType<typeof measureSocketFloor>>[] = [];
+const withFloor = args.floor !== "false" && args.client !== "none";
+// The URLs the sidecar will scrape, worked out the way it works them out.
+const floorUrls = inventory
+  .pools()
+  .flatMap((p) => scrapeTargets(poolViewFromInventory(p), scrapeConfigFromInventory(p)))
+  .map((t) => t.url);
+const measureFloor = async (when: string) => {
+  progress(`socket floor (${when}): ${floorUrls.length} connections, raw requests every ${intervalMs} ms`);
+  floorRuns.push(await measureSocketFloor(floorUrls, intervalMs, Math.min(5, Number(args.seconds))));
+};
+if (withFloor) await measureFloor("before");
 await sidecar.start();
 progress(
   `metrics server: ${N} ports, ${ready.fullPageBytes} B full page, name filter ${nameFilter}; ` +
@@ -236,6 +239,20 @@ measuring = false;
 
 await sidecar.stop();
 await fetcher.close();
+if (withFloor) await measureFloor("after");
+const mean = (f: (r: (typeof floorRuns)[number]) => number) =>
+  floorRuns.reduce((a, r) => a + f(r), 0) / floorRuns.length;
+const floor =
+  floorRuns.length === 0
+    ? undefined
+    : {
+        cores: mean((r) => r.cores),
+        userCores: mean((r) => r.userCores),
+        systemCores: mean((r) => r.systemCores),
+        responsesPerSecond: mean((r) => r.responsesPerSecond),
+        beforeCores: floorRuns[0]!.cores,
+        afterCores: floorRuns[floorRuns.length - 1]!.cores,
+      };
 for (const c of children) c.kill();
 rmSync(tmp, { recursive: true, force: true });
 
@@ -261,10 +278,13 @@ const report = {
   cpuMicrosPerScrape: round3((cpu.user + cpu.system) / Math.max(1, scrapes)),
   metricsServerCores: round3((child1.user - child0.user + child1.system - child0.system) / 1e6 / wallS),
   gatewayCores: push ? round3((gw1 - gw0) / wallS) : null,
-  // Raw sockets, same traffic, no HTTP/metrics/snapshot work (bench/socket-floor.ts), measured just before.
+  // Raw sockets, same traffic, no HTTP/metrics/snapshot work (bench/socket-floor.ts): the mean of a
+  // measurement just before the sidecar ran and one just after.
   socketFloor: floor
     ? {
         cores: round3(floor.cores),
+        beforeCores: round3(floor.beforeCores),
+        afterCores: round3(floor.afterCores),
         userCores: round3(floor.userCores),
         systemCores: round3(floor.systemCores),
         responsesPerSecond: Math.round(floor.responsesPerSecond),

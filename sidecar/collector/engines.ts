@@ -169,7 +169,7 @@ export interface EndpointMetrics {
 }
 
 export type ExtractResult =
-  { ok: true; metrics: EndpointMetrics; warnings: string[] } | { ok: false; error: string };
+  { ok: true; metrics: EndpointMetrics; warnings: readonly string[] } | { ok: false; error: string };
 
 function matches(sample: Sample, sel: MetricSelector): boolean {
   for (const k in sel.labels) if (sample.labels[k] !== sel.labels[k]) return false;
@@ -299,14 +299,14 @@ function hasRequired(values: (number | undefined)[]): boolean {
 }
 
 /** The warnings of a page read through its template (it parsed cleanly when it was learned). */
-const NO_WARNINGS: string[] = Object.freeze([]) as unknown as string[];
+const NO_WARNINGS: readonly string[] = Object.freeze([]);
 
 function finish(
   text: string,
   mapping: EngineMapping,
   samples: Map<string, Sample[]>,
   values: (number | undefined)[],
-  warnings: string[],
+  warnings: readonly string[],
 ): ExtractResult {
   const [waiting, running, kv, blockSize, blockCount] = values;
   if (!hasRequired(values)) {
