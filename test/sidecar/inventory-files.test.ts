@@ -148,10 +148,14 @@ test("file inventory: a broken file keeps its last good objects; other files and
       await writeFile(join(dir, "models.yaml"), MODELS + "\n---\nkind: [unclosed\n");
       await writeFile(join(dir, "pool.yaml"), POOL + "---" + pod("sim-0", 8001) + "---" + pod("sim-1", 8002));
       await waitFor("pool.yaml applied", () => inv.pools()[0]?.endpoints.length === 2, 1000);
-      assert.equal(inv.pools()[0]!.models.length, 1, "models.yaml keeps its last good objects");
-      assert.ok(
-        invalid.some((i) => i.kind === "File" && i.name === "models.yaml" && i.reason === "parse_error"),
+      // The two edits may be picked up by different scans: wait for the broken file to be reported too.
+      await waitFor(
+        "models.yaml reported",
+        () =>
+          invalid.some((i) => i.kind === "File" && i.name === "models.yaml" && i.reason === "parse_error"),
+        1000,
       );
+      assert.equal(inv.pools()[0]!.models.length, 1, "models.yaml keeps its last good objects");
       // An invalid edit of a model in an otherwise valid file is skipped; the rest of the file applies.
       const bad = MODELS.replace("weight: 30 }", "}");
       await writeFile(
