@@ -6,7 +6,7 @@
 // sidecar image runs the sidecar (tsx's loader costs a few percent of CPU). Usage:
 //   npm run bench:sidecar -- [--endpoints 1000] [--interval 50] [--seconds 10] [--page vllm|fixture|minimal]
 //                            [--name-filter true|false] [--client lean|undici|none] [--push true|false]
-//                            [--floor true|false]
+//                            [--floor true|false] [--server raw|http]
 import { fork, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -43,6 +43,7 @@ const { values: args } = parseArgs({
     client: { type: "string", default: "lean" },
     push: { type: "string", default: "true" },
     floor: { type: "string", default: "true" },
+    server: { type: "string", default: "raw" },
   },
 });
 const N = Number(args.endpoints);
@@ -52,10 +53,14 @@ const push = args.push !== "false";
 const ROOT = new URL("../", import.meta.url).pathname;
 
 const children: import("node:child_process").ChildProcess[] = [];
-const metricsServer = fork(join(ROOT, "bench/sidecar-metrics-server.ts"), [String(N), args.page], {
-  execArgv: ["--import", "tsx"],
-  stdio: ["ignore", "inherit", "inherit", "ipc"],
-});
+const metricsServer = fork(
+  join(ROOT, "bench/sidecar-metrics-server.ts"),
+  [String(N), args.page, args.server],
+  {
+    execArgv: ["--import", "tsx"],
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  },
+);
 children.push(metricsServer);
 const ready = await new Promise<{ ports: number[]; fullPageBytes: number }>((resolve, reject) => {
   metricsServer.once("message", (m) => resolve(m as { ports: number[]; fullPageBytes: number }));
@@ -218,7 +223,7 @@ const measureFloor = async (when: string) => {
 if (withFloor) await measureFloor("before");
 await sidecar.start();
 progress(
-  `metrics server: ${N} ports, ${ready.fullPageBytes} B full page, name filter ${nameFilter}; ` +
+  `metrics server (${args.server}): ${N} ports, ${ready.fullPageBytes} B full page, name filter ${nameFilter}; ` +
     `push ${push ? controlUrl : "off"}; warming up ${args.warmup} s`,
 );
 await sleep(Number(args.warmup) * 1000);
@@ -228,6 +233,8 @@ const cpu0 = process.cpuUsage();
 const child0 = await childCpu();
 const gw0 = gatewayPid ? procCpuSeconds(gatewayPid) : 0;
 const rounds0 = await counterValue("epp_sidecar_scrape_round_duration_seconds_count");
+const failed0 = await counterValue('epp_sidecar_scrape_errors_total{reason="failed"}');
+const skipped0 = await counterValue('epp_sidecar_scrape_errors_total{reason="still_in_flight"}');
 const wall0 = performance.now();
 await sleep(Number(args.seconds) * 1000);
 const wallS = (performance.now() - wall0) / 1000;
@@ -235,6 +242,9 @@ const cpu = process.cpuUsage(cpu0);
 const child1 = await childCpu();
 const gw1 = gatewayPid ? procCpuSeconds(gatewayPid) : 0;
 const rounds = (await counterValue("epp_sidecar_scrape_round_duration_seconds_count")) - rounds0;
+const scrapesFailed = (await counterValue('epp_sidecar_scrape_errors_total{reason="failed"}')) - failed0;
+const scrapesSkipped =
+  (await counterValue('epp_sidecar_scrape_errors_total{reason="still_in_flight"}')) - skipped0;
 measuring = false;
 
 await sidecar.stop();
@@ -258,17 +268,23 @@ rmSync(tmp, { recursive: true, force: true });
 
 const latest = sidecar.latest(poolKey({ namespace: "bench", name: "pool" }));
 const round3 = (x: number) => Math.round(x * 1000) / 1000;
-const scrapes = rounds * N;
+const scrapes = rounds * N - scrapesSkipped; // scrapes actually made
 const report = {
   endpoints: N,
   intervalMs,
   client: args.client,
   page: args.page,
   nameFilter,
+  server: args.server,
   fullPageBytes: ready.fullPageBytes,
   seconds: round3(wallS),
   rounds,
   roundsPerSecond: round3(rounds / wallS),
+  // Failed scrapes, and scrapes skipped because the endpoint's previous one was still in flight (its
+  // server answered slower than the interval): both are cheaper than a good scrape, so a run with many
+  // of them understates the loop's cost.
+  scrapesFailed,
+  scrapesSkipped,
   snapshotBytes: latest?.bytes.length ?? 0,
   sidecarCores: round3((cpu.user + cpu.system) / 1e6 / wallS),
   // System time is mostly the kernel's loopback TCP work (on loopback the sender also pays the receiver's
@@ -342,8 +358,9 @@ function procCpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
 }
 
-async function counterValue(name: string): Promise<number> {
+/** A series' value: `name` alone, or `name{labels}` as the exposition writes it. */
+async function counterValue(series: string): Promise<number> {
   const text = await metrics.registry.metrics();
-  const line = text.split("\n").find((l) => l.startsWith(name + " ") || l.startsWith(name + "{"));
+  const line = text.split("\n").find((l) => l.startsWith(series + " ") || l.startsWith(series + "{"));
   return line ? Number(line.slice(line.lastIndexOf(" ") + 1)) : 0;
 }
