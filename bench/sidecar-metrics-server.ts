@@ -2,8 +2,8 @@
 // scraper sees what it sees in production (one keep-alive connection per endpoint).
 // Servers: "raw" (default) answers straight from the socket with a pre-built head, the lightweight server
 // the benchmark calls for: in production the model servers run on other machines, while here they share
-// this machine with the sidecar, and node:http's per-request cost (~0.63 core for 20,000 responses/s on a
-// 2-core VM) competes with the process being measured. "http" is node:http, for comparison.
+// this machine with the sidecar, and node:http's per-request cost (0.71–0.82 core for 20,000 responses/s on
+// a 2-core VM) competes with the process being measured. "http" is node:http, for comparison.
 // Pages: "vllm" is the simulator's vLLM page (~18 KB with its histograms, shaped like a real server's);
 // "fixture" the 4 KB test fixture; "minimal" only the three live gauges. `?name[]=…` is honoured the way
 // prometheus_client (behind vLLM and SGLang) honours it. Ports are reported over IPC; "cpu" messages are

@@ -232,19 +232,17 @@ measuring = true;
 const cpu0 = process.cpuUsage();
 const child0 = await childCpu();
 const gw0 = gatewayPid ? procCpuSeconds(gatewayPid) : 0;
-const rounds0 = await counterValue("epp_sidecar_scrape_round_duration_seconds_count");
-const failed0 = await counterValue('epp_sidecar_scrape_errors_total{reason="failed"}');
-const skipped0 = await counterValue('epp_sidecar_scrape_errors_total{reason="still_in_flight"}');
+const counters0 = await scrapeCounters();
 const wall0 = performance.now();
 await sleep(Number(args.seconds) * 1000);
 const wallS = (performance.now() - wall0) / 1000;
 const cpu = process.cpuUsage(cpu0);
 const child1 = await childCpu();
 const gw1 = gatewayPid ? procCpuSeconds(gatewayPid) : 0;
-const rounds = (await counterValue("epp_sidecar_scrape_round_duration_seconds_count")) - rounds0;
-const scrapesFailed = (await counterValue('epp_sidecar_scrape_errors_total{reason="failed"}')) - failed0;
-const scrapesSkipped =
-  (await counterValue('epp_sidecar_scrape_errors_total{reason="still_in_flight"}')) - skipped0;
+const counters1 = await scrapeCounters();
+const rounds = counters1.rounds - counters0.rounds;
+const scrapesFailed = counters1.failed - counters0.failed;
+const scrapesSkipped = counters1.skipped - counters0.skipped;
 measuring = false;
 
 await sidecar.stop();
@@ -358,9 +356,17 @@ function procCpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
 }
 
-/** A series' value: `name` alone, or `name{labels}` as the exposition writes it. */
-async function counterValue(series: string): Promise<number> {
-  const text = await metrics.registry.metrics();
-  const line = text.split("\n").find((l) => l.startsWith(series + " ") || l.startsWith(series + "{"));
-  return line ? Number(line.slice(line.lastIndexOf(" ") + 1)) : 0;
+/** The scraper's round and error counters, read from one rendering of the sidecar's registry. */
+async function scrapeCounters(): Promise<{ rounds: number; failed: number; skipped: number }> {
+  const lines = (await metrics.registry.metrics()).split("\n");
+  // A series' value: `name` alone, or `name{labels}` as the exposition writes it.
+  const value = (series: string) => {
+    const line = lines.find((l) => l.startsWith(series + " ") || l.startsWith(series + "{"));
+    return line ? Number(line.slice(line.lastIndexOf(" ") + 1)) : 0;
+  };
+  return {
+    rounds: value("epp_sidecar_scrape_round_duration_seconds_count"),
+    failed: value('epp_sidecar_scrape_errors_total{reason="failed"}'),
+    skipped: value('epp_sidecar_scrape_errors_total{reason="still_in_flight"}'),
+  };
 }
