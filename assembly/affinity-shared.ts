@@ -20,12 +20,11 @@ export class SharedAffinityDirectory extends AffinityDirectory {
 
   private bucketKey(key: u64): ArrayBuffer {
     const b = <i32>(key & (<u64>(BUCKETS - 1)));
-    let k = unchecked(this.keys[b]);
-    if (k == null) {
-      k = String.UTF8.encode(this.prefix + "affinity." + b.toString());
-      unchecked((this.keys[b] = k));
-    }
-    return k!;
+    const cached = unchecked(this.keys[b]);
+    if (cached != null) return cached;
+    const k = String.UTF8.encode(this.prefix + "affinity." + b.toString());
+    unchecked((this.keys[b] = k));
+    return k;
   }
 
   lookup(key: u64): u64 {

@@ -5,10 +5,18 @@ import { JsonKind, JsonValue, parseJson, lastJsonError } from "./json/reader.ts"
 
 export const STRICT_FROM_POOL: i32 = -1;
 
+/** One `ip:port` in the destination header: what Envoy's ORIGINAL_DST cluster parses (as one address). */
+export const DESTINATIONS_ORIGINAL_DST: i32 = 0;
+/** The pick and its fallbacks as `a:p,b:q,…`: what Envoy's override_host LB policy walks on retries. */
+export const DESTINATIONS_OVERRIDE_HOST: i32 = 1;
+
+const DEFAULT_OVERRIDE_HOST_FALLBACKS: i32 = 3;
+
 export class PluginConfig {
   poolNamespace: string = "";
   poolName: string = "";
   controlPath: string = "/epp/v1/snapshot";
+  /** Empty (with no controlTokenEnv): this plugin serves no control path; that path routes like any other. */
   controlToken: string = "";
   /** When set, the token is read from this environment variable of the VM at configure time. */
   controlTokenEnv: string = "";
@@ -20,12 +28,19 @@ export class PluginConfig {
   randomSeed: u64 = 0;
   /** Largest inference request body accepted (413 above); Envoy's own buffer limit also applies. */
   maxBodyBytes: u32 = 4 << 20;
-  /** Fallback endpoints after the pick in x-gateway-destination-endpoint. */
-  maxFallbacks: i32 = 3;
+  /** The shape of x-gateway-destination-endpoint, for the cluster type Envoy routes it with. */
+  destinationMode: i32 = DESTINATIONS_ORIGINAL_DST;
+  /** Fallback endpoints after the pick in x-gateway-destination-endpoint (override_host only). */
+  maxFallbacks: i32 = 0;
   /** Honour GIE's `test-epp-endpoint-selection` header (conformance runs only). */
   conformance: bool = false;
   /** STRICT_FROM_POOL: the snapshot's pool flag decides; else the override (0 lenient, 1 strict). */
   strictModels: i32 = STRICT_FROM_POOL;
+
+  /** Whether this plugin answers the control path (a token is configured). */
+  controlEnabled(): bool {
+    return this.controlToken.length > 0 || this.controlTokenEnv.length > 0;
+  }
 
   /** Shared-data key prefix of the configured pool: `epp.v1/<ns>/<name>/`. */
   keyPrefix(): string {
@@ -78,7 +93,8 @@ export function parseConfig(text: string): ConfigResult {
   }
 
   // The token comes inline, or from the VM's environment so it need not be written into proxy config
-  // (Envoy: vm_config.environment_variables; Envoy Gateway: the policy's env.hostKeys).
+  // (Envoy: vm_config.environment_variables; Envoy Gateway: the policy's env.hostKeys). Without either,
+  // this plugin has no control path: only a listener configured for snapshots accepts them.
   const token = root.get("controlToken");
   const tokenEnv = root.get("controlTokenEnv");
   if (token != null && tokenEnv != null)
@@ -86,11 +102,10 @@ export function parseConfig(text: string): ConfigResult {
   if (tokenEnv != null) {
     if (!nonEmptyString(tokenEnv))
       return invalid(out, "controlTokenEnv", "must be a non-empty environment variable name");
-    c.controlTokenEnv = tokenEnv!.str;
-  } else {
-    if (!nonEmptyString(token))
-      return invalid(out, "controlToken", "is required (or controlTokenEnv) and must be a non-empty string");
-    c.controlToken = token!.str;
+    c.controlTokenEnv = tokenEnv.str;
+  } else if (token != null) {
+    if (!nonEmptyString(token)) return invalid(out, "controlToken", "must be a non-empty string");
+    c.controlToken = token.str;
   }
 
   const mode = root.get("failureMode");
@@ -129,10 +144,27 @@ export function parseConfig(text: string): ConfigResult {
     c.maxBodyBytes = <u32>maxBody.num;
   }
 
+  const shape = root.get("destinationMode");
+  if (shape != null) {
+    if (shape.kind == JsonKind.String && shape.str == "original_dst")
+      c.destinationMode = DESTINATIONS_ORIGINAL_DST;
+    else if (shape.kind == JsonKind.String && shape.str == "override_host") {
+      c.destinationMode = DESTINATIONS_OVERRIDE_HOST;
+      c.maxFallbacks = DEFAULT_OVERRIDE_HOST_FALLBACKS;
+    } else return invalid(out, "destinationMode", 'must be "original_dst" or "override_host"');
+  }
+
   const fallbacks = root.get("maxFallbacks");
   if (fallbacks != null) {
     if (!isNonNegativeInteger(fallbacks, 64))
       return invalid(out, "maxFallbacks", "must be an integer between 0 and 64");
+    // Envoy's ORIGINAL_DST cluster parses the whole header value as one address: a list never routes.
+    if (fallbacks.num > 0 && c.destinationMode == DESTINATIONS_ORIGINAL_DST)
+      return invalid(
+        out,
+        "maxFallbacks",
+        'must be 0 with destinationMode "original_dst" (an ORIGINAL_DST cluster reads one ip:port); use "override_host" for fallbacks',
+      );
     c.maxFallbacks = <i32>fallbacks.num;
   }
 

@@ -14,7 +14,7 @@ import {
 } from "./abi/host.ts";
 import { decodeSnapshotBuffer } from "./snapshot/decode.ts";
 import { sendError } from "./replies.ts";
-import { adopt, config, tableKey, versionKey } from "./vm-state.ts";
+import { config, plugin } from "./plugins.ts";
 
 export const HEADERS_CONTINUE: u32 = 0;
 export const HEADERS_STOP: u32 = 1;
@@ -125,7 +125,8 @@ export function controlBody(bodySize: u32, endOfStream: bool): u32 {
     );
     return DATA_STOP_AND_BUFFER;
   }
-  const stored = getSharedData(versionKey);
+  const cache = plugin.snapshots;
+  const stored = getSharedData(cache.versionKey);
   if (stored != null && stored.data.byteLength == 12) {
     const base = changetype<usize>(stored.data);
     const storedGeneration = load<u64>(base);
@@ -150,12 +151,12 @@ export function controlBody(bodySize: u32, endOfStream: bool): u32 {
     }
   }
   // Table first, then the version: a reader that sees the new version finds a table at least as new.
-  setSharedData(tableKey, body);
+  setSharedData(cache.tableKey, body);
   const version = new ArrayBuffer(12);
   store<u64>(changetype<usize>(version), s.generation);
   store<u32>(changetype<usize>(version) + 8, s.crc);
-  setSharedData(versionKey, version);
-  adopt(s);
+  setSharedData(cache.versionKey, version);
+  cache.adopt(s);
   // Debug, not info: the sidecar pushes every ~50 ms.
   log(
     LogLevel.Debug,

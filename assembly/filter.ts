@@ -1,21 +1,26 @@
 // Stream glue for the data path and the plugin lifecycle. A data request flows:
 //   headers: strip a spoofed destination, check the snapshot, then either decide now (no body, or a
 //            path we do not parse) or stop and buffer (OpenAI paths with a body; size limit → 413);
-//   body:    at end of stream inference-request.ts scans, resolves the model and schedules (pick.ts);
-//   response headers: x-gateway-destination-endpoint-served = the first destination;
-//   log/delete: the dispatch leaves the VM-local in-flight count (inflight.ts).
+//   body:    at end of stream (or at the trailers, when they follow the body) inference-request.ts
+//            scans, resolves the model and schedules (pick.ts);
+//   response headers: x-gateway-destination-endpoint-served = the upstream that answered;
+//   log/delete: the dispatch leaves the plugin's in-flight count (inflight.ts).
+// Every callback first activates the plugin (root context) its stream belongs to (plugins.ts).
 
 import {
   BUFFER_PLUGIN_CONFIGURATION,
+  BUFFER_REQUEST_BODY,
+  bufferLength,
   getBufferBytes,
   getHeader,
+  getProperty,
   HeaderMap,
-  addHeader,
   log,
   LogLevel,
   nowNanos,
   randomU64,
   removeHeader,
+  replaceHeader,
 } from "./abi/host.ts";
 import { parseConfig } from "./config.ts";
 import {
@@ -28,16 +33,17 @@ import {
   HEADERS_STOP,
 } from "./control.ts";
 import { DESTINATION_HEADER } from "./pick.ts";
-import { routeBody, routeUnparsed, seedModelDraws } from "./inference-request.ts";
+import { routeBody, routeUnparsed } from "./inference-request.ts";
 import { Dispatch, finishDispatch } from "./inflight.ts";
-import { resetPool, syncPool } from "./pool.ts";
 import { kindFromPath, KIND_AUTO } from "./request/prompt.ts";
-import { seedRandom } from "./random.ts";
 import { sendError } from "./replies.ts";
-import { config, refreshSnapshot, setConfig } from "./vm-state.ts";
+import { activate, config, configurePlugin, forgetPlugin, Plugin, plugin, pluginOf } from "./plugins.ts";
 
 export { DESTINATION_HEADER };
 export const SERVED_HEADER = "x-gateway-destination-endpoint-served";
+
+const TRAILERS_CONTINUE: u32 = 0;
+const TRAILERS_STOP: u32 = 1;
 
 class Stream {
   control: bool = false;
@@ -46,18 +52,20 @@ class Stream {
   kind: i32 = KIND_AUTO;
   picked: string | null = null;
   dispatch: Dispatch = new Dispatch();
+  constructor(readonly plugin: Plugin) {}
 }
 
 const streams = new Map<u32, Stream>();
 
-function stream(id: u32): Stream {
-  if (streams.has(id)) return streams.get(id);
-  const s = new Stream();
-  streams.set(id, s);
+/** The stream of a context id with its plugin activated, or null (not one of our streams). */
+function enter(id: u32): Stream | null {
+  if (!streams.has(id)) return null;
+  const s = streams.get(id);
+  activate(s.plugin);
   return s;
 }
 
-export function onConfigure(configSize: u32): bool {
+export function onConfigure(rootId: u32, configSize: u32): bool {
   const bytes = getBufferBytes(BUFFER_PLUGIN_CONFIGURATION, 0, configSize);
   const text = bytes == null ? "" : String.UTF8.decode(bytes);
   const result = parseConfig(text);
@@ -80,16 +88,15 @@ export function onConfigure(configSize: u32): bool {
     }
     c.controlToken = fromEnv;
   }
-  setConfig(c);
-  const seed = c.hasRandomSeed ? c.randomSeed : randomU64();
-  seedRandom(seed);
-  seedModelDraws(seed);
-  resetPool(seed);
+  configurePlugin(rootId, c, c.hasRandomSeed ? c.randomSeed : randomU64());
   return true;
 }
 
 export function onContextCreate(id: u32, rootId: u32): void {
-  if (rootId != 0) streams.set(id, new Stream());
+  if (rootId == 0) return;
+  const p = pluginOf(rootId);
+  // A root that was never configured has no plugin: its streams pass through untouched.
+  if (p != null) streams.set(id, new Stream(p));
 }
 
 function tooLarge(): void {
@@ -109,16 +116,17 @@ function isJsonContentType(v: string): bool {
 }
 
 export function onRequestHeaders(id: u32, endOfStream: bool): u32 {
-  const s = stream(id);
+  const s = enter(id);
+  if (s == null) return HEADERS_CONTINUE;
   const path = getHeader(HeaderMap.Request, ":path");
-  if (path != null && pathWithoutQuery(path) == config.controlPath) {
+  if (config.controlEnabled() && path != null && pathWithoutQuery(path) == config.controlPath) {
     s.control = true;
     return controlHeaders(endOfStream);
   }
   // A client-supplied destination must never survive, whatever happens next.
   removeHeader(HeaderMap.Request, DESTINATION_HEADER);
 
-  const snapshot = refreshSnapshot();
+  const snapshot = plugin.snapshots.refresh();
   let usable = snapshot != null;
   if (snapshot != null && config.staleAfterMs > 0) {
     const nowMs = nowNanos() / 1_000_000;
@@ -134,7 +142,7 @@ export function onRequestHeaders(id: u32, endOfStream: bool): u32 {
   const kind = path == null ? KIND_AUTO : kindFromPath(path);
   // No body, or a path we do not parse (documented): decide on load alone, without buffering.
   if (endOfStream || kind == KIND_AUTO) {
-    syncPool(snapshot);
+    plugin.pool.sync(snapshot);
     s.picked = routeUnparsed(s.dispatch);
     return s.picked == null ? HEADERS_STOP : HEADERS_CONTINUE;
   }
@@ -159,9 +167,19 @@ export function onRequestHeaders(id: u32, endOfStream: bool): u32 {
   return HEADERS_STOP;
 }
 
+/** The whole buffered body is here: route it. True when the stream may continue. */
+function routeBuffered(s: Stream, bodySize: u32): bool {
+  s.buffering = false;
+  // The snapshot may have moved on while the body arrived; the cached one never goes back to null.
+  const snapshot = plugin.snapshots.refresh();
+  if (snapshot != null) plugin.pool.sync(snapshot);
+  s.picked = routeBody(bodySize, s.kind, s.dispatch);
+  return s.picked != null;
+}
+
 export function onRequestBody(id: u32, bodySize: u32, endOfStream: bool): u32 {
-  if (!streams.has(id)) return DATA_CONTINUE;
-  const s = streams.get(id);
+  const s = enter(id);
+  if (s == null) return DATA_CONTINUE;
   if (s.control) return controlBody(bodySize, endOfStream);
   if (!s.buffering) return DATA_CONTINUE;
   if (bodySize > config.maxBodyBytes) {
@@ -170,18 +188,40 @@ export function onRequestBody(id: u32, bodySize: u32, endOfStream: bool): u32 {
     return DATA_STOP_AND_BUFFER;
   }
   if (!endOfStream) return DATA_STOP_AND_BUFFER;
-  s.buffering = false;
-  // The snapshot may have moved on while the body arrived; the cached one never goes back to null.
-  const snapshot = refreshSnapshot();
-  if (snapshot != null) syncPool(snapshot);
-  s.picked = routeBody(bodySize, s.kind, s.dispatch);
-  return s.picked == null ? DATA_STOP_AND_BUFFER : DATA_CONTINUE;
+  return routeBuffered(s, bodySize) ? DATA_CONTINUE : DATA_STOP_AND_BUFFER;
+}
+
+/**
+ * Trailers after a body: on_request_body never saw end_of_stream, and Envoy continues the stream
+ * from here (envoy-proxy-wasm.md "Trailers"), so the decision is made now, over the buffered body.
+ */
+export function onRequestTrailers(id: u32): u32 {
+  const s = enter(id);
+  if (s == null) return TRAILERS_CONTINUE;
+  const size = bufferLength(BUFFER_REQUEST_BODY);
+  const bodySize: u32 = size < 0 ? 0 : <u32>min<i64>(size, <i64>u32.MAX_VALUE);
+  if (s.control) return controlBody(bodySize, true) == DATA_CONTINUE ? TRAILERS_CONTINUE : TRAILERS_STOP;
+  if (!s.buffering) return TRAILERS_CONTINUE;
+  if (bodySize > config.maxBodyBytes) {
+    s.buffering = false;
+    tooLarge();
+    return TRAILERS_STOP;
+  }
+  return routeBuffered(s, bodySize) ? TRAILERS_CONTINUE : TRAILERS_STOP;
+}
+
+/** `upstream.address` as Envoy serves it: the host of the attempt that answered. */
+function servedBy(): string | null {
+  const v = getProperty("upstream\0address");
+  return v == null || v.byteLength == 0 ? null : String.UTF8.decode(v);
 }
 
 export function onResponseHeaders(id: u32): u32 {
-  if (!streams.has(id)) return HEADERS_CONTINUE;
-  const picked = streams.get(id).picked;
-  if (picked != null) addHeader(HeaderMap.Response, SERVED_HEADER, picked);
+  const s = enter(id);
+  if (s == null || s.picked == null) return HEADERS_CONTINUE;
+  // Replace, never add: an upstream's own copy must not survive next to ours.
+  const served = servedBy();
+  replaceHeader(HeaderMap.Response, SERVED_HEADER, served != null ? served : s.picked!);
   return HEADERS_CONTINUE;
 }
 
@@ -191,7 +231,11 @@ export function onLog(id: u32): void {
 }
 
 export function onDelete(id: u32): void {
-  // Root contexts are never in the map; deleting an absent key is a no-op, never a trap.
-  if (streams.has(id)) finishDispatch(streams.get(id).dispatch);
-  streams.delete(id);
+  if (streams.has(id)) {
+    finishDispatch(streams.get(id).dispatch);
+    streams.delete(id);
+    return;
+  }
+  // A root context going away takes its plugin state with it; absent ids are a no-op, never a trap.
+  forgetPlugin(id);
 }

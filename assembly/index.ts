@@ -10,6 +10,7 @@ import {
   onLog,
   onRequestBody,
   onRequestHeaders,
+  onRequestTrailers,
   onResponseHeaders,
 } from "./filter.ts";
 
@@ -28,7 +29,7 @@ export function proxy_on_vm_start(rootId: u32, vmConfigSize: u32): bool {
 }
 
 export function proxy_on_configure(rootId: u32, configSize: u32): bool {
-  return onConfigure(configSize);
+  return onConfigure(rootId, configSize);
 }
 
 export function proxy_on_request_headers(contextId: u32, headers: u32, endOfStream: bool): u32 {
@@ -37,6 +38,10 @@ export function proxy_on_request_headers(contextId: u32, headers: u32, endOfStre
 
 export function proxy_on_request_body(contextId: u32, bodySize: u32, endOfStream: bool): u32 {
   return onRequestBody(contextId, bodySize, endOfStream);
+}
+
+export function proxy_on_request_trailers(contextId: u32, trailers: u32): u32 {
+  return onRequestTrailers(contextId);
 }
 
 export function proxy_on_response_headers(contextId: u32, headers: u32, endOfStream: bool): u32 {

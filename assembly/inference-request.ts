@@ -21,12 +21,10 @@ import { rewriteModel } from "./request/rewrite.ts";
 import { computeBlockHashes, BLOCK_SIZE, DEFAULT_MAX_BLOCKS } from "./prefix/blocks.ts";
 import { RequestInfo } from "./scheduling/types.ts";
 import { MODEL_NOT_FOUND, Resolution, resolveModel } from "./scheduling/models.ts";
-import { Rng } from "./scheduling/rng.ts";
-import { models } from "./pool.ts";
 import { pickAndRoute } from "./pick.ts";
 import { Dispatch } from "./inflight.ts";
 import { sendError, sendJsonReply } from "./replies.ts";
-import { config } from "./vm-state.ts";
+import { config, plugin } from "./plugins.ts";
 
 /** The served (target) model, for the upstream and access logs. */
 export const MODEL_HEADER = "x-gateway-model-name";
@@ -44,12 +42,6 @@ const modelText = new ByteBuffer(MAX_MODEL_BYTES + 1, 64);
 const hashes = new StaticArray<u64>(DEFAULT_MAX_BLOCKS);
 const req = new RequestInfo();
 const resolution = new Resolution();
-let modelRng = new Rng(1);
-
-/** Seeds the weighted target-model draws (on_configure). */
-export function seedModelDraws(seed: u64): void {
-  modelRng = new Rng(seed ^ 0x6d6f64656c647277);
-}
 
 function requestHeader(name: string): string {
   const v = getHeader(HeaderMap.Request, name);
@@ -84,11 +76,11 @@ export function routeBody(bodySize: u32, kind: i32, d: Dispatch): string | null 
   }
   const requested = String.UTF8.decodeUnsafe(modelText.ptr, <usize>modelText.len);
   const found = resolveModel(
-    models,
+    plugin.pool.models,
     requested,
     requestHeader(OBJECTIVE_HEADER),
     requestHeader(REWRITE_HEADER),
-    modelRng,
+    plugin.modelRng,
     resolution,
   );
   if (found == MODEL_NOT_FOUND) {

@@ -1,4 +1,4 @@
-// VM-local in-flight accounting: what this VM dispatched that the current snapshot's metrics cannot
+// A plugin's in-flight accounting in this VM: what it dispatched that the current snapshot's metrics cannot
 // know yet. A dispatch counts against its endpoint while the request is open AND it was dispatched at
 // or after the endpoint's scrape time (snapshot createdAtMs − metricsAgeMs); earlier dispatches are
 // already inside the scraped waiting/running numbers. On every new snapshot the counts are rebuilt
@@ -13,17 +13,8 @@ export class Dispatch {
   tokens: i32 = 0;
   /** Currently included in endpoint.inflight*. */
   counted: bool = false;
-}
-
-const open = new Set<Dispatch>();
-
-/** Records a dispatch the scheduler already counted (Scheduler.onPicked increments the endpoint). */
-export function recordDispatch(d: Dispatch, e: Endpoint, tokens: i32, nowMs: u64): void {
-  d.endpoint = e;
-  d.atMs = nowMs;
-  d.tokens = tokens;
-  d.counted = true;
-  open.add(d);
+  /** The set it is open in (each plugin has its own). */
+  set: InflightSet | null = null;
 }
 
 function uncount(d: Dispatch): void {
@@ -39,7 +30,9 @@ export function finishDispatch(d: Dispatch): void {
   if (d.endpoint == null) return;
   uncount(d);
   d.endpoint = null;
-  open.delete(d);
+  const set = d.set;
+  if (set != null) set.open.delete(d);
+  d.set = null;
 }
 
 /** Scrape time of an endpoint's metrics in the snapshot's clock; 0 = never scraped (count everything). */
@@ -49,31 +42,45 @@ export function scrapeTimeMs(createdAtMs: u64, metricsAgeMs: u32): u64 {
   return age >= createdAtMs ? 0 : createdAtMs - age;
 }
 
-/**
- * Rebuilds in-flight counts for a new snapshot. `live` holds the endpoint objects of the new snapshot;
- * open dispatches to endpoints no longer in it (slot −1) stay open but uncounted.
- */
-export function rebase(live: Endpoint[], createdAtMs: u64): void {
-  for (let i = 0; i < live.length; i++) {
-    live[i].inflightRequests = 0;
-    live[i].inflightPromptTokens = 0;
+export class InflightSet {
+  readonly open: Set<Dispatch> = new Set<Dispatch>();
+
+  /** Records a dispatch the scheduler already counted (Scheduler.onPicked increments the endpoint). */
+  record(d: Dispatch, e: Endpoint, tokens: i32, nowMs: u64): void {
+    d.endpoint = e;
+    d.atMs = nowMs;
+    d.tokens = tokens;
+    d.counted = true;
+    d.set = this;
+    this.open.add(d);
   }
-  if (open.size == 0) return;
-  const ds = open.values();
-  for (let i = 0; i < ds.length; i++) {
-    const d = ds[i];
-    d.counted = false;
-    const e = d.endpoint;
-    // The pool marks endpoints that left the snapshot with slot −1.
-    if (e == null || e.slot < 0) continue;
-    if (d.atMs >= scrapeTimeMs(createdAtMs, <u32>e.metricsAgeMs)) {
-      d.counted = true;
-      e.inflightRequests++;
-      e.inflightPromptTokens += d.tokens;
+
+  /**
+   * Rebuilds in-flight counts for a new snapshot. `live` holds the endpoint objects of the new snapshot;
+   * open dispatches to endpoints no longer in it (slot −1) stay open but uncounted.
+   */
+  rebase(live: Endpoint[], createdAtMs: u64): void {
+    for (let i = 0; i < live.length; i++) {
+      live[i].inflightRequests = 0;
+      live[i].inflightPromptTokens = 0;
+    }
+    if (this.open.size == 0) return;
+    const ds = this.open.values();
+    for (let i = 0; i < ds.length; i++) {
+      const d = ds[i];
+      d.counted = false;
+      const e = d.endpoint;
+      // The pool marks endpoints that left the snapshot with slot −1.
+      if (e == null || e.slot < 0) continue;
+      if (d.atMs >= scrapeTimeMs(createdAtMs, <u32>e.metricsAgeMs)) {
+        d.counted = true;
+        e.inflightRequests++;
+        e.inflightPromptTokens += d.tokens;
+      }
     }
   }
-}
 
-export function openDispatches(): i32 {
-  return open.size;
+  get size(): i32 {
+    return this.open.size;
+  }
 }

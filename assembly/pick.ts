@@ -4,10 +4,9 @@
 
 import { clearRouteCache, HeaderMap, nowNanos, replaceHeader } from "./abi/host.ts";
 import { RequestInfo, SCHEDULE_OK, SCHEDULE_SHED } from "./scheduling/types.ts";
-import { endpoints, scheduler } from "./pool.ts";
-import { Dispatch, recordDispatch } from "./inflight.ts";
+import { Dispatch } from "./inflight.ts";
 import { sendError } from "./replies.ts";
-import { config } from "./vm-state.ts";
+import { config, plugin } from "./plugins.ts";
 
 export const DESTINATION_HEADER = "x-gateway-destination-endpoint";
 
@@ -16,7 +15,9 @@ export const DESTINATION_HEADER = "x-gateway-destination-endpoint";
  * `d` receives the dispatch record (finish it when the stream ends).
  */
 export function pickAndRoute(req: RequestInfo, d: Dispatch): string | null {
-  const eps = endpoints;
+  const pool = plugin.pool;
+  const eps = pool.endpoints;
+  const scheduler = pool.scheduler;
   const status = scheduler.schedule(eps, req);
   if (status == SCHEDULE_SHED) {
     sendError(
@@ -37,7 +38,7 @@ export function pickAndRoute(req: RequestInfo, d: Dispatch): string | null {
   }
   const first = scheduler.result[0];
   scheduler.onPicked(eps, first, req);
-  recordDispatch(d, eps[first], req.promptTokens, nowNanos() / 1_000_000);
+  pool.inflight.record(d, eps[first], req.promptTokens, nowNanos() / 1_000_000);
   replaceHeader(HeaderMap.Request, DESTINATION_HEADER, scheduler.destinationList(eps));
   clearRouteCache();
   return eps[first].hostPort;

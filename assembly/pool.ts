@@ -1,42 +1,17 @@
-// The VM's scheduling view of the pool, rebuilt once per adopted snapshot: scheduler Endpoint objects
-// (reused per ip:port so their prefix-index slot and cached hash survive), the model table for
-// resolution, and the scheduler itself (profile from the snapshot's scheduler record).
+// A plugin's scheduling view of its pool in this VM, rebuilt once per adopted snapshot: scheduler
+// Endpoint objects (reused per ip:port so their prefix-index slot and cached hash survive), the model
+// table for resolution, the scheduler itself (profile from the snapshot's scheduler record) and the
+// in-flight dispatches this plugin made.
 
 import * as snap from "./snapshot/types.ts";
 import { Endpoint, SchedulerConfig } from "./scheduling/types.ts";
 import { Scheduler } from "./scheduling/scheduler.ts";
 import { ModelEntry, ModelTable, ObjectiveEntry, RewriteRule } from "./scheduling/models.ts";
-import { STRICT_FROM_POOL } from "./config.ts";
-import { config } from "./vm-state.ts";
-import { rebase } from "./inflight.ts";
+import { PluginConfig, STRICT_FROM_POOL } from "./config.ts";
+import { InflightSet } from "./inflight.ts";
 import { SharedAffinityDirectory } from "./affinity-shared.ts";
 
-export let endpoints: Endpoint[] = [];
-export let models: ModelTable = new ModelTable();
-export let scheduler: Scheduler = new Scheduler(1);
-
-let synced: snap.Snapshot | null = null;
-const byHostPort = new Map<string, Endpoint>();
-const freeSlots: i32[] = [];
-let nextSlot: i32 = 0;
-/** Stamp per sync, to find endpoints that left the snapshot (and duplicates within one). */
-let stamp: u32 = 0;
-const stamps = new Map<Endpoint, u32>();
-
-/** A fresh scheduler (on_configure): seeded, forgets the previous pool. */
-export function resetPool(seed: u64): void {
-  scheduler = new Scheduler(seed);
-  scheduler.useDirectory(new SharedAffinityDirectory(config.keyPrefix()));
-  endpoints = [];
-  models = new ModelTable();
-  synced = null;
-  byHostPort.clear();
-  stamps.clear();
-  freeSlots.length = 0;
-  nextSlot = 0;
-}
-
-function schedulerConfig(s: snap.SchedulerConfig): SchedulerConfig {
+function schedulerConfig(s: snap.SchedulerConfig, config: PluginConfig): SchedulerConfig {
   const c = new SchedulerConfig();
   c.profile = s.profile.length > 0 ? s.profile : "default";
   c.queueThreshold = <i32>min<u32>(s.queueThreshold, <u32>i32.MAX_VALUE);
@@ -74,7 +49,7 @@ function weightedTargets(ts: snap.WeightedName[], names: string[], weights: u32[
   }
 }
 
-function modelTable(s: snap.Snapshot): ModelTable {
+function modelTable(s: snap.Snapshot, config: PluginConfig): ModelTable {
   const t = new ModelTable();
   for (let i = 0; i < s.models.length; i++) {
     const m = s.models[i];
@@ -103,41 +78,67 @@ function modelTable(s: snap.Snapshot): ModelTable {
   return t;
 }
 
-/** Makes `s` the pool the scheduler sees; a no-op when it already is. */
-export function syncPool(s: snap.Snapshot): void {
-  if (synced === s) return;
-  synced = s;
-  stamp++;
-  const next = new Array<Endpoint>();
-  for (let i = 0; i < s.endpoints.length; i++) {
-    const src = s.endpoints[i];
-    let e: Endpoint;
-    if (byHostPort.has(src.hostPort)) {
-      e = byHostPort.get(src.hostPort);
-      if (stamps.get(e) == stamp) continue; // duplicate ip:port in one snapshot: keep the first
-    } else {
-      e = new Endpoint();
-      e.hostPort = src.hostPort;
-      e.slot = freeSlots.length > 0 ? freeSlots.pop() : nextSlot++;
-      byHostPort.set(src.hostPort, e);
+export class PoolView {
+  endpoints: Endpoint[] = [];
+  models: ModelTable = new ModelTable();
+  readonly scheduler: Scheduler;
+  readonly inflight: InflightSet = new InflightSet();
+  private synced: snap.Snapshot | null = null;
+  private readonly byHostPort: Map<string, Endpoint> = new Map<string, Endpoint>();
+  private readonly freeSlots: i32[] = [];
+  private nextSlot: i32 = 0;
+  /** Stamp per sync, to find endpoints that left the snapshot (and duplicates within one). */
+  private stamp: u32 = 0;
+  private readonly stamps: Map<Endpoint, u32> = new Map<Endpoint, u32>();
+
+  /** A fresh, seeded scheduler that knows no pool yet (on_configure). */
+  constructor(
+    seed: u64,
+    private readonly config: PluginConfig,
+  ) {
+    this.scheduler = new Scheduler(seed);
+    this.scheduler.useDirectory(new SharedAffinityDirectory(config.keyPrefix()));
+  }
+
+  /** Makes `s` the pool the scheduler sees; a no-op when it already is. */
+  sync(s: snap.Snapshot): void {
+    if (this.synced === s) return;
+    this.synced = s;
+    const stamp = ++this.stamp;
+    const byHostPort = this.byHostPort;
+    const stamps = this.stamps;
+    const next = new Array<Endpoint>();
+    for (let i = 0; i < s.endpoints.length; i++) {
+      const src = s.endpoints[i];
+      let e: Endpoint;
+      if (byHostPort.has(src.hostPort)) {
+        e = byHostPort.get(src.hostPort);
+        if (stamps.get(e) == stamp) continue; // duplicate ip:port in one snapshot: keep the first
+      } else {
+        e = new Endpoint();
+        e.hostPort = src.hostPort;
+        e.slot = this.freeSlots.length > 0 ? this.freeSlots.pop() : this.nextSlot++;
+        byHostPort.set(src.hostPort, e);
+      }
+      stamps.set(e, stamp);
+      fill(e, src);
+      next.push(e);
     }
-    stamps.set(e, stamp);
-    fill(e, src);
-    next.push(e);
+    // Endpoints that left: forget their prefix history and hand the slot to the next newcomer.
+    const endpoints = this.endpoints;
+    for (let i = 0; i < endpoints.length; i++) {
+      const old = endpoints[i];
+      if (old.slot < 0 || stamps.get(old) == stamp) continue;
+      this.scheduler.index.removeEndpoint(old.slot);
+      this.freeSlots.push(old.slot);
+      old.slot = -1;
+      byHostPort.delete(old.hostPort);
+      stamps.delete(old);
+    }
+    this.endpoints = next;
+    this.models = modelTable(s, this.config);
+    this.scheduler.configure(schedulerConfig(s.scheduler, this.config));
+    this.scheduler.syncEndpoints(next);
+    this.inflight.rebase(next, s.createdAtMs);
   }
-  // Endpoints that left: forget their prefix history and hand the slot to the next newcomer.
-  for (let i = 0; i < endpoints.length; i++) {
-    const old = endpoints[i];
-    if (old.slot < 0 || stamps.get(old) == stamp) continue;
-    scheduler.index.removeEndpoint(old.slot);
-    freeSlots.push(old.slot);
-    old.slot = -1;
-    byHostPort.delete(old.hostPort);
-    stamps.delete(old);
-  }
-  endpoints = next;
-  models = modelTable(s);
-  scheduler.configure(schedulerConfig(s.scheduler));
-  scheduler.syncEndpoints(next);
-  rebase(next, s.createdAtMs);
 }

@@ -1,6 +1,7 @@
 // Envoy's filter-manager semantics for one wasm HTTP filter on one stream
 // (envoy-proxy-wasm.md §1 "Call order" 3, §2 "Map availability", "Bodies", "Local response", "Failure").
-import { type StreamSide, type WasmVm, ROOT_CONTEXT_ID } from "./vm.ts";
+import type { StreamSide, WasmVm } from "./vm.ts";
+import type { PluginRoot } from "./root.ts";
 import { utf8Encoder } from "./abi/memory.ts";
 import {
   type HeaderList,
@@ -75,6 +76,8 @@ export class WasmHttpStream implements HttpStream, StreamSide {
   /** Times the plugin modified request headers or called clear_route_cache (Envoy clears the route cache). */
   routeCacheClears = 0;
   readonly filterState = new Map<string, Uint8Array>();
+  /** The host of the router's current (last) attempt; Envoy serves `upstream.*` from it. */
+  private upstreamHost: { address: string; port: number } | undefined;
   private readonly req = newDirection();
   private readonly resp = newDirection();
   private localReplied = false;
@@ -88,10 +91,11 @@ export class WasmHttpStream implements HttpStream, StreamSide {
 
   constructor(
     private readonly vm: WasmVm,
+    readonly root: PluginRoot,
     private readonly cb: StreamCallbacks,
     private readonly opts: NewStreamOptions,
   ) {
-    this.limit = vm.cfg.bufferLimitBytes ?? DEFAULT_BUFFER_LIMIT;
+    this.limit = root.cfg.bufferLimitBytes ?? DEFAULT_BUFFER_LIMIT;
   }
 
   get workerIndex(): number {
@@ -182,7 +186,7 @@ export class WasmHttpStream implements HttpStream, StreamSide {
     if (this.contextId !== 0) return;
     this.contextId = this.vm.newContextId();
     this.vm.registerStream(this);
-    this.vm.call("proxy_on_context_create", this.contextId, ROOT_CONTEXT_ID);
+    this.vm.call("proxy_on_context_create", this.contextId, this.root.contextId);
   }
 
   /** envoy-proxy-wasm.md §2 "FilterHeadersStatus": 1 → 4 unless allowed; > 4 → 4; a local reply forces Stop. */
@@ -190,7 +194,7 @@ export class WasmHttpStream implements HttpStream, StreamSide {
     if (this.vm.failed) return this.failStream(!isRequest);
     if (this.finished || (!isRequest && this.localReplied)) return;
     let status = raw ?? 0;
-    if (status === 1 && !this.vm.cfg.allowOnHeadersStopIteration) status = 4;
+    if (status === 1 && !this.root.cfg.allowOnHeadersStopIteration) status = 4;
     if (status > 4) status = 4;
     if (this.localReplyPending) status = 4;
     if (status === 0 || status === 2) {
@@ -292,7 +296,7 @@ export class WasmHttpStream implements HttpStream, StreamSide {
 
   /** After a trap: fail_open → pass through untouched; otherwise 503 wasm_fail_stream. */
   private failStream(isResponse = false): void {
-    if (this.vm.cfg.failOpen) {
+    if (this.root.cfg.failOpen) {
       const d = isResponse ? this.resp : this.req;
       d.stopAll = false;
       d.bodyStopped = false;
@@ -306,7 +310,7 @@ export class WasmHttpStream implements HttpStream, StreamSide {
   }
 
   private failData(d: Direction, data: Uint8Array, eos: boolean, isRequest: boolean): void {
-    if (!this.vm.cfg.failOpen) return this.failStream(!isRequest);
+    if (!this.root.cfg.failOpen) return this.failStream(!isRequest);
     d.buffer = concat(d.buffer, data);
     d.ended = eos;
     this.resume(d, isRequest);
@@ -465,6 +469,10 @@ export class WasmHttpStream implements HttpStream, StreamSide {
     return R.Ok;
   }
 
+  setUpstreamHost(address: string, port: number): void {
+    this.upstreamHost = { address, port };
+  }
+
   property(path: string): Uint8Array | undefined {
     const seg = path.split("\0");
     const reqHeaders = this.req.headersAvailable || this.logPhase ? this.req.headers : undefined;
@@ -512,8 +520,14 @@ export class WasmHttpStream implements HttpStream, StreamSide {
           return s(this.resp.headers.find(([n]) => n === seg[2]!.toLowerCase())?.[1]);
         return undefined;
       case "source":
-      case "destination": {
-        const a = seg[0] === "source" ? this.opts.downstream : this.opts.destination;
+      case "destination":
+      case "upstream": {
+        const a =
+          seg[0] === "source"
+            ? this.opts.downstream
+            : seg[0] === "destination"
+              ? this.opts.destination
+              : this.upstreamHost;
         if (!a) return undefined;
         if (seg[1] === "address") return s(`${a.address}:${a.port}`);
         if (seg[1] === "port") return int64(a.port);

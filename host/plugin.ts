@@ -1,73 +1,46 @@
-// One plugin: a canary VM, then N worker VMs from one compiled module (envoy-proxy-wasm.md §1 "Call order" 1–2).
-import { WasmVm, type ProcessServices } from "./vm.ts";
+// One loaded plugin: its root context in each worker VM it shares with every other plugin of the same
+// VM key (envoy-proxy-wasm.md §1 "Call order" 1–2; proxy-wasm-cpp-host getOrCreateThreadLocalWasm).
+import type { WasmVm } from "./vm.ts";
+import type { PluginRoot } from "./root.ts";
 import { WasmHttpStream } from "./http-stream.ts";
-import {
-  type HttpStream,
-  type LogEntry,
-  type NewStreamOptions,
-  type PluginConfig,
-  type StreamCallbacks,
-  type WasmPlugin,
-  PluginConfigError,
-} from "./types.ts";
+import type { HttpStream, LogEntry, NewStreamOptions, StreamCallbacks, WasmPlugin } from "./types.ts";
 
 const LOG_RING = 1000;
+
+export interface WorkerRoot {
+  vm: WasmVm;
+  root: PluginRoot;
+}
 
 export class LoadedPlugin implements WasmPlugin {
   logs: LogEntry[] = [];
   private rr = 0;
   private closed = false;
+  private workersByIndex: WorkerRoot[] = [];
 
-  private constructor(
-    readonly vms: WasmVm[],
-    private readonly onShutdown: () => void,
-  ) {}
+  constructor(private readonly onShutdown: () => void) {}
+
+  /** Called once the roots exist (they are created after the plugin, since they log into it). */
+  attach(workers: WorkerRoot[]): void {
+    this.workersByIndex = workers;
+  }
 
   get workers(): number {
-    return this.vms.length;
+    return this.workersByIndex.length;
+  }
+
+  /** The worker VMs this plugin runs in (shared with the other plugins of its VM key). */
+  get vms(): WasmVm[] {
+    return this.workersByIndex.map((w) => w.vm);
+  }
+
+  /** This plugin's root context id in each worker VM. */
+  get rootContextIds(): number[] {
+    return this.workersByIndex.map((w) => w.root.contextId);
   }
 
   get failedWorkers(): number[] {
-    return this.vms.filter((v) => v.failed).map((v) => v.workerIndex);
-  }
-
-  /**
-   * Canary first (_start, root create, on_vm_start, on_configure; dropped without on_done), then the workers.
-   * `services.log` must already feed `logSink` (set by the caller before any VM runs).
-   */
-  static create(
-    services: ProcessServices,
-    module: WebAssembly.Module,
-    cfg: PluginConfig,
-    logSink: { plugin?: LoadedPlugin; pending: LogEntry[] },
-    onShutdown: () => void,
-  ): LoadedPlugin {
-    const startVm = (index: number): WasmVm => {
-      const vm = new WasmVm(services, cfg, index, module);
-      if (!vm.instantiate()) {
-        vm.discard();
-        throw new PluginConfigError(`Wasm VM failed Failed to initialize Wasm code (${vmLabel(index)})`);
-      }
-      const err = vm.startRoot();
-      if (err) {
-        vm.discard();
-        throw new PluginConfigError(`${err} (${vmLabel(index)})`);
-      }
-      return vm;
-    };
-    startVm(-1).discard(); // canary: dropped without on_done
-    const n = Math.max(1, cfg.workers ?? 2);
-    const vms: WasmVm[] = [];
-    try {
-      for (let i = 0; i < n; i++) vms.push(startVm(i));
-    } catch (e) {
-      for (const vm of vms) vm.discard();
-      throw e;
-    }
-    const p = new LoadedPlugin(vms, onShutdown);
-    p.logs = logSink.pending;
-    logSink.plugin = p;
-    return p;
+    return this.workersByIndex.filter((w) => w.vm.failed).map((w) => w.vm.workerIndex);
   }
 
   pushLog(e: LogEntry): void {
@@ -76,25 +49,21 @@ export class LoadedPlugin implements WasmPlugin {
   }
 
   newHttpStream(cb: StreamCallbacks, opts: NewStreamOptions = {}): HttpStream {
-    const index = opts.worker ?? this.rr++ % this.vms.length;
-    const vm = this.vms[index];
-    if (!vm) throw new RangeError(`no worker ${index}`);
-    return new WasmHttpStream(vm, cb, opts);
+    const index = opts.worker ?? this.rr++ % this.workersByIndex.length;
+    const w = this.workersByIndex[index];
+    if (!w) throw new RangeError(`no worker ${index}`);
+    return new WasmHttpStream(w.vm, w.root, cb, opts);
   }
 
-  /** Runs on_tick once on every worker with a tick period (independent of the clock's timers). */
+  /** Runs on_tick once for this plugin's root on every worker with a tick period (ignores the clock). */
   tick(): void {
-    for (const vm of this.vms) if (vm.tickPeriod > 0 && !vm.failed) vm.fireTick();
+    for (const { vm, root } of this.workersByIndex) if (root.tickPeriod > 0 && !vm.failed) root.fireTick();
   }
 
   async shutdown(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await Promise.all(this.vms.map((vm) => vm.shutdown()));
+    await Promise.all(this.workersByIndex.map(({ vm, root }) => vm.stopRoot(root)));
     this.onShutdown();
   }
-}
-
-function vmLabel(index: number): string {
-  return index < 0 ? "canary VM" : `worker ${index}`;
 }

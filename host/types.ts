@@ -112,6 +112,11 @@ export interface HttpStream {
   encodeData(data: Uint8Array, endOfStream: boolean): void;
   /** on_log, on_done, on_delete (in that order). */
   destroy(): void;
+  /**
+   * The router picked this upstream host for the current attempt (each retry calls it again), so the
+   * `upstream.address` / `upstream.port` properties answer with the last attempt's host, as in Envoy.
+   */
+  setUpstreamHost(address: string, port: number): void;
   readonly workerIndex: number;
   /** Context id inside its worker VM (0 until created). */
   readonly contextId: number;

@@ -1,8 +1,11 @@
-// One VM instance (one Envoy worker, or the canary): start-up in restricted mode, context ids,
-// the root context, guest-call bookkeeping, deferred host actions and the failure state after a trap.
+// One VM instance (one Envoy worker, or the canary): start-up in restricted mode, context ids, the root
+// contexts of the plugins that share it, guest-call bookkeeping, deferred host actions and the failure
+// state after a trap.
 import type { Clock } from "./clock.ts";
-import { GuestMemory, utf8Encoder } from "./abi/memory.ts";
+import { GuestMemory, toBytes } from "./abi/memory.ts";
 import { buildImports } from "./abi/imports.ts";
+import type { GuestHost, PluginView, StreamSide } from "./abi/guest-host.ts";
+import { PluginRoot } from "./root.ts";
 import { buildWasi } from "./abi/wasi.ts";
 import { WASI_MODULES } from "./verify.ts";
 import type { SharedData, SharedQueues } from "./shared-data.ts";
@@ -11,29 +14,7 @@ import type { HeaderList, LogEntry, PluginConfig } from "./types.ts";
 import { LOG_LEVEL_NAMES, LogLevel } from "./types.ts";
 import type { HttpCallRequest, HttpCallResult } from "./http-call.ts";
 
-/** What the shim needs from the stream that owns a context (implemented by http-stream.ts). */
-export interface StreamSide {
-  readonly contextId: number;
-  /** undefined → map not available now (BadArgument); null → NotFound (log phase, never set). */
-  readMap(type: number): HeaderList | null | undefined;
-  /** The live map for add/replace/remove/set, or undefined (BadArgument). */
-  writeMap(type: number): HeaderList | undefined;
-  afterMapWrite(type: number): void;
-  getBuffer(type: number): Uint8Array | undefined;
-  setBuffer(type: number, start: number, length: number, data: Uint8Array): number;
-  sendLocalResponse(
-    status: number,
-    details: string,
-    body: Uint8Array,
-    headers: HeaderList,
-    grpcStatus: number,
-  ): number;
-  continueStream(type: number): number;
-  closeStream(type: number): number;
-  property(path: string): Uint8Array | undefined;
-  setProperty(path: string, value: Uint8Array): number;
-  clearRouteCache(): void;
-}
+export type { StreamSide };
 
 export interface ProcessServices {
   clock: Clock;
@@ -51,8 +32,6 @@ export const enum Phase {
   Malloc = 2, // malloc: proxy_log, fd_write, clock_time_get, poll_oneoff only
 }
 
-export const ROOT_CONTEXT_ID = 1;
-
 interface HttpCallResponseState {
   headers: HeaderList;
   body: Uint8Array;
@@ -61,50 +40,64 @@ interface HttpCallResponseState {
 
 type GuestFn = (...args: Array<number | bigint>) => number | bigint | undefined;
 
-export class WasmVm {
+/** The VM-wide part of a plugin's configuration: what cpp-host keys a VM by, plus the log level. */
+export type VmConfig = Pick<
+  PluginConfig,
+  "vmId" | "vmConfiguration" | "environment" | "logLevel" | "testImports"
+>;
+
+export class WasmVm implements GuestHost {
   readonly memory: GuestMemory;
   readonly metrics: VmMetrics;
   readonly vmConfiguration: Uint8Array;
-  readonly pluginConfiguration: Uint8Array;
-  readonly properties = new Map<string, Uint8Array>();
+  readonly vmId: string;
+  readonly logLevel: number;
   phase: Phase = Phase.Normal;
+  /** A guest call trapped (envoy-proxy-wasm.md §2 "Failure"). */
   failed = false;
+  /** Dropped (the canary, or the last plugin left): nothing may run in it any more. */
+  discarded = false;
   /** Context the current host calls act on (proxy_set_effective_context may change it). */
   activeContextId = 0;
   configurationReadable = false;
   httpResponse: HttpCallResponseState | undefined;
   status = { code: 0, message: "" };
-  readonly streams = new Map<number, StreamSide>();
+  readonly streams = new Map<number, StreamSide & { readonly root: PluginRoot }>();
+  /** Root contexts by context id: one per plugin sharing this VM. */
+  readonly roots = new Map<number, PluginRoot>();
+  /** Where host log lines go while no root exists yet (start-up of a new VM). */
+  startupLog: ((e: LogEntry) => void) | undefined;
   private instance!: WebAssembly.Instance;
   private fns: Record<string, GuestFn | undefined> = {};
-  private nextContextId = ROOT_CONTEXT_ID + 1;
+  // Context ids are allocated per VM, roots and streams from one counter; the VM context is 0.
+  private nextContextId = 1;
   private depth = 0;
   private deferred: Array<() => void> = [];
-  private tickPeriodMs = 0;
-  private tickTimer: unknown;
   private nextHttpToken = 4;
-  private readonly pendingHttp = new Map<number, () => void>();
-  private doneWaiter: (() => void) | undefined;
 
   constructor(
     readonly services: ProcessServices,
-    readonly cfg: PluginConfig,
+    readonly cfg: VmConfig,
     readonly workerIndex: number,
     private readonly module: WebAssembly.Module,
   ) {
     this.metrics = new VmMetrics(services.metrics);
     this.vmConfiguration = toBytes(cfg.vmConfiguration);
-    this.pluginConfiguration = toBytes(cfg.configuration);
-    for (const [k, v] of Object.entries(cfg.properties ?? {})) this.properties.set(k, toBytes(v));
+    this.vmId = cfg.vmId;
+    this.logLevel = cfg.logLevel ?? LogLevel.info;
     this.memory = undefined as unknown as GuestMemory;
   }
 
-  get pluginName(): string {
-    return this.cfg.name ?? "";
+  get clock(): Clock {
+    return this.services.clock;
   }
 
-  get tickPeriod(): number {
-    return this.tickPeriodMs;
+  get sharedData(): SharedData {
+    return this.services.sharedData;
+  }
+
+  get queues(): SharedQueues {
+    return this.services.queues;
   }
 
   /** Instantiates and runs _start/_initialize in restricted mode. Returns false when start-up trapped. */
@@ -202,7 +195,7 @@ export class WasmVm {
    * export is missing (Envoy: Continue / no-op) or the VM is (or becomes) failed.
    */
   call(name: string, ...args: number[]): number | undefined {
-    if (this.failed) return undefined;
+    if (this.failed || this.discarded) return undefined;
     const f = this.fns[name];
     if (!f) return undefined;
     const prevActive = this.activeContextId;
@@ -220,44 +213,71 @@ export class WasmVm {
     }
   }
 
-  /** envoy-proxy-wasm.md §2 "Failure": log, mark FAILED, stop timers. */
+  /** A root callback as its own host entry (ticks, queue and http_call deliveries). */
+  callRoot(name: string, ...args: number[]): number | undefined {
+    return this.host(() => this.call(name, ...args));
+  }
+
+  /** envoy-proxy-wasm.md §2 "Failure": log, mark FAILED, stop every root's timers. */
   fail(fn: string, e: unknown): void {
     const msg = e instanceof Error ? `${e.constructor.name}: ${e.message}` : String(e);
     this.log(LogLevel.critical, `Function: ${fn} failed: Uncaught ${msg}`, true);
     this.failed = true;
-    this.stopTimers();
+    for (const root of this.roots.values()) root.stop();
   }
 
   log(level: number, message: string, host = false): void {
-    const minLevel = this.cfg.logLevel ?? LogLevel.info;
-    if (!host && level < minLevel) return;
-    const prefix = host ? "" : `wasm log ${this.pluginName} ${this.cfg.rootId ?? ""} ${this.cfg.vmId}: `;
-    this.services.log({
-      level,
-      message: prefix + message,
-      worker: this.workerIndex,
-      plugin: this.pluginName,
-    });
+    if (!host && level < this.logLevel) return;
+    const root = this.activeRoot();
+    const plugin = root?.name ?? "";
+    const prefix = host ? "" : `wasm log ${plugin} ${root?.rootId ?? ""} ${this.vmId}: `;
+    const entry: LogEntry = { level, message: prefix + message, worker: this.workerIndex, plugin };
+    this.services.log(entry);
+    if (root) root.logSink(entry);
+    else if (this.roots.size > 0) for (const r of this.roots.values()) r.logSink(entry);
+    else this.startupLog?.(entry);
   }
 
   logLevelName(level: number): string {
     return LOG_LEVEL_NAMES[level] ?? String(level);
   }
 
-  // --- Root context lifecycle (envoy-proxy-wasm.md §1 "Call order") ---
+  // --- Root contexts (envoy-proxy-wasm.md §1 "Call order"; one per plugin in a shared VM) ---
 
-  /** on_context_create(root,0), on_vm_start, on_configure. Returns an error text or undefined. */
-  startRoot(): string | undefined {
-    return this.host(() => {
-      this.call("proxy_on_context_create", ROOT_CONTEXT_ID, 0);
+  /** The root of a context id: the root itself, or the root a stream was created under. */
+  rootOf(contextId: number): PluginRoot | undefined {
+    return this.roots.get(contextId) ?? this.streams.get(contextId)?.root;
+  }
+
+  activeRoot(): PluginRoot | undefined {
+    const root = this.rootOf(this.activeContextId);
+    if (root || this.roots.size !== 1) return root;
+    // Outside any callback (tests drive exports directly) a VM with one plugin acts for that plugin.
+    return this.roots.values().next().value;
+  }
+
+  activePlugin(): PluginView | undefined {
+    return this.activeRoot();
+  }
+
+  /**
+   * A new root context for a plugin: on_context_create(root, 0), on_vm_start, on_configure
+   * (cpp-host ContextBase::onStart then WasmBase::configure, once per root context).
+   * Returns the root, or an error text (the root is then dropped).
+   */
+  startRoot(cfg: PluginConfig, logSink: (e: LogEntry) => void): PluginRoot | string {
+    const root = new PluginRoot(this.newContextId(), cfg, this, logSink);
+    this.roots.set(root.contextId, root);
+    const error = this.host(() => {
+      this.call("proxy_on_context_create", root.contextId, 0);
       if (this.failed) return "proxy_on_context_create trapped";
-      const started = this.call("proxy_on_vm_start", ROOT_CONTEXT_ID, this.vmConfiguration.length);
+      const started = this.call("proxy_on_vm_start", root.contextId, this.vmConfiguration.length);
       if (this.failed) return "proxy_on_vm_start trapped";
       if (started === 0) return "Failed to start base Wasm VM: on_vm_start returned false";
       this.configurationReadable = true;
       let configured: number | undefined;
       try {
-        configured = this.call("proxy_on_configure", ROOT_CONTEXT_ID, this.pluginConfiguration.length);
+        configured = this.call("proxy_on_configure", root.contextId, root.pluginConfiguration.length);
       } finally {
         this.configurationReadable = false;
       }
@@ -265,39 +285,44 @@ export class WasmVm {
       if (configured === 0) return "Failed to configure base Wasm plugin: on_configure returned false";
       return undefined;
     });
+    if (error === undefined) return root;
+    root.stop();
+    root.closed = true;
+    this.roots.delete(root.contextId);
+    return error;
   }
 
-  /** Root on_done (waiting for proxy_done if it returned false), then on_delete. */
-  async shutdown(doneTimeoutMs = 5000): Promise<void> {
-    const r = this.host(() => this.call("proxy_on_done", ROOT_CONTEXT_ID));
+  /** A plugin leaves: root on_done (waiting for proxy_done if it returned false), then on_delete. */
+  async stopRoot(root: PluginRoot, doneTimeoutMs = 5000): Promise<void> {
+    if (root.closed) return;
+    const r = this.host(() => this.call("proxy_on_done", root.contextId));
     if (r === 0 && !this.failed) {
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, doneTimeoutMs);
-        this.doneWaiter = () => {
+        root.doneWaiter = () => {
           clearTimeout(t);
           resolve();
         };
       });
     }
-    this.host(() => this.call("proxy_on_delete", ROOT_CONTEXT_ID));
-    this.stopTimers();
-    for (const cancel of this.pendingHttp.values()) cancel();
-    this.pendingHttp.clear();
+    this.host(() => this.call("proxy_on_delete", root.contextId));
+    root.stop();
+    root.closed = true;
+    this.roots.delete(root.contextId);
   }
 
   /** Drops the VM without any callback (the canary): timers and pending calls stop. */
   discard(): void {
-    this.stopTimers();
-    for (const cancel of this.pendingHttp.values()) cancel();
-    this.pendingHttp.clear();
-    this.failed = true; // nothing may run in it any more
+    for (const root of this.roots.values()) root.stop();
+    this.discarded = true;
   }
 
-  /** proxy_done() from the guest. */
+  /** proxy_done() from the guest: completes the active root's pending on_done. */
   done(): number {
-    const w = this.doneWaiter;
-    if (!w) return 1; // NotFound: nothing waits for it
-    this.doneWaiter = undefined;
+    const root = this.activeRoot();
+    const w = root?.doneWaiter;
+    if (!root || !w) return 1; // NotFound: nothing waits for it
+    root.doneWaiter = undefined;
     queueMicrotask(w);
     return 0;
   }
@@ -308,7 +333,7 @@ export class WasmVm {
     return this.nextContextId++;
   }
 
-  registerStream(s: StreamSide): void {
+  registerStream(s: StreamSide & { readonly root: PluginRoot }): void {
     this.streams.set(s.contextId, s);
   }
 
@@ -316,59 +341,46 @@ export class WasmVm {
     this.streams.delete(id);
   }
 
-  /** The stream the active context belongs to (undefined for the root). */
+  /** The stream the active context belongs to (undefined for a root). */
   activeStream(): StreamSide | undefined {
-    return this.activeContextId === ROOT_CONTEXT_ID ? undefined : this.streams.get(this.activeContextId);
+    return this.streams.get(this.activeContextId);
   }
 
-  // --- Ticks (envoy-proxy-wasm.md §2 "Tick") ---
+  /** proxy_set_effective_context: any live root or stream context of this VM. */
+  setEffectiveContext(id: number): boolean {
+    if (!this.roots.has(id) && !this.streams.has(id)) return false;
+    this.activeContextId = id;
+    return true;
+  }
+
+  // --- Ticks (envoy-proxy-wasm.md §2 "Tick": valid from any context, always the root's timer) ---
 
   setTickPeriod(ms: number): void {
-    this.tickPeriodMs = ms;
-    if (this.tickTimer !== undefined) this.services.clock.clearTimer(this.tickTimer);
-    this.tickTimer = undefined;
-    this.armTick();
+    this.activeRoot()?.setTickPeriod(ms);
   }
 
-  private armTick(): void {
-    if (this.tickPeriodMs <= 0 || this.failed) return;
-    this.tickTimer = this.services.clock.setTimer(this.tickPeriodMs, () => {
-      this.tickTimer = undefined;
-      this.fireTick();
-      // Re-armed after each on_tick so ticks never overlap (unless on_tick changed the period).
-      if (this.tickTimer === undefined) this.armTick();
-    });
-  }
-
-  fireTick(): void {
-    this.host(() => this.call("proxy_on_tick", ROOT_CONTEXT_ID));
-  }
-
-  private stopTimers(): void {
-    if (this.tickTimer !== undefined) this.services.clock.clearTimer(this.tickTimer);
-    this.tickTimer = undefined;
-    this.tickPeriodMs = 0;
-  }
-
-  // --- Shared queues: on_queue_ready is posted, never run inline. ---
+  // --- Shared queues: on_queue_ready is posted to the registering root, never run inline. ---
 
   queueOwner(): { notify(token: number): void } {
+    const root = this.activeRoot();
     return {
       notify: (token) => {
-        this.services.clock.setTimer(0, () =>
-          this.host(() => this.call("proxy_on_queue_ready", ROOT_CONTEXT_ID, token)),
-        );
+        if (!root) return;
+        this.services.clock.setTimer(0, () => {
+          if (!root.closed) this.callRoot("proxy_on_queue_ready", root.contextId, token);
+        });
       },
     };
   }
 
-  // --- http_call (envoy-proxy-wasm.md §2 "http_call") ---
+  // --- http_call (envoy-proxy-wasm.md §2 "http_call": tokens per VM, response to the caller's root) ---
 
   startHttpCall(req: HttpCallRequest): number {
+    const root = this.activeRoot()!;
     const token = this.nextHttpToken;
     this.nextHttpToken += 4;
     const cancel = this.services.httpCall(req, (res) => {
-      if (!this.pendingHttp.delete(token)) return;
+      if (!root.pendingHttp.delete(token)) return;
       this.host(() => {
         if (res) {
           this.httpResponse = { headers: res.headers, body: res.body, trailers: res.trailers };
@@ -380,7 +392,7 @@ export class WasmVm {
         try {
           this.call(
             "proxy_on_http_call_response",
-            ROOT_CONTEXT_ID,
+            root.contextId,
             token,
             res ? res.headers.length : 0,
             res ? res.body.length : 0,
@@ -391,16 +403,13 @@ export class WasmVm {
         }
       });
     });
-    this.pendingHttp.set(token, cancel);
+    root.pendingHttp.set(token, cancel);
     return token;
   }
 
   get pendingHttpCalls(): number {
-    return this.pendingHttp.size;
+    let n = 0;
+    for (const root of this.roots.values()) n += root.pendingHttp.size;
+    return n;
   }
-}
-
-export function toBytes(v: string | Uint8Array | undefined): Uint8Array {
-  if (v === undefined) return new Uint8Array(0);
-  return typeof v === "string" ? utf8Encoder.encode(v) : v;
 }

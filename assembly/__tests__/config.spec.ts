@@ -1,5 +1,10 @@
 // Unit tests of the plugin configuration parser and the JSON reader it is built on.
-import { parseConfig, STRICT_FROM_POOL } from "../config";
+import {
+  DESTINATIONS_ORIGINAL_DST,
+  DESTINATIONS_OVERRIDE_HOST,
+  parseConfig,
+  STRICT_FROM_POOL,
+} from "../config";
 import { parseJson, JsonKind } from "../json/reader";
 
 const BASE = '"pool":{"namespace":"ns","name":"p"},"controlToken":"t"';
@@ -65,9 +70,10 @@ describe("plugin config", () => {
   });
   it("names the offending field", () => {
     expect<bool>(parseConfig('{"controlToken":"t"}').error.includes("pool")).toBe(true);
-    expect<bool>(parseConfig('{"pool":{"namespace":"ns","name":"p"}}').error.includes("controlToken")).toBe(
-      true,
-    );
+    // Without a token the plugin has no control path (a data listener); the config is still valid.
+    const dataOnly = parseConfig('{"pool":{"namespace":"ns","name":"p"}}').config!;
+    expect<bool>(dataOnly.controlEnabled()).toBe(false);
+    expect<bool>(parseConfig("{" + BASE + "}").config!.controlEnabled()).toBe(true);
     expect<bool>(
       parseConfig('{"pool":{"namespace":"ns","name":"p"},"controlToken":""}').error.includes("controlToken"),
     ).toBe(true);
@@ -80,10 +86,28 @@ describe("plugin config", () => {
     expect<bool>(parseConfig("[1]").config == null).toBe(true);
     expect<bool>(parseConfig("{oops").error.includes("JSON")).toBe(true);
   });
+  it("gives ORIGINAL_DST one destination and override_host a list", () => {
+    const oh = parseConfig("{" + BASE + ',"destinationMode":"override_host"}').config!;
+    expect<i32>(oh.destinationMode).toBe(DESTINATIONS_OVERRIDE_HOST);
+    expect<i32>(oh.maxFallbacks).toBe(3);
+    const oh1 = parseConfig("{" + BASE + ',"destinationMode":"override_host","maxFallbacks":1}').config!;
+    expect<i32>(oh1.maxFallbacks).toBe(1);
+    const od = parseConfig("{" + BASE + ',"destinationMode":"original_dst","maxFallbacks":0}').config!;
+    expect<i32>(od.destinationMode).toBe(DESTINATIONS_ORIGINAL_DST);
+    // A list can never route through an ORIGINAL_DST cluster: refused, naming the field.
+    const bad = parseConfig("{" + BASE + ',"destinationMode":"original_dst","maxFallbacks":2}');
+    expect<bool>(bad.config == null).toBe(true);
+    expect<bool>(bad.error.includes("maxFallbacks")).toBe(true);
+    expect<bool>(parseConfig("{" + BASE + ',"maxFallbacks":1}').error.includes("original_dst")).toBe(true);
+    expect<bool>(
+      parseConfig("{" + BASE + ',"destinationMode":"list"}').error.includes("destinationMode"),
+    ).toBe(true);
+  });
   it("reads the data-path fields and their defaults", () => {
     const d = parseConfig("{" + BASE + "}").config!;
     expect<u32>(d.maxBodyBytes).toBe(4 << 20);
-    expect<i32>(d.maxFallbacks).toBe(3);
+    expect<i32>(d.destinationMode).toBe(DESTINATIONS_ORIGINAL_DST);
+    expect<i32>(d.maxFallbacks).toBe(0);
     expect<bool>(d.conformance).toBe(false);
     expect<i32>(d.strictModels).toBe(STRICT_FROM_POOL);
     const c = parseConfig(
@@ -98,7 +122,10 @@ describe("plugin config", () => {
       STRICT_FROM_POOL,
     );
     expect<bool>(parseConfig("{" + BASE + ',"maxBodyBytes":0}').error.includes("maxBodyBytes")).toBe(true);
-    expect<bool>(parseConfig("{" + BASE + ',"maxFallbacks":65}').error.includes("maxFallbacks")).toBe(true);
+    const list = '"destinationMode":"override_host"';
+    expect<bool>(
+      parseConfig("{" + BASE + "," + list + ',"maxFallbacks":65}').error.includes("maxFallbacks"),
+    ).toBe(true);
     expect<bool>(parseConfig("{" + BASE + ',"conformance":1}').error.includes("conformance")).toBe(true);
     expect<bool>(parseConfig("{" + BASE + ',"strictModels":"yes"}').error.includes("strictModels")).toBe(
       true,

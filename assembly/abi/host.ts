@@ -6,9 +6,11 @@ import {
   proxy_add_header_map_value,
   proxy_call_foreign_function,
   proxy_get_buffer_bytes,
+  proxy_get_buffer_status,
   proxy_get_current_time_nanoseconds,
   proxy_get_header_map_value,
   proxy_get_log_level,
+  proxy_get_property,
   proxy_get_shared_data,
   proxy_log,
   proxy_remove_header_map_value,
@@ -119,6 +121,24 @@ export function removeHeader(map: HeaderMap, name: string): u32 {
 export function getBufferBytes(buffer: u32, start: u32, len: u32): ArrayBuffer | null {
   clearOut();
   if (proxy_get_buffer_bytes(buffer, start, len, outPtr, outLen) != WASM_OK) return null;
+  return takeResult();
+}
+
+/** A buffer's current length, or -1 when it is unavailable. */
+export function bufferLength(buffer: u32): i64 {
+  store<u32>(outLen, 0);
+  if (proxy_get_buffer_status(buffer, outLen, outCas) != WASM_OK) return -1;
+  return <i64>load<u32>(outLen);
+}
+
+/**
+ * A property by its NUL-separated path (Envoy's attribute path, e.g. "upstream\0address"), or null
+ * when the host does not have it now.
+ */
+export function getProperty(path: string): ArrayBuffer | null {
+  const p = String.UTF8.encode(path);
+  clearOut();
+  if (proxy_get_property(changetype<usize>(p), p.byteLength, outPtr, outLen) != WASM_OK) return null;
   return takeResult();
 }
 

@@ -52,3 +52,9 @@ export declare function proxy_set_buffer_bytes(buffer: u32, start: u32, len: u32
 
 @external("env", "proxy_get_log_level")
 export declare function proxy_get_log_level(retLevel: usize): u32;
+
+@external("env", "proxy_get_property")
+export declare function proxy_get_property(pathPtr: usize, pathLen: usize, retPtr: usize, retLen: usize): u32;
+
+@external("env", "proxy_get_buffer_status")
+export declare function proxy_get_buffer_status(buffer: u32, retLen: usize, retFlags: usize): u32;

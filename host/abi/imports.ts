@@ -2,7 +2,7 @@
 // the guest; it returns InvalidMemoryAccess (6). Policy lives in the VM and the stream, not here.
 import { deflateSync, inflateSync } from "node:zlib";
 import { BadPointer, deserializePairs, serializePairs, utf8Encoder } from "./memory.ts";
-import { type StreamSide, type WasmVm, ROOT_CONTEXT_ID } from "../vm.ts";
+import type { GuestHost, StreamSide } from "./guest-host.ts";
 import { type HeaderList, BufferType, MapType, WasmResult } from "../types.ts";
 
 const R = WasmResult;
@@ -51,7 +51,7 @@ const KNOWN_FOREIGN = new Set([
   "expr_delete",
 ]);
 
-export function buildImports(vm: WasmVm): Record<string, Fn> {
+export function buildImports(vm: GuestHost): Record<string, Fn> {
   const mem = () => vm.memory;
   const str = (p: number, s: number) => vm.memory.string(p, s);
   const stream = (): StreamSide | undefined => vm.activeStream();
@@ -72,7 +72,7 @@ export function buildImports(vm: WasmVm): Record<string, Fn> {
         return vm.vmConfiguration;
       case BufferType.PluginConfiguration:
         // Readable only during on_configure (envoy-proxy-wasm.md §1 "Call order" 2).
-        return vm.configurationReadable ? vm.pluginConfiguration : undefined;
+        return vm.configurationReadable ? vm.activePlugin()?.pluginConfiguration : undefined;
       case BufferType.HttpCallResponseBody:
         return vm.httpResponse?.body;
       case BufferType.HttpRequestBody:
@@ -84,15 +84,16 @@ export function buildImports(vm: WasmVm): Record<string, Fn> {
   };
 
   const property = (path: string): Uint8Array | undefined => {
-    const extra = vm.properties.get(path);
+    const plugin = vm.activePlugin();
+    const extra = plugin?.properties.get(path);
     if (extra) return extra;
     switch (path) {
       case "plugin_name":
-        return utf8Encoder.encode(vm.cfg.name ?? "");
+        return utf8Encoder.encode(plugin?.name ?? "");
       case "plugin_root_id":
-        return utf8Encoder.encode(vm.cfg.rootId ?? "");
+        return utf8Encoder.encode(plugin?.rootId ?? "");
       case "plugin_vm_id":
-        return utf8Encoder.encode(vm.cfg.vmId);
+        return utf8Encoder.encode(vm.vmId);
     }
     return stream()?.property(path);
   };
@@ -106,7 +107,7 @@ export function buildImports(vm: WasmVm): Record<string, Fn> {
     }),
     proxy_get_log_level: safe((ptr: number) => {
       vm.restrict(true);
-      mem().setU32(ptr, vm.cfg.logLevel ?? 2);
+      mem().setU32(ptr, vm.logLevel);
       return R.Ok;
     }),
     proxy_get_status: safe((codePtr: number, msgPtr: number, msgSize: number) => {
@@ -286,9 +287,7 @@ export function buildImports(vm: WasmVm): Record<string, Fn> {
     }),
     proxy_set_effective_context: safe((id: number) => {
       vm.restrict(false);
-      if (id !== ROOT_CONTEXT_ID && !vm.streams.has(id)) return R.BadArgument;
-      vm.activeContextId = id;
-      return R.Ok;
+      return vm.setEffectiveContext(id >>> 0) ? R.Ok : R.BadArgument;
     }),
     proxy_done: safe(() => {
       vm.restrict(false);
@@ -298,7 +297,7 @@ export function buildImports(vm: WasmVm): Record<string, Fn> {
     // --- shared data and queues ---
     proxy_get_shared_data: safe((kp: number, ks: number, rp: number, rs: number, casPtr: number) => {
       vm.restrict(false);
-      const e = vm.services.sharedData.get(vm.cfg.vmId, str(kp, ks));
+      const e = vm.sharedData.get(vm.vmId, str(kp, ks));
       if (!e) return R.NotFound;
       mem().setU32(casPtr, e.cas);
       mem().copyOut(e.value, rp, rs);
@@ -306,30 +305,30 @@ export function buildImports(vm: WasmVm): Record<string, Fn> {
     }),
     proxy_set_shared_data: safe((kp: number, ks: number, vp: number, vs: number, cas: number) => {
       vm.restrict(false);
-      return vm.services.sharedData.set(vm.cfg.vmId, str(kp, ks), mem().copy(vp, vs), cas >>> 0);
+      return vm.sharedData.set(vm.vmId, str(kp, ks), mem().copy(vp, vs), cas >>> 0);
     }),
     proxy_register_shared_queue: safe((np: number, ns: number, tokenPtr: number) => {
       vm.restrict(false);
       const name = str(np, ns);
       mem().u32(tokenPtr); // validate before registering
-      mem().setU32(tokenPtr, vm.services.queues.register(vm.cfg.vmId, name, vm.queueOwner()));
+      mem().setU32(tokenPtr, vm.queues.register(vm.vmId, name, vm.queueOwner()));
       return R.Ok;
     }),
     proxy_resolve_shared_queue: safe((vp: number, vs: number, np: number, ns: number, tokenPtr: number) => {
       vm.restrict(false);
-      const vmId = str(vp, vs) || vm.cfg.vmId;
-      const t = vm.services.queues.resolve(vmId, str(np, ns));
+      const vmId = str(vp, vs) || vm.vmId;
+      const t = vm.queues.resolve(vmId, str(np, ns));
       if (t === undefined) return R.NotFound;
       mem().setU32(tokenPtr, t);
       return R.Ok;
     }),
     proxy_enqueue_shared_queue: safe((token: number, p: number, s: number) => {
       vm.restrict(false);
-      return vm.services.queues.enqueue(token >>> 0, mem().copy(p, s));
+      return vm.queues.enqueue(token >>> 0, mem().copy(p, s));
     }),
     proxy_dequeue_shared_queue: safe((token: number, rp: number, rs: number) => {
       vm.restrict(false);
-      const r = vm.services.queues.dequeue(token >>> 0);
+      const r = vm.queues.dequeue(token >>> 0);
       if (r.value) mem().copyOut(r.value, rp, rs);
       return r.result;
     }),
@@ -342,7 +341,7 @@ export function buildImports(vm: WasmVm): Record<string, Fn> {
     }),
     proxy_get_current_time_nanoseconds: safe((ptr: number) => {
       vm.restrict(false);
-      mem().setU64(ptr, vm.services.clock.nowNs());
+      mem().setU64(ptr, vm.clock.nowNs());
       return R.Ok;
     }),
     proxy_define_metric: safe((type: number, np: number, ns: number, idPtr: number) => {
@@ -388,7 +387,7 @@ export function buildImports(vm: WasmVm): Record<string, Fn> {
         const body = mem().copy(bp, bs);
         const trailers = deserializePairs(mem().bytes(tp, ts));
         mem().u32(tokenPtr);
-        const baseUrl = vm.cfg.clusters?.[cluster];
+        const baseUrl = vm.activePlugin()?.clusters[cluster];
         if (baseUrl === undefined) return R.BadArgument;
         for (const required of [":path", ":method", ":authority"]) {
           if (!headers.some(([k]) => k === required)) return R.BadArgument;
@@ -446,7 +445,7 @@ export function buildImports(vm: WasmVm): Record<string, Fn> {
     // --- ABI 0.1.0 only (verification rejects them for 0.2.x modules) ---
     proxy_get_configuration: safe((rp: number, rs: number) => {
       vm.restrict(false);
-      mem().copyOut(vm.pluginConfiguration, rp, rs);
+      mem().copyOut(vm.activePlugin()?.pluginConfiguration ?? new Uint8Array(0), rp, rs);
       return R.Ok;
     }),
     proxy_continue_request: safe(() => stream()?.continueStream(0) ?? R.NotFound),

@@ -153,3 +153,9 @@ export function deserializePairs(data: Uint8Array): HeaderList {
   }
   return out;
 }
+
+/** A configuration value as bytes: strings are UTF-8, absent is empty. */
+export function toBytes(v: string | Uint8Array | undefined): Uint8Array {
+  if (v === undefined) return new Uint8Array(0);
+  return typeof v === "string" ? utf8Encoder.encode(v) : v;
+}

@@ -128,6 +128,7 @@ async function load(
       pool: { namespace: "default", name: "pool-a" },
       ...(config.controlTokenEnv === undefined ? { controlToken: TOKEN } : {}),
       randomSeed: 1,
+      destinationMode: "override_host",
       ...config,
     }),
   });
@@ -150,7 +151,12 @@ test("loads with its Envoy imports and configures on the canary and every worker
 });
 
 for (const [name, cfg, field] of [
-  ["missing controlToken", { pool: { namespace: "a", name: "b" } }, "controlToken"],
+  [
+    "fallbacks through ORIGINAL_DST",
+    { pool: { namespace: "a", name: "b" }, destinationMode: "original_dst", maxFallbacks: 3 },
+    "maxFallbacks",
+  ],
+  ["empty controlToken", { pool: { namespace: "a", name: "b" }, controlToken: "" }, "controlToken"],
   ["missing pool", { controlToken: "t" }, "pool"],
   [
     "bad failureMode",

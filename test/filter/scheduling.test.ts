@@ -162,6 +162,7 @@ async function loadWithProcess(config: Record<string, unknown> = {}) {
       pool: { namespace: "default", name: "pool-a" },
       controlToken: TOKEN,
       randomSeed: 42,
+      destinationMode: "override_host",
       ...config,
     }),
   });

@@ -159,7 +159,11 @@ test("continue_stream after StopAll forwards headers and hands the buffered body
   assert.deepEqual(rec.events, []);
   assert.equal(guests.get(0)!.call("proxy_set_tick_period_milliseconds", 0), 0);
   // Drive the root callback directly (the same path a tick takes).
-  (plugin as unknown as { vms: Array<{ fireTick(): void }> }).vms[0]!.fireTick();
+  const p = plugin as unknown as {
+    vms: Array<{ callRoot(name: string, ...args: number[]): unknown }>;
+    rootContextIds: number[];
+  };
+  p.vms[0]!.callRoot("proxy_on_tick", p.rootContextIds[0]!);
   assert.deepEqual(calls, ["effective 0", "continue 0", "bad effective 2", "body 5 1"]);
   assert.deepEqual(rec.events, ["reqH eos=false", "reqD 5 eos=true"]);
   s.destroy();
