@@ -22,6 +22,8 @@ interface Direction {
   headers: HeaderList | undefined;
   /** The header map is visible to the plugin (set in *Headers, released on Continue or continue_stream). */
   headersAvailable: boolean;
+  /** Trailers are being delivered (on_*_trailers) and are held until the plugin continues. */
+  trailersHeld: boolean;
   headersHeld: boolean;
   headersEndStream: boolean;
   /** StopAllIteration*: data is buffered without calling the plugin until continue_stream. */
@@ -43,6 +45,7 @@ function newDirection(): Direction {
   return {
     headers: undefined,
     headersAvailable: false,
+    trailersHeld: false,
     headersHeld: false,
     headersEndStream: false,
     stopAll: false,
@@ -116,6 +119,7 @@ export class WasmHttpStream implements HttpStream, StreamSide {
       d.ended = endOfStream;
       d.headersEndStream = endOfStream;
       d.headersHeld = true;
+      if (this.opts.bypass) return this.resume(d, true);
       if (this.vm.failed) return this.failStream();
       this.ensureContext();
       if (this.vm.failed) return this.failStream();
@@ -134,6 +138,29 @@ export class WasmHttpStream implements HttpStream, StreamSide {
     this.vm.host(() => this.onData(this.req, data, endOfStream, true));
   }
 
+  /**
+   * Request trailers end the stream: on_request_body never saw end_of_stream, the plugin gets
+   * on_request_trailers (cpp-host onRequestTrailers: 0 Continue, anything else StopIteration).
+   */
+  decodeTrailers(trailers: HeaderList): void {
+    this.vm.host(() => {
+      const d = this.req;
+      if (this.finished || d.endForwarded) return;
+      d.ended = true;
+      d.trailers = trailers.map(([k, v]) => [k.toLowerCase(), v] as [string, string]);
+      d.trailersHeld = true;
+      if (this.opts.bypass || this.contextId === 0) return this.resume(d, true);
+      if (this.vm.failed) return this.failStream();
+      // Under StopAllIteration the plugin sees nothing until continue_stream; the trailers wait too.
+      if (d.stopAll || (d.headersHeld && !d.headersAvailable)) return this.checkLimit(d, true);
+      const r = this.vm.call("proxy_on_request_trailers", this.contextId, d.trailers.length);
+      if (this.vm.failed) return this.failStream();
+      if (this.finished) return;
+      if ((r ?? 0) === 0 && !this.localReplyPending) this.resume(d, true, true);
+      else d.bodyStopped = true;
+    });
+  }
+
   encodeHeaders(headers: HeaderList, endOfStream: boolean): void {
     this.vm.host(() => {
       if (this.reset || this.destroyed) return;
@@ -144,8 +171,8 @@ export class WasmHttpStream implements HttpStream, StreamSide {
       d.ended = endOfStream;
       d.headersEndStream = endOfStream;
       d.headersHeld = true;
+      if (this.opts.bypass || this.contextId === 0) return this.resume(d, false); // never saw it
       if (this.vm.failed) return this.failStream(true);
-      if (this.contextId === 0) return this.resume(d, false); // the filter never saw this stream
       d.headersAvailable = true;
       const r = this.vm.call(
         "proxy_on_response_headers",
@@ -213,6 +240,10 @@ export class WasmHttpStream implements HttpStream, StreamSide {
     if (this.reset || this.destroyed || (isRequest && this.localReplied)) return;
     if (d.endForwarded) return; // ended already (e.g. ContinueAndEndStream)
     d.ended = eos;
+    if (this.opts.bypass) {
+      d.buffer = concat(d.buffer, data);
+      return this.resume(d, isRequest);
+    }
     if (this.vm.failed) return this.failData(d, data, eos, isRequest);
     d.buffer = concat(d.buffer, data);
     if (this.contextId === 0) return this.resume(d, isRequest);
@@ -225,12 +256,14 @@ export class WasmHttpStream implements HttpStream, StreamSide {
 
   /** Calls on_*_body with the current buffer (whole buffered body after StopIterationAndBuffer). */
   private deliverBody(d: Direction, isRequest: boolean): void {
-    d.inEosDataCallback = d.ended;
+    // With trailers, the body never carries end_of_stream: the trailers end the stream.
+    const eos = d.ended && !d.trailersHeld;
+    d.inEosDataCallback = eos;
     const r = this.vm.call(
       isRequest ? "proxy_on_request_body" : "proxy_on_response_body",
       this.contextId,
       d.buffer.length,
-      d.ended ? 1 : 0,
+      eos ? 1 : 0,
     );
     d.inEosDataCallback = false;
     if (this.vm.failed) return this.failStream(!isRequest);
@@ -241,7 +274,7 @@ export class WasmHttpStream implements HttpStream, StreamSide {
     switch (status) {
       case 0:
         d.bodyStopped = false;
-        this.resume(d, isRequest);
+        this.resume(d, isRequest, true);
         return;
       case 1:
       case 2:
@@ -256,20 +289,31 @@ export class WasmHttpStream implements HttpStream, StreamSide {
     }
   }
 
-  /** Forwards held headers and buffered data to the next filter. */
-  private resume(d: Direction, isRequest: boolean): void {
+  /**
+   * Forwards held headers, buffered data and held trailers to the next filter. Envoy drops its pointer to
+   * the header map only when on_*_headers returned Continue or on continue_stream; a stream resumed by a
+   * body or trailers callback keeps the map readable and writable (context.cc decodeHeaders, getMap).
+   */
+  private resume(d: Direction, isRequest: boolean, fromCallback = false): void {
     if (d.headersHeld) {
       d.headersHeld = false;
-      d.headersAvailable = false;
+      if (!fromCallback) d.headersAvailable = false;
       this.forwardHeaders(d, isRequest, d.headersEndStream);
     }
     if (d.headersEndStream) return;
-    if (d.buffer.length > 0 || d.ended) {
+    const withTrailers = d.trailersHeld;
+    if (d.buffer.length > 0 || (d.ended && !withTrailers)) {
       const data = d.buffer;
       d.buffer = EMPTY;
-      if (d.ended) d.endForwarded = true;
-      if (isRequest) this.cb.forwardRequestData(data, d.ended);
-      else this.cb.forwardResponseData(data, d.ended);
+      const eos = d.ended && !withTrailers;
+      if (eos) d.endForwarded = true;
+      if (isRequest) this.cb.forwardRequestData(data, eos);
+      else this.cb.forwardResponseData(data, eos);
+    }
+    if (withTrailers) {
+      d.trailersHeld = false;
+      d.endForwarded = true;
+      if (isRequest) this.cb.forwardRequestTrailers?.(d.trailers ?? []);
     }
   }
 
@@ -445,6 +489,9 @@ export class WasmHttpStream implements HttpStream, StreamSide {
     if (type !== 0 && type !== 1) return R.Unimplemented;
     const isRequest = type === 0;
     const d = isRequest ? this.req : this.resp;
+    // Envoy clears the request maps on continue_stream of either direction, never the response maps
+    // (context.cc Context::continueStream).
+    this.req.headersAvailable = false;
     this.vm.defer(() => {
       if (this.finished) return;
       if (!d.headersHeld && !d.stopAll && !d.bodyStopped) return; // idempotent
@@ -529,7 +576,9 @@ export class WasmHttpStream implements HttpStream, StreamSide {
               ? this.opts.destination
               : this.upstreamHost;
         if (!a) return undefined;
-        if (seg[1] === "address") return s(`${a.address}:${a.port}`);
+        // Envoy's Address::asString: IPv6 in brackets (`[fd00::1]:8000`).
+        if (seg[1] === "address")
+          return s(a.address.includes(":") ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`);
         if (seg[1] === "port") return int64(a.port);
         return undefined;
       }

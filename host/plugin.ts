@@ -3,7 +3,14 @@
 import type { WasmVm } from "./vm.ts";
 import type { PluginRoot } from "./root.ts";
 import { WasmHttpStream } from "./http-stream.ts";
-import type { HttpStream, LogEntry, NewStreamOptions, StreamCallbacks, WasmPlugin } from "./types.ts";
+import type {
+  FailurePolicy,
+  HttpStream,
+  LogEntry,
+  NewStreamOptions,
+  StreamCallbacks,
+  WasmPlugin,
+} from "./types.ts";
 
 const LOG_RING = 1000;
 
@@ -18,7 +25,15 @@ export class LoadedPlugin implements WasmPlugin {
   private closed = false;
   private workersByIndex: WorkerRoot[] = [];
 
-  constructor(private readonly onShutdown: () => void) {}
+  /**
+   * @param policy what a new stream gets while its worker's VM has trapped
+   * @param reload FAIL_RELOAD: this plugin's root in a fresh VM for a worker, or undefined (back-off, failure)
+   */
+  constructor(
+    private readonly onShutdown: () => void,
+    readonly policy: FailurePolicy = "FAIL_CLOSED",
+    private readonly reload: (worker: number) => WorkerRoot | undefined = () => undefined,
+  ) {}
 
   /** Called once the roots exist (they are created after the plugin, since they log into it). */
   attach(workers: WorkerRoot[]): void {
@@ -50,8 +65,16 @@ export class LoadedPlugin implements WasmPlugin {
 
   newHttpStream(cb: StreamCallbacks, opts: NewStreamOptions = {}): HttpStream {
     const index = opts.worker ?? this.rr++ % this.workersByIndex.length;
-    const w = this.workersByIndex[index];
+    let w = this.workersByIndex[index];
     if (!w) throw new RangeError(`no worker ${index}`);
+    // Envoy's PluginConfig::createContext, per new stream on a worker whose VM trapped.
+    if (w.vm.failed && !this.closed) {
+      if (this.policy === "FAIL_OPEN") return new WasmHttpStream(w.vm, w.root, cb, { ...opts, bypass: true });
+      if (this.policy === "FAIL_RELOAD") {
+        const fresh = this.reload(index);
+        if (fresh) this.workersByIndex[index] = w = fresh;
+      }
+    }
     return new WasmHttpStream(w.vm, w.root, cb, opts);
   }
 
@@ -63,7 +86,9 @@ export class LoadedPlugin implements WasmPlugin {
   async shutdown(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await Promise.all(this.workersByIndex.map(({ vm, root }) => vm.stopRoot(root)));
+    await Promise.all(
+      this.workersByIndex.map(({ vm, root }) => (vm.discarded ? undefined : vm.stopRoot(root))),
+    );
     this.onShutdown();
   }
 }

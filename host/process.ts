@@ -12,6 +12,7 @@ import { LoadedPlugin, type WorkerRoot } from "./plugin.ts";
 import { WasmVm, type ProcessServices } from "./vm.ts";
 import { toBytes } from "./abi/memory.ts";
 import {
+  type FailurePolicy,
   type LogEntry,
   type PluginConfig,
   type WasmPlugin,
@@ -20,15 +21,20 @@ import {
 } from "./types.ts";
 
 interface VmGroup {
+  module: WebAssembly.Module;
   vms: WasmVm[];
   plugins: number;
 }
+
+const DEFAULT_RELOAD_BACKOFF_MS = 1000;
 
 export class EnvoyProcess {
   readonly clock: Clock;
   readonly sharedData = new SharedData();
   readonly queues = new SharedQueues();
   readonly metrics = new MetricStore();
+  /** Envoy's own counters this host models (e.g. `wasm.<plugin>.vm_reload_success`). */
+  readonly stats = new Map<string, number>();
   private readonly vmRefs = new Map<string, number>();
   private readonly groups = new Map<string, VmGroup>();
   private readonly objectIds = new WeakMap<object, number>();
@@ -63,6 +69,7 @@ export class EnvoyProcess {
   async loadPlugin(code: Uint8Array | WebAssembly.Module, cfg: PluginConfig): Promise<WasmPlugin> {
     const allow = cfg.testImports ? ["test"] : [];
     assertLoadable(code, allow);
+    const policy = failurePolicy(cfg);
     const module =
       code instanceof WebAssembly.Module ? code : await WebAssembly.compile(code as BufferSource);
     const key = this.vmKey(code, module, cfg);
@@ -79,7 +86,7 @@ export class EnvoyProcess {
     try {
       this.runCanary(module, cfg, sink);
       // Each worker clones the VM (when it has none for this key yet) and starts this plugin's root in it.
-      const group: VmGroup = existing ?? { vms: [], plugins: 0 };
+      const group: VmGroup = existing ?? { module, vms: [], plugins: 0 };
       const roots: WorkerRoot[] = [];
       const undo = () => {
         for (const r of roots) r.vm.roots.delete(r.root.contextId);
@@ -106,7 +113,9 @@ export class EnvoyProcess {
       group.plugins++;
       this.groups.set(key, group);
       this.vmRefs.set(cfg.vmId, (this.vmRefs.get(cfg.vmId) ?? 0) + 1);
-      plugin = new LoadedPlugin(() => this.release(key, cfg.vmId));
+      const lastLoadMs = roots.map(() => this.nowMs());
+      const reload = (worker: number) => this.reload(group, worker, cfg, sink, lastLoadMs);
+      plugin = new LoadedPlugin(() => this.release(key, cfg.vmId), policy, reload);
       plugin.logs = pending;
       plugin.attach(roots);
       return plugin;
@@ -134,6 +143,56 @@ export class EnvoyProcess {
     // Test imports are linked into the VM, so only plugins passing the same function can share it.
     const test = cfg.testImports ? `:test:${this.idOf(cfg.testImports)}` : "";
     return `${cfg.vmId}\0${vmConfig}\0${codeKey}${test}`;
+  }
+
+  private nowMs(): number {
+    return Number(this.clock.nowNs() / 1_000_000n);
+  }
+
+  private count(name: string): void {
+    this.stats.set(name, (this.stats.get(name) ?? 0) + 1);
+  }
+
+  /**
+   * FAIL_RELOAD (wasm.cc PluginConfig::maybeReloadHandleIfNeeded): once a jittered back-off in
+   * [base, 1.5·base) has passed since this worker's last load, the plugin's root starts in a fresh clone
+   * of the VM (the first plugin to reload replaces the worker's VM; the others join it). Module globals
+   * start over; shared data is kept.
+   */
+  private reload(
+    group: VmGroup,
+    worker: number,
+    cfg: PluginConfig,
+    sink: (e: LogEntry) => void,
+    lastLoadMs: number[],
+  ): WorkerRoot | undefined {
+    const name = cfg.name ?? "";
+    const base = cfg.reloadBackoffMs ?? DEFAULT_RELOAD_BACKOFF_MS;
+    const now = this.nowMs();
+    if (now - lastLoadMs[worker]! < base * (1 + Math.random() / 2)) {
+      this.count(`wasm.${name}.vm_reload_backoff`);
+      return undefined;
+    }
+    lastLoadMs[worker] = now;
+    let vm = group.vms[worker]!;
+    try {
+      if (vm.failed) {
+        const failedVm = vm;
+        vm = this.startVm(group.module, cfg, worker, sink);
+        group.vms[worker] = vm;
+        failedVm.discard();
+      }
+    } catch {
+      this.count(`wasm.${name}.vm_reload_failure`);
+      return undefined;
+    }
+    const root = vm.startRoot(cfg, sink);
+    if (typeof root === "string") {
+      this.count(`wasm.${name}.vm_reload_failure`);
+      return undefined;
+    }
+    this.count(`wasm.${name}.vm_reload_success`);
+    return { vm, root };
   }
 
   private idOf(o: object): number {
@@ -183,6 +242,14 @@ export class EnvoyProcess {
     this.sharedData.dropVm(vmId);
     this.queues.dropVm(vmId);
   }
+}
+
+/** Envoy: unset means FAIL_CLOSED; the deprecated fail_open means FAIL_OPEN; both set is an error. */
+function failurePolicy(cfg: PluginConfig): FailurePolicy {
+  if (cfg.failOpen && cfg.failurePolicy !== undefined) {
+    throw new PluginConfigError("only one of fail_open or failure_policy can be set");
+  }
+  return cfg.failurePolicy ?? (cfg.failOpen ? "FAIL_OPEN" : "FAIL_CLOSED");
 }
 
 function vmLabel(index: number): string {

@@ -64,8 +64,21 @@ export interface PluginConfig {
   environment?: Record<string, string>;
   /** Worker VMs; default 2. */
   workers?: number;
-  /** After a VM trap: true → stream continues untouched, false → 503 local reply. */
+  /**
+   * Envoy's deprecated `fail_open`. The only flag a stream already running consults after its VM traps
+   * (cpp-host CHECK_FAIL): true → it continues untouched, false → 503 `wasm_fail_stream`. As a policy
+   * it means FAIL_OPEN. Setting it together with `failurePolicy` is a configuration error, as in Envoy.
+   */
   failOpen?: boolean;
+  /**
+   * Envoy's PluginConfig.failure_policy; unset means FAIL_CLOSED (source/extensions/common/wasm/wasm.cc,
+   * PluginConfig::PluginConfig). What a NEW stream gets while its worker's VM has trapped: FAIL_CLOSED →
+   * 503; FAIL_OPEN → the filter is skipped; FAIL_RELOAD → a fresh VM (module state lost, shared data
+   * kept) once the back-off allows, else 503.
+   */
+  failurePolicy?: FailurePolicy;
+  /** FAIL_RELOAD back-off base (reload_config.backoff.base_interval); default 1000 ms. */
+  reloadBackoffMs?: number;
   /** Default false: StopIteration(1) from headers is rewritten to 4. */
   allowOnHeadersStopIteration?: boolean;
   /** Default 1 MiB; request buffering over it → 413, response → 500. */
@@ -86,6 +99,8 @@ export interface PluginConfig {
   }) => Record<string, (...args: never[]) => unknown>;
 }
 
+export type FailurePolicy = "FAIL_CLOSED" | "FAIL_OPEN" | "FAIL_RELOAD";
+
 export interface LocalReply {
   status: number;
   headers: HeaderList;
@@ -97,6 +112,8 @@ export interface LocalReply {
 export interface StreamCallbacks {
   forwardRequestHeaders(headers: HeaderList, endOfStream: boolean): void;
   forwardRequestData(data: Uint8Array, endOfStream: boolean): void;
+  /** Request trailers (they end the request); only streams that received trailers call it. */
+  forwardRequestTrailers?(trailers: HeaderList): void;
   forwardResponseHeaders(headers: HeaderList, endOfStream: boolean): void;
   forwardResponseData(data: Uint8Array, endOfStream: boolean): void;
   localReply(reply: LocalReply): void;
@@ -108,6 +125,8 @@ export interface HttpStream {
   decodeHeaders(headers: HeaderList, endOfStream: boolean): void;
   /** on_request_body with Envoy's buffering semantics. */
   decodeData(data: Uint8Array, endOfStream: boolean): void;
+  /** on_request_trailers: the trailers end the request (the body's last chunk had no end_of_stream). */
+  decodeTrailers(trailers: HeaderList): void;
   encodeHeaders(headers: HeaderList, endOfStream: boolean): void;
   encodeData(data: Uint8Array, endOfStream: boolean): void;
   /** on_log, on_done, on_delete (in that order). */
@@ -124,6 +143,8 @@ export interface HttpStream {
 
 export interface NewStreamOptions {
   worker?: number;
+  /** The filter is not in this stream's chain (FAIL_OPEN with a failed VM): everything passes through. */
+  bypass?: boolean;
   downstream?: { address: string; port: number };
   destination?: { address: string; port: number };
 }

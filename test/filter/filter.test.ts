@@ -370,3 +370,77 @@ test("a torn table/version pair never moves a VM back to an older generation", a
   assert.equal(header(inference(plugin, 1).forwarded, DEST), "10.0.0.7:8000");
   await plugin.shutdown();
 });
+
+/** One inference request with a JSON body, optional trailers, and a response the test shapes. */
+function sendWithTrailers(
+  plugin: WasmPlugin,
+  body: string,
+  opts: { trailers?: HeaderList; upstream?: { address: string; port: number }; response?: HeaderList },
+): Outcome & { forwardedTrailers?: HeaderList; bodyChunks: number } {
+  const out: Outcome & { forwardedTrailers?: HeaderList; bodyChunks: number } = { bodyChunks: 0 };
+  const s = plugin.newHttpStream(
+    {
+      forwardRequestHeaders: (h) => (out.forwarded = h),
+      forwardRequestData: () => out.bodyChunks++,
+      forwardRequestTrailers: (t) => (out.forwardedTrailers = t),
+      forwardResponseHeaders: (h) => (out.response = h),
+      forwardResponseData: () => {},
+      localReply: (r) => (out.reply = r),
+    },
+    { worker: 0 },
+  );
+  s.decodeHeaders(
+    [
+      [":method", "POST"],
+      [":path", "/v1/completions"],
+      [":authority", "gw"],
+      [":scheme", "http"],
+      ["content-type", "application/json"],
+    ],
+    false,
+  );
+  const bytes = new TextEncoder().encode(body);
+  if (opts.trailers) {
+    s.decodeData(bytes, false);
+    s.decodeTrailers(opts.trailers);
+  } else s.decodeData(bytes, true);
+  if (out.forwarded && !out.reply) {
+    if (opts.upstream) s.setUpstreamHost(opts.upstream.address, opts.upstream.port);
+    s.encodeHeaders([[":status", "200"], ...(opts.response ?? [])], true);
+  }
+  s.destroy();
+  return out;
+}
+
+test("a body followed by trailers is routed at the trailers (on_request_body never sees end_of_stream)", async () => {
+  const { plugin } = await load();
+  assert.equal(push(plugin, snapshotBytes(1n, [{ address: "10.0.0.1" }])).reply?.status, 204);
+  const o = sendWithTrailers(plugin, '{"model":"m","prompt":"hi"}', { trailers: [["x-checksum", "abc"]] });
+  assert.equal(o.reply, undefined);
+  assert.equal(header(o.forwarded, DEST), "10.0.0.1:8000", "the destination is set before the headers go");
+  assert.deepEqual(o.forwardedTrailers, [["x-checksum", "abc"]]);
+  const bad = sendWithTrailers(plugin, '{"model":', { trailers: [["x-checksum", "abc"]] });
+  assert.equal(bad.reply?.status, 400, "a bad body is still answered when trailers end the request");
+  await plugin.shutdown();
+});
+
+test("served header: replaces an upstream copy and names the upstream.address of the attempt that answered", async () => {
+  const { plugin } = await load();
+  assert.equal(
+    push(plugin, snapshotBytes(1n, [{ address: "10.0.0.1" }, { address: "10.0.0.2" }])).reply?.status,
+    204,
+  );
+  const o = sendWithTrailers(plugin, '{"model":"m","prompt":"hi"}', {
+    upstream: { address: "10.0.0.2", port: 8000 },
+    response: [["x-gateway-destination-endpoint-served", "1.2.3.4:1"]],
+  });
+  assert.equal(headerCount(o.response, "x-gateway-destination-endpoint-served"), 1);
+  assert.equal(header(o.response, "x-gateway-destination-endpoint-served"), "10.0.0.2:8000");
+  // Without an upstream host (no property), the first destination stands in.
+  const first = sendWithTrailers(plugin, '{"model":"m","prompt":"hi"}', {});
+  assert.equal(
+    header(first.response, "x-gateway-destination-endpoint-served"),
+    header(first.forwarded, DEST)?.split(",")[0],
+  );
+  await plugin.shutdown();
+});

@@ -1,7 +1,7 @@
 // Filter-manager semantics: header-map availability, status rewrites, local replies, body buffering.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { serializePairs } from "../../host/index.ts";
+import { serializePairs, type HeaderList } from "../../host/index.ts";
 import { loadPuppet, newEnvoy } from "./puppet.ts";
 import { REQ, recorder } from "./recorder.ts";
 
@@ -344,5 +344,126 @@ test("a local reply passes through the plugin's own on_response_headers/body, wh
   assert.ok(
     rec.replies[0]!.headers.some(([k, v]) => k === "x-gateway-destination-endpoint-served" && v === "none"),
   );
+  await plugin.shutdown();
+});
+
+test("request headers stay readable after a body callback resumed the stream, not after Continue or continue_stream", async () => {
+  // Envoy context.cc: request_headers_ is cleared only when on_request_headers returns Continue or on
+  // continue_stream (of either direction); a stream resumed by on_request_body keeps the map.
+  const seen: Array<[string, number]> = [];
+  let mode: "body" | "headers" | "continue" = "body";
+  const { plugin } = await loadPuppet(
+    newEnvoy(),
+    {
+      proxy_on_request_headers: () => (mode === "headers" ? 0 : 1),
+      proxy_on_request_body: (g) => {
+        if (mode === "continue") {
+          g.call("proxy_continue_stream", 1); // the response direction still clears the request maps
+          return 1;
+        }
+        return 0;
+      },
+      proxy_on_response_headers: (g) => {
+        seen.push([`${mode} get`, g.getHeader(0, "x-model").r]);
+        seen.push([`${mode} replace`, g.replaceHeader(0, "x-late", "1")]);
+        seen.push([`${mode} resp get`, g.getHeader(2, ":status").r]);
+        return 0;
+      },
+    },
+    { allowOnHeadersStopIteration: true },
+  );
+  for (const m of ["body", "headers", "continue"] as const) {
+    mode = m;
+    const s = plugin.newHttpStream(recorder());
+    s.decodeHeaders(REQ, false);
+    s.decodeData(enc("x"), true);
+    s.encodeHeaders([[":status", "200"]], true);
+    s.destroy();
+  }
+  assert.deepEqual(seen, [
+    ["body get", 0],
+    ["body replace", 0],
+    ["body resp get", 0],
+    ["headers get", 2],
+    ["headers replace", 2],
+    ["headers resp get", 0],
+    ["continue get", 2],
+    ["continue replace", 2],
+    ["continue resp get", 0],
+  ]);
+  await plugin.shutdown();
+});
+
+test("trailers: the body has no end_of_stream, on_request_trailers decides; Stop holds until continue_stream", async () => {
+  const calls: string[] = [];
+  let stopAtTrailers = false;
+  const { plugin, guests } = await loadPuppet(
+    newEnvoy(),
+    {
+      proxy_on_request_headers: () => 1,
+      proxy_on_request_body: (_g, _id, size, eos) => {
+        calls.push(`body ${size} eos=${eos}`);
+        return 1;
+      },
+      proxy_on_request_trailers: (g, _id, n) => {
+        calls.push(`trailers n=${n} t=${g.getHeader(1, "x-t").value}`);
+        g.replaceHeader(0, "x-decided", "at-trailers");
+        return stopAtTrailers ? 1 : 0;
+      },
+    },
+    { allowOnHeadersStopIteration: true },
+  );
+  for (const stop of [false, true]) {
+    stopAtTrailers = stop;
+    calls.length = 0;
+    const trailers: HeaderList[] = [];
+    const rec = recorder();
+    const s = plugin.newHttpStream({ ...rec, forwardRequestTrailers: (t) => trailers.push(t) });
+    s.decodeHeaders(REQ, false);
+    s.decodeData(enc("abc"), false);
+    s.decodeTrailers([["X-T", "v"]]);
+    assert.deepEqual(calls, ["body 3 eos=0", "trailers n=1 t=v"]);
+    if (stop) {
+      assert.deepEqual(rec.events, [], "held until continue_stream");
+      const g = guests.get(0)!;
+      g.call("proxy_set_effective_context", s.contextId);
+      assert.equal(g.call("proxy_continue_stream", 0), 0);
+      s.encodeData(new Uint8Array(0), false); // any host entry drains the deferred continue
+    }
+    assert.deepEqual(rec.events, ["reqH eos=false", "reqD 3 eos=false"]);
+    assert.ok(rec.reqHeaders[0]!.some(([k, v]) => k === "x-decided" && v === "at-trailers"));
+    assert.deepEqual(trailers, [[["x-t", "v"]]]);
+    s.destroy();
+  }
+  await plugin.shutdown();
+});
+
+test("upstream.address / upstream.port: absent before the router picks, then the last attempt's host", async () => {
+  const seen: Array<[string, number, string]> = [];
+  const { plugin } = await loadPuppet(newEnvoy(), {
+    proxy_on_request_headers: (g) => {
+      const p = g.property("upstream\0address");
+      seen.push(["request", p.r, g.text(p.data)]);
+      return 0;
+    },
+    proxy_on_response_headers: (g) => {
+      const a = g.property("upstream\0address");
+      const port = g.property("upstream\0port");
+      const n =
+        port.r === 0 ? new DataView(port.data.buffer, port.data.byteOffset).getBigInt64(0, true) : -1n;
+      seen.push(["response", a.r, `${g.text(a.data)} ${n}`]);
+      return 0;
+    },
+  });
+  const s = plugin.newHttpStream(recorder());
+  s.decodeHeaders(REQ, true);
+  s.setUpstreamHost("10.0.0.1", 8000); // first attempt: refused
+  s.setUpstreamHost("fd00::2", 9000); // the retry that answered
+  s.encodeHeaders([[":status", "200"]], true);
+  s.destroy();
+  assert.deepEqual(seen, [
+    ["request", 1, ""],
+    ["response", 0, "[fd00::2]:9000 9000"],
+  ]);
   await plugin.shutdown();
 });

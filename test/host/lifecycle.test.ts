@@ -1,7 +1,7 @@
 // VM lifecycle: canary then workers, restricted start-up, context ids, call order, failure state.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { PluginConfigError } from "../../host/index.ts";
+import { PluginConfigError, VirtualClock } from "../../host/index.ts";
 import { REQ, recorder } from "./recorder.ts";
 import { TRAP, loadPuppet, newEnvoy } from "./puppet.ts";
 
@@ -151,4 +151,73 @@ test("failOpen: after a trap streams pass through untouched", async () => {
   s.encodeHeaders([[":status", "200"]], true);
   assert.deepEqual(a.events, ["reqH eos=false", "reqD 2 eos=true", "respH eos=true"]);
   await plugin.shutdown();
+});
+
+test("failure_policy FAIL_OPEN: the trapping stream still fails closed, new streams skip the filter", async () => {
+  // cpp-host CHECK_FAIL reads only the deprecated fail_open; Envoy's createContext skips the filter for
+  // new streams under FAIL_OPEN (source/extensions/common/wasm/wasm.cc PluginConfig::createContext).
+  const { plugin, calls } = await loadPuppet(
+    newEnvoy(),
+    { proxy_on_request_headers: () => TRAP },
+    { failurePolicy: "FAIL_OPEN" },
+  );
+  const a = recorder();
+  const s = plugin.newHttpStream(a);
+  s.decodeHeaders(REQ, true);
+  s.destroy();
+  assert.deepEqual(a.events, ["local 503 wasm_fail_stream"]);
+  calls.length = 0;
+  const b = recorder();
+  const s2 = plugin.newHttpStream(b);
+  s2.decodeHeaders(REQ, false);
+  s2.decodeData(new TextEncoder().encode("xy"), true);
+  s2.encodeHeaders([[":status", "200"]], true);
+  s2.destroy();
+  assert.deepEqual(b.events, ["reqH eos=false", "reqD 2 eos=true", "respH eos=true"]);
+  assert.deepEqual(calls, [], "the plugin sees nothing of a stream it is not in");
+  await plugin.shutdown();
+});
+
+test("failure_policy FAIL_RELOAD: 503 during the back-off, then a fresh VM (module state lost, shared data kept)", async () => {
+  const clock = new VirtualClock(1_000_000_000n);
+  const envoy = newEnvoy({ clock });
+  let trap = true;
+  const { plugin, calls, guests } = await loadPuppet(
+    envoy,
+    { proxy_on_request_headers: () => (trap ? TRAP : 0) },
+    { failurePolicy: "FAIL_RELOAD", reloadBackoffMs: 1000 },
+  );
+  assert.equal(guests.get(0)!.sharedSet("kept", "yes"), 0);
+  const first = recorder();
+  plugin.newHttpStream(first).decodeHeaders(REQ, true);
+  assert.deepEqual(first.events, ["local 503 wasm_fail_stream"]);
+
+  trap = false;
+  const during = recorder();
+  plugin.newHttpStream(during).decodeHeaders(REQ, true);
+  assert.deepEqual(during.events, ["local 503 wasm_fail_stream"], "still backing off");
+  assert.equal(envoy.stats.get("wasm.puppet.vm_reload_backoff"), 1);
+
+  calls.length = 0;
+  clock.advance(1500);
+  const after = recorder();
+  plugin.newHttpStream(after).decodeHeaders(REQ, true);
+  assert.deepEqual(after.events, ["reqH eos=true"]);
+  assert.equal(envoy.stats.get("wasm.puppet.vm_reload_success"), 1);
+  assert.deepEqual(calls.slice(0, 4), [
+    "0:_start()",
+    "0:proxy_on_context_create(1,0)",
+    "0:proxy_on_vm_start(1,0)",
+    "0:proxy_on_configure(1,0)",
+  ]);
+  assert.equal(guests.get(0)!.sharedGet("kept").value, "yes", "shared data survives the reload");
+  assert.deepEqual(plugin.failedWorkers, []);
+  await plugin.shutdown();
+});
+
+test("fail_open and failure_policy together are refused, as Envoy refuses them", async () => {
+  await assert.rejects(
+    loadPuppet(newEnvoy(), {}, { failOpen: true, failurePolicy: "FAIL_CLOSED" }),
+    /only one of fail_open or failure_policy can be set/,
+  );
 });

@@ -23,6 +23,7 @@ const CALLBACKS: Array<[name: string, params: number, returns: boolean]> = [
   ["proxy_on_log", 1, false],
   ["proxy_on_done", 1, true],
   ["proxy_on_delete", 1, false],
+  ["proxy_on_request_trailers", 2, true],
 ];
 export type Callback =
   | "_start"
@@ -38,7 +39,8 @@ export type Callback =
   | "proxy_on_http_call_response"
   | "proxy_on_log"
   | "proxy_on_done"
-  | "proxy_on_delete";
+  | "proxy_on_delete"
+  | "proxy_on_request_trailers";
 
 function wasmType(t: string): string {
   return t
