@@ -18,6 +18,7 @@ import { scanRequest } from "./request/json-scan.ts";
 import { extractModel, extractPrompt, DEFAULT_PROMPT_LIMIT } from "./request/prompt.ts";
 import { ByteBuffer } from "./request/bytes.ts";
 import { rewriteModel } from "./request/rewrite.ts";
+import { hasControlCharacters, informationalHeaderValue } from "./request/header-value.ts";
 import { computeBlockHashes, BLOCK_SIZE, DEFAULT_MAX_BLOCKS } from "./prefix/blocks.ts";
 import { RequestInfo } from "./scheduling/types.ts";
 import { MODEL_NOT_FOUND, Resolution, resolveModel } from "./scheduling/models.ts";
@@ -75,6 +76,15 @@ export function routeBody(bodySize: u32, kind: i32, d: Dispatch): string | null 
     return null;
   }
   const requested = String.UTF8.decodeUnsafe(modelText.ptr, <usize>modelText.len);
+  if (hasControlCharacters(requested)) {
+    sendError(
+      400,
+      '"model" must not contain control characters (U+0000-U+001F, U+007F)',
+      "invalid_request_error",
+      "invalid_model",
+    );
+    return null;
+  }
   const found = resolveModel(
     plugin.pool.models,
     requested,
@@ -124,7 +134,7 @@ export function routeBody(bodySize: u32, kind: i32, d: Dispatch): string | null 
     if (getHeader(HeaderMap.Request, "content-length") != null)
       replaceHeader(HeaderMap.Request, "content-length", out.byteLength.toString());
   }
-  replaceHeader(HeaderMap.Request, MODEL_HEADER, target);
+  replaceHeader(HeaderMap.Request, MODEL_HEADER, informationalHeaderValue(target));
   if (logEnabled(LogLevel.Debug))
     log(LogLevel.Debug, "model " + requested + " served as " + target + " by " + served);
   return served;
