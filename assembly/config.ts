@@ -23,6 +23,8 @@ export class PluginConfig {
   failOpen: bool = false;
   /** 0 = a snapshot never goes stale. */
   staleAfterMs: u64 = 5000;
+  /** How far the sidecar's clock may run ahead of this Envoy's (a snapshot dated further ahead: 400). */
+  maxClockSkewMs: u64 = 1000;
   controlMaxBytes: u32 = 4 << 20;
   hasRandomSeed: bool = false;
   randomSeed: u64 = 0;
@@ -120,6 +122,13 @@ export function parseConfig(text: string): ConfigResult {
     if (!isNonNegativeInteger(stale, MAX_SAFE_INTEGER))
       return invalid(out, "staleAfterMs", "must be a non-negative integer (0 = never stale)");
     c.staleAfterMs = <u64>stale.num;
+  }
+
+  const skew = root.get("maxClockSkewMs");
+  if (skew != null) {
+    if (!isNonNegativeInteger(skew, 3_600_000))
+      return invalid(out, "maxClockSkewMs", "must be an integer between 0 and 3600000");
+    c.maxClockSkewMs = <u64>skew.num;
   }
 
   const maxBytes = root.get("controlMaxBytes");

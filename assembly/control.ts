@@ -9,9 +9,11 @@ import {
   HeaderMap,
   log,
   LogLevel,
+  nowNanos,
   sendLocalReply,
   setSharedData,
 } from "./abi/host.ts";
+import { encodeVersion, readVersion, StoredVersion } from "./snapshot-cache.ts";
 import { decodeSnapshotBuffer } from "./snapshot/decode.ts";
 import { sendError } from "./replies.ts";
 import { config, plugin } from "./plugins.ts";
@@ -22,6 +24,12 @@ export const DATA_CONTINUE: u32 = 0;
 export const DATA_STOP_AND_BUFFER: u32 = 1;
 
 const GENERATION_HEADER = "x-epp-snapshot-generation";
+
+/**
+ * A stored snapshot that nobody refreshed for this long no longer blocks an older generation: no pushed
+ * generation (2^64−1 included) can keep the real sidecar from taking routing back within a second.
+ */
+export const GENERATION_HOLD_MS: u64 = 500;
 
 /** `:path` without its query string. */
 export function pathWithoutQuery(path: string): string {
@@ -125,17 +133,44 @@ export function controlBody(bodySize: u32, endOfStream: bool): u32 {
     );
     return DATA_STOP_AND_BUFFER;
   }
+  const nowMs = nowNanos() / 1_000_000;
+  if (s.createdAtMs > nowMs + config.maxClockSkewMs) {
+    sendError(
+      400,
+      "snapshot createdAtMs is " +
+        (s.createdAtMs - nowMs).toString() +
+        " ms ahead of this Envoy's clock (maxClockSkewMs " +
+        config.maxClockSkewMs.toString() +
+        "); check the sidecar's clock",
+      "invalid_request_error",
+      "future_snapshot",
+    );
+    return DATA_STOP_AND_BUFFER;
+  }
   const cache = plugin.snapshots;
-  const stored = getSharedData(cache.versionKey);
-  if (stored != null && stored.data.byteLength == 12) {
-    const base = changetype<usize>(stored.data);
-    const storedGeneration = load<u64>(base);
-    const storedCrc = load<u32>(base + 8);
+  const storedValue = getSharedData(cache.versionKey);
+  let stored: StoredVersion | null = null;
+  if (storedValue != null) stored = readVersion(storedValue.data);
+  if (stored != null) {
+    const storedGeneration = stored.generation;
+    const storedCrc = stored.crc;
+    const heldMs = nowMs > stored.storedAtMs ? nowMs - stored.storedAtMs : 0;
     if (s.generation == storedGeneration && s.crc == storedCrc) {
       sendLocalReply(204, "epp_snapshot_unchanged", "", [GENERATION_HEADER], [storedGeneration.toString()]);
       return DATA_STOP_AND_BUFFER;
     }
-    if (s.generation <= storedGeneration) {
+    if (s.generation < storedGeneration && heldMs >= GENERATION_HOLD_MS) {
+      log(
+        LogLevel.Warn,
+        "generation moves back from " +
+          storedGeneration.toString() +
+          " to " +
+          s.generation.toString() +
+          ": the stored snapshot was not refreshed for " +
+          heldMs.toString() +
+          " ms",
+      );
+    } else if (s.generation <= storedGeneration) {
       sendError(
         409,
         "generation " +
@@ -152,11 +187,8 @@ export function controlBody(bodySize: u32, endOfStream: bool): u32 {
   }
   // Table first, then the version: a reader that sees the new version finds a table at least as new.
   setSharedData(cache.tableKey, body);
-  const version = new ArrayBuffer(12);
-  store<u64>(changetype<usize>(version), s.generation);
-  store<u32>(changetype<usize>(version) + 8, s.crc);
-  setSharedData(cache.versionKey, version);
-  cache.adopt(s);
+  setSharedData(cache.versionKey, encodeVersion(s.generation, s.crc, nowMs));
+  cache.adopt(s, nowMs);
   // Debug, not info: the sidecar pushes every ~50 ms.
   log(
     LogLevel.Debug,

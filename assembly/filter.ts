@@ -128,10 +128,9 @@ export function onRequestHeaders(id: u32, endOfStream: bool): u32 {
 
   const snapshot = plugin.snapshots.refresh();
   let usable = snapshot != null;
-  if (snapshot != null && config.staleAfterMs > 0) {
-    const nowMs = nowNanos() / 1_000_000;
-    usable = nowMs <= snapshot.createdAtMs || nowMs - snapshot.createdAtMs <= config.staleAfterMs;
-  }
+  // Judged on this Envoy's clock (snapshot-cache.ts): a snapshot dated in the future cannot stay fresh.
+  if (snapshot != null && config.staleAfterMs > 0)
+    usable = plugin.snapshots.ageMs(nowNanos() / 1_000_000) <= config.staleAfterMs;
   if (snapshot == null || !usable) {
     if (config.failOpen) return HEADERS_CONTINUE;
     const why =

@@ -18,7 +18,7 @@ export class Plugin {
 
   constructor(config: PluginConfig, seed: u64) {
     this.config = config;
-    this.snapshots = new SnapshotCache(config.keyPrefix());
+    this.snapshots = new SnapshotCache(config.keyPrefix(), config.maxClockSkewMs);
     this.pool = new PoolView(seed, config);
     this.modelRng = new Rng(seed ^ 0x6d6f64656c647277);
   }

@@ -2,11 +2,56 @@
 import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
+import { hostKey, parseInternetAddressAndPort } from "./destination.ts";
 
 export interface ListenerConfig {
   name: string;
   address: string;
   port: number; // 0 = pick a free port
+  /**
+   * This listener's plugin configuration, replacing the top-level one (Envoy configures the Wasm filter per
+   * listener; the shipped configs give only the control listener the control path and token).
+   */
+  pluginConfig?: unknown;
+  /** This listener's plugin name (Envoy's PluginConfig.name), replacing the top-level one. */
+  pluginName?: string;
+  /** Envoy's per_connection_buffer_limit_bytes for this listener, replacing the top-level bufferLimitBytes. */
+  bufferLimitBytes?: number;
+  /**
+   * The listener's route is a direct_response (as the shipped control listeners' are): whatever the filter lets
+   * through is answered with this status by the router, never sent upstream.
+   */
+  directResponse?: { status: number; body?: string };
+}
+
+/**
+ * The route's cluster, as Envoy builds it:
+ * - ORIGINAL_DST with `original_dst_lb_config.use_http_header` on x-gateway-destination-endpoint;
+ * - a static endpoint list with the override_host load-balancing policy (header source
+ *   x-gateway-destination-endpoint, round-robin fallback policy).
+ */
+export type ClusterConfig =
+  | { type: "ORIGINAL_DST"; name: string; connectTimeoutMs: number }
+  | {
+      type: "override_host";
+      name: string;
+      connectTimeoutMs: number;
+      /** Host keys (`ip:port`, IPv6 as `[ip]:port`) in configuration order. */
+      endpoints: string[];
+    };
+
+/** The retry_on conditions the gateway models (a reset or failed connect before any response byte). */
+export const RETRY_ON = ["connect-failure", "reset-before-request", "reset", "refused-stream"] as const;
+export type RetryOn = (typeof RETRY_ON)[number];
+
+/** Envoy's route RetryPolicy (retry_on, num_retries, retry_back_off). */
+export interface RetryPolicyConfig {
+  retryOn: RetryOn[];
+  numRetries: number;
+  /** retry_back_off.base_interval; Envoy's default is 25 ms. */
+  baseIntervalMs: number;
+  /** retry_back_off.max_interval; Envoy's default is 10 × base. */
+  maxIntervalMs: number;
 }
 
 export interface GatewayConfig {
@@ -26,15 +71,22 @@ export interface GatewayConfig {
    * never delivers the body (envoy-proxy-wasm.md §2). Our Envoy configs set it too.
    */
   allowOnHeadersStopIteration: boolean;
-  /** The JSON handed to the filter as its plugin configuration. */
+  /** The JSON handed to the filter as its plugin configuration (a listener's own pluginConfig wins). */
   pluginConfig: unknown;
-  /** Stand-in for a route's default cluster: used round robin when the filter sets no destination. */
+  /**
+   * ORIGINAL_DST only, and not an Envoy behaviour: where a request without the destination header goes (round
+   * robin), standing in for a route that reaches the pool without the filter (FailOpen). Envoy's ORIGINAL_DST
+   * cluster answers 503 there unless the connection's original destination was restored (iptables).
+   */
   defaultUpstreams: string[];
-  /** Upstream connect/response-header timeout. */
+  /** Upstream idle timeout, standing in for the route timeout: 504 before the response started, else a reset. */
   upstreamTimeoutMs: number;
+  cluster: ClusterConfig;
+  /** The route's retry policy; absent = no retries, as in Envoy. */
+  retryPolicy?: RetryPolicyConfig;
 }
 
-const DEFAULTS: Omit<GatewayConfig, "pluginConfig"> = {
+const DEFAULTS: Omit<GatewayConfig, "pluginConfig" | "cluster"> = {
   listeners: [{ name: "data", address: "0.0.0.0", port: 8080 }],
   wasm: "build/filter.wasm",
   vmId: "epp",
@@ -47,6 +99,9 @@ const DEFAULTS: Omit<GatewayConfig, "pluginConfig"> = {
   defaultUpstreams: [],
   upstreamTimeoutMs: 300_000,
 };
+
+// Cluster.connect_timeout defaults to 5 s (api/envoy/config/cluster/v3/cluster.proto).
+const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
 
 export class ConfigError extends Error {}
 
@@ -83,8 +138,34 @@ export function normalizeConfig(raw: unknown, baseDir = process.cwd(), env = pro
     }
     l.address ??= "0.0.0.0";
     l.name ??= `listener-${l.port}`;
+    if (
+      l.bufferLimitBytes !== undefined &&
+      (!Number.isInteger(l.bufferLimitBytes) || l.bufferLimitBytes < 1)
+    ) {
+      throw new ConfigError(`listeners[${l.name}].bufferLimitBytes must be a positive integer`);
+    }
+    if (l.directResponse !== undefined) {
+      const d = l.directResponse as { status?: unknown; body?: unknown };
+      if (typeof d.status !== "number" || !Number.isInteger(d.status) || d.status < 200 || d.status > 599) {
+        throw new ConfigError(`listeners[${l.name}].directResponse.status must be an HTTP status 200..599`);
+      }
+      if (d.body !== undefined && typeof d.body !== "string") {
+        throw new ConfigError(`listeners[${l.name}].directResponse.body must be a string`);
+      }
+    }
   }
-  if (cfg.pluginConfig === undefined) throw new ConfigError("pluginConfig is required");
+  if (cfg.pluginConfig === undefined && cfg.listeners.some((l) => l.pluginConfig === undefined)) {
+    throw new ConfigError("pluginConfig is required (at the top level or on every listener)");
+  }
+  cfg.cluster = normalizeCluster(input.cluster);
+  cfg.retryPolicy = input.retryPolicy === undefined ? undefined : normalizeRetryPolicy(input.retryPolicy);
+  if (!Array.isArray(cfg.defaultUpstreams)) throw new ConfigError("defaultUpstreams must be a list of URLs");
+  if (cfg.cluster.type === "override_host" && cfg.defaultUpstreams.length > 0) {
+    throw new ConfigError(
+      "defaultUpstreams applies to cluster type ORIGINAL_DST only; with override_host a request without a " +
+        "destination goes round robin over cluster.endpoints (the fallback policy)",
+    );
+  }
   if (!Number.isInteger(cfg.workers) || cfg.workers < 1) throw new ConfigError("workers must be ≥ 1");
   for (const u of cfg.defaultUpstreams) {
     try {
@@ -94,6 +175,115 @@ export function normalizeConfig(raw: unknown, baseDir = process.cwd(), env = pro
     }
   }
   return cfg;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === "object" && !Array.isArray(v);
+}
+
+function checkKeys(obj: Record<string, unknown>, allowed: string[], where: string): void {
+  for (const k of Object.keys(obj)) {
+    if (!allowed.includes(k)) {
+      throw new ConfigError(`${where}: unknown field "${k}" (allowed: ${allowed.join(", ")})`);
+    }
+  }
+}
+
+function positiveMs(v: unknown, where: string, fallback: number): number {
+  if (v === undefined) return fallback;
+  if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) {
+    throw new ConfigError(`${where} must be a positive number of milliseconds`);
+  }
+  return v;
+}
+
+function normalizeCluster(raw: unknown): ClusterConfig {
+  if (raw === undefined) {
+    return {
+      type: "ORIGINAL_DST",
+      name: "original_destination_cluster",
+      connectTimeoutMs: DEFAULT_CONNECT_TIMEOUT_MS,
+    };
+  }
+  if (!isObject(raw)) throw new ConfigError("cluster must be an object with a type");
+  const type = typeof raw.type === "string" ? raw.type.toLowerCase() : undefined;
+  const connectTimeoutMs = positiveMs(
+    raw.connectTimeoutMs,
+    "cluster.connectTimeoutMs",
+    DEFAULT_CONNECT_TIMEOUT_MS,
+  );
+  if (type === "original_dst") {
+    checkKeys(raw, ["type", "name", "connectTimeoutMs"], "cluster (ORIGINAL_DST)");
+    const name = raw.name ?? "original_destination_cluster";
+    if (typeof name !== "string" || name === "") throw new ConfigError("cluster.name must be a string");
+    return { type: "ORIGINAL_DST", name, connectTimeoutMs };
+  }
+  if (type === "override_host") {
+    checkKeys(raw, ["type", "name", "connectTimeoutMs", "endpoints"], "cluster (override_host)");
+    const name = raw.name ?? "inference_pool";
+    if (typeof name !== "string" || name === "") throw new ConfigError("cluster.name must be a string");
+    if (!Array.isArray(raw.endpoints) || raw.endpoints.length === 0) {
+      throw new ConfigError(
+        "cluster.endpoints: override_host needs the cluster's endpoint set, a non-empty list of ip:port",
+      );
+    }
+    const endpoints: string[] = [];
+    for (const e of raw.endpoints) {
+      // A STATIC cluster's socket_address must be an IP literal; the port a real one.
+      const d = typeof e === "string" ? parseInternetAddressAndPort(e) : undefined;
+      if (!d || String(d.port) !== e.slice(e.lastIndexOf(":") + 1) || d.port === 0) {
+        throw new ConfigError(
+          `cluster.endpoints: ${JSON.stringify(e)} is not an IP:port literal (IPv6 as [ip]:port, port 1..65535)`,
+        );
+      }
+      const key = hostKey(d);
+      if (endpoints.includes(key)) throw new ConfigError(`cluster.endpoints: ${key} is listed twice`);
+      endpoints.push(key);
+    }
+    return { type: "override_host", name, connectTimeoutMs, endpoints };
+  }
+  throw new ConfigError(
+    `cluster.type must be ORIGINAL_DST or override_host, got ${JSON.stringify(raw.type)}`,
+  );
+}
+
+function normalizeRetryPolicy(raw: unknown): RetryPolicyConfig {
+  if (!isObject(raw)) throw new ConfigError("retryPolicy must be an object");
+  checkKeys(raw, ["retryOn", "numRetries", "baseIntervalMs", "maxIntervalMs"], "retryPolicy");
+  // Envoy spells retry_on as one comma-separated string; a YAML list is accepted too.
+  const list =
+    typeof raw.retryOn === "string"
+      ? raw.retryOn
+          .split(",")
+          .map((s) => s.trim())
+          .filter((s) => s !== "")
+      : Array.isArray(raw.retryOn)
+        ? raw.retryOn
+        : undefined;
+  if (!list || list.length === 0) {
+    throw new ConfigError(`retryPolicy.retryOn: give one or more of ${RETRY_ON.join(", ")}`);
+  }
+  const retryOn: RetryOn[] = [];
+  for (const r of list) {
+    if (!RETRY_ON.includes(r as RetryOn)) {
+      throw new ConfigError(
+        `retryPolicy.retryOn: ${JSON.stringify(r)} is not modelled by the gateway (supported: ${RETRY_ON.join(", ")})`,
+      );
+    }
+    if (!retryOn.includes(r as RetryOn)) retryOn.push(r as RetryOn);
+  }
+  // RetryPolicy.num_retries defaults to 1 (api/envoy/config/route/v3/route_components.proto).
+  const numRetries = raw.numRetries ?? 1;
+  if (typeof numRetries !== "number" || !Number.isInteger(numRetries) || numRetries < 0) {
+    throw new ConfigError("retryPolicy.numRetries must be an integer ≥ 0");
+  }
+  // source/common/router/retry_state_impl.cc RetryStateImpl: base 25 ms, max 10 × base.
+  const baseIntervalMs = positiveMs(raw.baseIntervalMs, "retryPolicy.baseIntervalMs", 25);
+  const maxIntervalMs = positiveMs(raw.maxIntervalMs, "retryPolicy.maxIntervalMs", baseIntervalMs * 10);
+  if (maxIntervalMs < baseIntervalMs) {
+    throw new ConfigError("retryPolicy.maxIntervalMs must be ≥ baseIntervalMs");
+  }
+  return { retryOn, numRetries, baseIntervalMs, maxIntervalMs };
 }
 
 export function loadConfigFile(path: string): GatewayConfig {

@@ -8,7 +8,8 @@ import { Gateway } from "./server.ts";
 const USAGE = `usage: epp-gateway --config FILE [--log-level info]
 
 Runs build/filter.wasm in the proxy-wasm host on every request and routes on
-x-gateway-destination-endpoint like Envoy's ORIGINAL_DST cluster. See gateway/README.md.`;
+x-gateway-destination-endpoint as the configured Envoy cluster does (cluster.type
+ORIGINAL_DST or override_host, with the route's retryPolicy). See gateway/README.md.`;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({

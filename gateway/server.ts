@@ -1,5 +1,6 @@
 // The local gateway: a Node HTTP data plane that runs filter.wasm in the Envoy-faithful host on every
-// request and routes like Envoy's ORIGINAL_DST cluster on x-gateway-destination-endpoint.
+// request and routes on x-gateway-destination-endpoint the way the configured Envoy cluster does (ORIGINAL_DST or
+// override_host, see cluster.ts), with Envoy's router semantics for retries and upstream failures (router.ts).
 // Request and response bodies stream through (SSE is not buffered); local replies from the filter win.
 import http from "node:http";
 import { randomUUID } from "node:crypto";
@@ -7,18 +8,9 @@ import type { AddressInfo } from "node:net";
 import { readFile } from "node:fs/promises";
 import { EnvoyProcess, type HeaderList, type HttpStream, type WasmPlugin } from "../host/index.ts";
 import type { GatewayConfig, ListenerConfig } from "./config.ts";
-import { DESTINATION_HEADER, parseDestinationList } from "./destination.ts";
-
-// Hop-by-hop headers are never forwarded (RFC 9110 §7.6.1); Envoy drops them too.
-const HOP_BY_HOP = new Set([
-  "connection",
-  "keep-alive",
-  "proxy-connection",
-  "transfer-encoding",
-  "te",
-  "trailer",
-  "upgrade",
-]);
+import { createCluster, type Cluster } from "./cluster.ts";
+import { appendHeader, fromWire, HOP_BY_HOP, Router, toWire } from "./router.ts";
+import { GatewayStats } from "./stats.ts";
 
 export interface GatewayLogger {
   info(obj: object, msg?: string): void;
@@ -39,8 +31,10 @@ export class Gateway {
   private readonly plugins = new Map<string, WasmPlugin>();
   private readonly servers: http.Server[] = [];
   private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 1024 });
-  private nextDefault = 0;
   readonly listeners: RunningListener[] = [];
+  /** Envoy-style counters (cluster stats such as original_dst_host_invalid, upstream_rq_retry). */
+  readonly stats = new GatewayStats();
+  private readonly cluster: Cluster;
 
   constructor(
     readonly config: GatewayConfig,
@@ -48,6 +42,7 @@ export class Gateway {
     envoy?: EnvoyProcess,
   ) {
     this.envoy = envoy ?? new EnvoyProcess();
+    this.cluster = createCluster(config.cluster, this.stats, config.defaultUpstreams);
   }
 
   /** Loads the module (one plugin per listener, sharing the vm_id, as Envoy does) and starts listening. */
@@ -56,17 +51,17 @@ export class Gateway {
     const module = await WebAssembly.compile(code);
     for (const listener of this.config.listeners) {
       const plugin = await this.envoy.loadPlugin(module, {
-        name: this.config.pluginName,
+        name: listener.pluginName ?? this.config.pluginName,
         rootId: this.config.rootId,
         vmId: this.config.vmId,
-        configuration: JSON.stringify(this.config.pluginConfig),
+        configuration: JSON.stringify(listener.pluginConfig ?? this.config.pluginConfig),
         workers: this.config.workers,
         failOpen: this.config.failOpen,
-        bufferLimitBytes: this.config.bufferLimitBytes,
+        bufferLimitBytes: listener.bufferLimitBytes ?? this.config.bufferLimitBytes,
         allowOnHeadersStopIteration: this.config.allowOnHeadersStopIteration,
       });
       this.plugins.set(listener.name, plugin);
-      const server = http.createServer((req, res) => this.handle(plugin, req, res));
+      const server = http.createServer((req, res) => this.handle(listener, plugin, req, res));
       server.keepAliveTimeout = 65_000;
       await listen(server, listener);
       this.servers.push(server);
@@ -101,8 +96,13 @@ export class Gateway {
     for (const p of this.plugins.values()) await p.shutdown();
   }
 
-  private handle(plugin: WasmPlugin, req: http.IncomingMessage, res: http.ServerResponse): void {
-    let upstreamReq: http.ClientRequest | undefined;
+  private handle(
+    listener: ListenerConfig,
+    plugin: WasmPlugin,
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+  ): void {
+    let router: Router | undefined;
     let finished = false;
 
     const finish = () => {
@@ -111,9 +111,10 @@ export class Gateway {
       stream.destroy();
     };
 
-    const sendUpstreamError = (status: number, body: string, details: string) => {
-      this.log.warn({ status, details, path: req.url }, "upstream error");
-      // Envoy's router answers upstream failures itself; the reply still passes the encoder filters.
+    // Envoy's router answers upstream failures itself (sendLocalReply); the reply still passes the encoder
+    // filters, so it goes through the stream's encode path. Once the response started, only a reset is left.
+    const localReply = (status: number, body: string, details: string) => {
+      if (details !== "direct_response") this.log.warn({ status, details, path: req.url }, "upstream error");
       if (res.headersSent) {
         res.destroy();
         return;
@@ -132,14 +133,30 @@ export class Gateway {
 
     const stream: HttpStream = plugin.newHttpStream({
       forwardRequestHeaders: (headers, endOfStream) => {
-        upstreamReq = this.openUpstream(headers, stream, sendUpstreamError);
-        if (upstreamReq && endOfStream) upstreamReq.end();
+        if (listener.directResponse) {
+          // The router answers a direct_response route itself (router.cc Filter::decodeHeaders).
+          const { status, body = "" } = listener.directResponse;
+          localReply(status, body, "direct_response");
+          return;
+        }
+        router = new Router(
+          headers,
+          endOfStream,
+          {
+            cluster: this.cluster,
+            retryPolicy: this.config.retryPolicy,
+            bufferLimitBytes: listener.bufferLimitBytes ?? this.config.bufferLimitBytes,
+            connectTimeoutMs: this.config.cluster.connectTimeoutMs,
+            upstreamTimeoutMs: this.config.upstreamTimeoutMs,
+            agent: this.agent,
+            stats: this.stats,
+            log: (obj, msg) => this.log.warn(obj, msg),
+          },
+          { stream, localReply, reset: () => res.destroy() },
+        );
       },
-      forwardRequestData: (data, endOfStream) => {
-        if (!upstreamReq) return;
-        if (data.length > 0) upstreamReq.write(data);
-        if (endOfStream) upstreamReq.end();
-      },
+      forwardRequestData: (data, endOfStream) => router?.decodeData(data, endOfStream),
+      forwardRequestTrailers: (trailers) => router?.decodeTrailers(trailers),
       forwardResponseHeaders: (headers, endOfStream) => {
         const { status, outgoing } = toResponseHeaders(headers);
         res.writeHead(status, outgoing);
@@ -151,27 +168,26 @@ export class Gateway {
         if (endOfStream) res.end();
       },
       localReply: (reply) => {
-        upstreamReq?.destroy();
-        upstreamReq = undefined;
+        router?.abort();
         if (res.headersSent) {
           res.destroy();
           return;
         }
         const headers: http.OutgoingHttpHeaders = {};
-        for (const [k, v] of reply.headers) appendHeader(headers, k, v);
+        for (const [k, v] of reply.headers) appendHeader(headers, k, toWire(v));
         headers["content-length"] = String(reply.body.length);
         headers["content-type"] ??= "text/plain";
         res.writeHead(reply.status, headers);
         res.end(reply.body);
       },
       reset: () => {
-        upstreamReq?.destroy();
+        router?.abort();
         res.destroy();
       },
     });
 
     res.on("close", () => {
-      if (!res.writableFinished) upstreamReq?.destroy();
+      if (!res.writableFinished) router?.abort();
       finish();
     });
 
@@ -180,82 +196,15 @@ export class Gateway {
     stream.decodeHeaders(headers, !hasBody);
     if (hasBody) {
       req.on("data", (chunk: Buffer) => stream.decodeData(chunk, false));
-      req.on("end", () => stream.decodeData(new Uint8Array(0), true));
+      req.on("end", () => {
+        // A chunked body may end in trailers: then the trailers, not an empty last chunk, end the request.
+        const trailers = toTrailers(req);
+        if (trailers.length > 0) stream.decodeTrailers(trailers);
+        else stream.decodeData(new Uint8Array(0), true);
+      });
     } else {
       req.resume();
     }
-  }
-
-  /** ORIGINAL_DST: first entry of the destination header, else the default upstreams, else 503. */
-  private openUpstream(
-    headers: HeaderList,
-    stream: HttpStream,
-    fail: (status: number, body: string, details: string) => void,
-  ): http.ClientRequest | undefined {
-    const destValue = headers.find(([k]) => k === DESTINATION_HEADER)?.[1];
-    let target: { host: string; port: number } | undefined;
-    if (destValue !== undefined) {
-      target = parseDestinationList(destValue)[0];
-      if (!target) {
-        this.log.warn({ destination: destValue }, "destination header is not an ip:port literal");
-        fail(503, "no healthy upstream", "original_dst_host_invalid");
-        return undefined;
-      }
-    } else if (this.config.defaultUpstreams.length > 0) {
-      const url = new URL(
-        this.config.defaultUpstreams[this.nextDefault++ % this.config.defaultUpstreams.length]!,
-      );
-      target = { host: url.hostname.replace(/^\[|\]$/g, ""), port: Number(url.port || 80) };
-    } else {
-      fail(503, "no healthy upstream", "no_healthy_upstream");
-      return undefined;
-    }
-
-    let method = "GET";
-    let path = "/";
-    const outgoing: http.OutgoingHttpHeaders = {};
-    for (const [k, v] of headers) {
-      if (k === ":method") method = v;
-      else if (k === ":path") path = v;
-      else if (k === ":authority") outgoing["host"] = v;
-      else if (k.startsWith(":") || HOP_BY_HOP.has(k)) continue;
-      else appendHeader(outgoing, k, v);
-    }
-    const upstream = http.request({
-      host: target.host,
-      port: target.port,
-      method,
-      path,
-      headers: outgoing,
-      agent: this.agent,
-      timeout: this.config.upstreamTimeoutMs,
-    });
-    upstream.on("response", (up) => {
-      const respHeaders: HeaderList = [[":status", String(up.statusCode ?? 502)]];
-      for (let i = 0; i < up.rawHeaders.length; i += 2) {
-        const k = up.rawHeaders[i]!.toLowerCase();
-        if (!HOP_BY_HOP.has(k)) respHeaders.push([k, up.rawHeaders[i + 1]!]);
-      }
-      const noBody = method === "HEAD" || up.statusCode === 204 || up.statusCode === 304;
-      stream.encodeHeaders(respHeaders, noBody);
-      if (noBody) {
-        up.resume();
-        return;
-      }
-      up.on("data", (chunk: Buffer) => stream.encodeData(chunk, false));
-      up.on("end", () => stream.encodeData(new Uint8Array(0), true));
-      up.on("error", () => stream.encodeData(new Uint8Array(0), true));
-    });
-    upstream.on("timeout", () => upstream.destroy(new Error("upstream timeout")));
-    upstream.on("error", (err) => {
-      this.log.warn({ upstream: `${target!.host}:${target!.port}`, err: err.message }, "upstream failed");
-      fail(
-        503,
-        `upstream connect error or disconnect/reset before headers. reset reason: ${err.message}`,
-        "upstream_reset_before_response_started",
-      );
-    });
-    return upstream;
   }
 }
 
@@ -293,11 +242,19 @@ function toRequestHeaders(req: http.IncomingMessage): HeaderList {
     const k = req.rawHeaders[i]!.toLowerCase();
     if (k === "host" || HOP_BY_HOP.has(k)) continue;
     if (k === "x-request-id") hasRequestId = true;
-    out.push([k, req.rawHeaders[i + 1]!]);
+    out.push([k, fromWire(req.rawHeaders[i + 1]!)]);
   }
   // Envoy's connection manager adds these by default.
   if (!hasRequestId) out.push(["x-request-id", randomUUID()]);
   out.push(["x-forwarded-proto", "http"]);
+  return out;
+}
+
+function toTrailers(req: http.IncomingMessage): HeaderList {
+  const out: HeaderList = [];
+  for (let i = 0; i < req.rawTrailers.length; i += 2) {
+    out.push([req.rawTrailers[i]!.toLowerCase(), fromWire(req.rawTrailers[i + 1]!)]);
+  }
   return out;
 }
 
@@ -306,14 +263,7 @@ function toResponseHeaders(headers: HeaderList): { status: number; outgoing: htt
   const outgoing: http.OutgoingHttpHeaders = {};
   for (const [k, v] of headers) {
     if (k === ":status") status = Number(v);
-    else if (!k.startsWith(":")) appendHeader(outgoing, k, v);
+    else if (!k.startsWith(":")) appendHeader(outgoing, k, toWire(v));
   }
   return { status, outgoing };
-}
-
-function appendHeader(headers: http.OutgoingHttpHeaders, key: string, value: string): void {
-  const prev = headers[key];
-  if (prev === undefined) headers[key] = value;
-  else if (Array.isArray(prev)) prev.push(value);
-  else headers[key] = [String(prev), value];
 }

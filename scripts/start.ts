@@ -1,6 +1,8 @@
 // `npm start`: the whole product on one machine — simulated vLLM pods, the sidecar in file mode on
-// examples/local, and the local gateway running build/filter.wasm (or, with --envoy, the real Envoy running it
-// with a bootstrap derived from envoy/envoy.yaml) — as one supervised process tree.
+// examples/local, and the local gateway running build/filter.wasm (or, with --envoy, the real Envoy running it)
+// — as one supervised process tree. Both run the same shipped Envoy bootstrap: envoy/envoy-override-host.yaml
+// with the simulated pods as its endpoints (default), or envoy/envoy.yaml's ORIGINAL_DST cluster
+// (--cluster original_dst).
 import { randomBytes } from "node:crypto";
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -8,6 +10,11 @@ import { parseArgs } from "node:util";
 import { assertPortsFree, freePort } from "./local-stack/ports.ts";
 import { envoyArgs, findEnvoy, writeLocalEnvoyConfig } from "./local-stack/envoy.ts";
 import { writeLocalManifests } from "./local-stack/manifests.ts";
+import {
+  gatewayConfigFromEnvoy,
+  ORIGINAL_DST_BOOTSTRAP,
+  OVERRIDE_HOST_BOOTSTRAP,
+} from "./local-stack/gateway-config.ts";
 import { Supervisor } from "./local-stack/supervisor.ts";
 import { buildFilterIfNeeded } from "./local-stack/filter-build.ts";
 
@@ -25,9 +32,12 @@ const USAGE = `usage: npm start -- [flags]
   --preset NAME        simulator preset: h100-llama3-8b, a100-40g-llama2-7b, fast (default h100-llama3-8b)
   --time-scale X       run the simulated GPUs X times faster than real time (default 1)
   --profile NAME       scheduler profile: default, gie-default, legacy (default default)
-  --envoy              run the real Envoy (>= 1.35, from PATH) instead of the built-in gateway, with a config
-                       derived from envoy/envoy.yaml: data listener on --port (0.0.0.0, as in envoy.yaml),
-                       control listener on 127.0.0.1:--control-port, admin on a free loopback port
+  --cluster TYPE       how the pick is routed, as in the shipped Envoy configs: override_host (default;
+                       envoy/envoy-override-host.yaml with the simulated pods as endpoints: retries walk the
+                       filter's fallback list) or original_dst (envoy/envoy.yaml: one ip:port, no endpoint list)
+  --envoy              run the real Envoy (>= 1.35, from PATH) instead of the built-in gateway, with that
+                       bootstrap: data listener on --port (0.0.0.0, as in the file), control listener on
+                       127.0.0.1:--control-port, admin on a free loopback port
   --envoy-bin PATH     the Envoy binary to run (implies --envoy)`;
 
 function int(value: string | undefined, flag: string): number {
@@ -56,6 +66,7 @@ async function main(): Promise<void> {
       preset: { type: "string", default: "h100-llama3-8b" },
       "time-scale": { type: "string", default: "1" },
       profile: { type: "string", default: "default" },
+      cluster: { type: "string", default: "override_host" },
       envoy: { type: "boolean", default: false },
       "envoy-bin": { type: "string" },
       help: { type: "boolean", short: "h" },
@@ -71,6 +82,10 @@ async function main(): Promise<void> {
   const sidecarPort = int(values["sidecar-port"], "--sidecar-port");
   const simBase = int(values["sim-base-port"], "--sim-base-port");
   if (pods < 1) throw new Error("--pods must be at least 1");
+  const cluster = values.cluster!;
+  if (cluster !== "override_host" && cluster !== "original_dst") {
+    throw new Error(`--cluster must be override_host or original_dst, got ${cluster}`);
+  }
   // Before anything slow: a missing Envoy is a one-line error, not a half-started stack.
   const envoyBin =
     values.envoy || values["envoy-bin"] !== undefined ? findEnvoy(values["envoy-bin"]) : undefined;
@@ -89,29 +104,39 @@ async function main(): Promise<void> {
 
   const token = randomBytes(24).toString("hex");
   const manifests = writeLocalManifests(join(ROOT, "examples/local"), pods, simBase);
+  // Over the bootstrap's plugin configuration; the control fields reach the control listener only, and the
+  // destination shape (destinationMode, maxFallbacks) is the bootstrap's, fixed by its cluster type.
   const pluginConfig = {
     pool: { namespace: "default", name: "local-pool" },
     controlToken: token,
     failureMode: "FailClose",
   };
   const wasm = join(ROOT, "build/filter.wasm");
+  const podAddresses = Array.from({ length: pods }, (_, i) => ({ address: "127.0.0.1", port: simBase + i }));
   const gatewayConfig = join(manifests, "gateway.json");
   writeFileSync(
     gatewayConfig,
-    JSON.stringify({
-      listeners: [
-        { name: "data", address: "127.0.0.1", port },
-        { name: "control", address: "127.0.0.1", port: controlPort },
-      ],
-      wasm,
-      workers: 2,
-      pluginConfig,
-    }),
+    JSON.stringify(
+      gatewayConfigFromEnvoy(cluster === "override_host" ? OVERRIDE_HOST_BOOTSTRAP : ORIGINAL_DST_BOOTSTRAP, {
+        listeners: { data: { port }, control: { port: controlPort } },
+        wasm,
+        endpoints:
+          cluster === "override_host" ? podAddresses.map((p) => `${p.address}:${p.port}`) : undefined,
+        pluginConfig,
+      }),
+    ),
   );
-  // With --envoy: the same listeners, module and plugin configuration, in Envoy's bootstrap (a temporary file).
+  // With --envoy: the same bootstrap, listeners, module and plugin configuration (a temporary file).
   const adminPort = envoyBin ? await freePort() : 0;
   const envoyFiles = envoyBin
-    ? writeLocalEnvoyConfig({ port, controlPort, adminPort, wasm, pluginConfig })
+    ? writeLocalEnvoyConfig({
+        port,
+        controlPort,
+        adminPort,
+        wasm,
+        pluginConfig,
+        ...(cluster === "override_host" ? { endpoints: podAddresses } : {}),
+      })
     : undefined;
 
   const sup = new Supervisor();
@@ -201,7 +226,7 @@ async function main(): Promise<void> {
     .join(", ");
   console.log(`
 epp-wasm local stack is up: ${pids}
-  gateway        ${gateway}            (${envoyBin ? `Envoy ${envoyBin}, admin http://127.0.0.1:${adminPort}` : "filter.wasm"}, profile ${values.profile})
+  gateway        ${gateway}            (${envoyBin ? `Envoy ${envoyBin}, admin http://127.0.0.1:${adminPort}` : "filter.wasm"}, ${cluster} cluster, profile ${values.profile})
   status page    http://127.0.0.1:${sidecarPort}/       metrics: /metrics
   model servers  ${pods} simulated vLLM pods on 127.0.0.1:${simBase}-${simBase + pods - 1} (${values.preset})
   models         ${BASE_MODEL} (Critical), food-review (70/30 LoRA rollout), batch-summaries (Sheddable)

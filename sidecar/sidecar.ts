@@ -107,7 +107,12 @@ export class Sidecar implements SidecarState {
     const m = this.opts.metrics;
     m.pushes.inc({ target: r.target, outcome: r.outcome });
     m.pushDuration.observe({ target: r.target }, r.latencyMs / 1000);
-    if (r.remoteGeneration !== undefined) this.generations.observe(r.remoteGeneration);
+    if (r.remoteGeneration !== undefined && !this.generations.observe(r.remoteGeneration)) {
+      this.opts.logger.warn(
+        { target: r.target, pool: r.pool, held: r.remoteGeneration.toString() },
+        "target holds a generation no sidecar could have made; it accepts ours once that goes unrefreshed",
+      );
+    }
     if (r.outcome === "ok") {
       const snap = this.latestByPool.get(r.pool)?.snapshot;
       const newestAge = snap ? newestMetricsAgeMs(snap) : undefined;
@@ -128,6 +133,14 @@ export class Sidecar implements SidecarState {
     if (this.latestByPool.size === 0) reasons.push("no pool to serve yet");
     else if (!this.opts.publisher.allTargetsAcked())
       reasons.push("not every Envoy target has acknowledged a snapshot");
+    // A target holding a generation we did not make (and cannot follow) routes on someone else's table.
+    const limit = this.generations.plausibleLimit();
+    for (const st of this.opts.publisher.status()) {
+      if (st.heldGeneration !== undefined && BigInt(st.heldGeneration) > limit)
+        reasons.push(
+          `${st.target} holds generation ${st.heldGeneration}, which this sidecar did not produce`,
+        );
+    }
     return { ready: reasons.length === 0, reasons };
   }
 

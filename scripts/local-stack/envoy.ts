@@ -1,6 +1,8 @@
 // `npm start -- --envoy`: the real Envoy in place of the local gateway. The bootstrap is envoy/envoy.yaml (one
 // source of truth for listeners, filter wiring, allow_on_headers_stop_iteration and the ORIGINAL_DST cluster) with
-// the local stack's ports, the absolute module path and the same plugin configuration the local gateway gets.
+// the local stack's ports, the absolute module path and the same plugin configuration the local gateway gets; or,
+// given the pods' addresses, envoy/envoy-override-host.yaml with those addresses as its STATIC endpoints.
+// Only the control listener's plugin configuration keeps the control path and the token.
 import { accessSync, constants, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { delimiter, join, resolve } from "node:path";
@@ -8,6 +10,12 @@ import { parse as parseYaml } from "yaml";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
 export const ENVOY_TEMPLATE = join(ROOT, "envoy/envoy.yaml");
+export const OVERRIDE_HOST_TEMPLATE = join(ROOT, "envoy/envoy-override-host.yaml");
+
+/** Plugin configuration fields that enable the control path: only the control listener gets them. */
+const CONTROL_FIELDS = ["controlPath", "controlToken", "controlTokenEnv"];
+/** Fields fixed by the template's cluster type (ORIGINAL_DST parses one ip:port; override_host a list). */
+const DESTINATION_FIELDS = ["destinationMode", "maxFallbacks"];
 
 export interface LocalEnvoyOptions {
   /** Data listener port (the gateway port). */
@@ -18,20 +26,25 @@ export interface LocalEnvoyOptions {
   adminPort: number;
   /** Path of filter.wasm; made absolute. */
   wasm: string;
-  /** Plugin configuration fields that override envoy/envoy.yaml's (pool, controlToken, failureMode, …). */
+  /** Plugin configuration fields that override the template's (pool, controlToken, failureMode, …). */
   pluginConfig: Record<string, unknown>;
+  /**
+   * The pool's pods as ip:port. Given, the bootstrap is envoy-override-host.yaml with these as its STATIC
+   * endpoints (retries walk the filter's fallback list); absent, envoy.yaml's ORIGINAL_DST cluster.
+   */
+  endpoints?: { address: string; port: number }[];
 }
 
 type Obj = Record<string, unknown>;
 
 function obj(v: unknown, what: string): Obj {
   if (typeof v !== "object" || v === null || Array.isArray(v))
-    throw new Error(`envoy/envoy.yaml: ${what} missing`);
+    throw new Error(`Envoy template: ${what} missing`);
   return v as Obj;
 }
 
 function list(v: unknown, what: string): Obj[] {
-  if (!Array.isArray(v)) throw new Error(`envoy/envoy.yaml: ${what} missing`);
+  if (!Array.isArray(v)) throw new Error(`Envoy template: ${what} missing`);
   return v.map((x, i) => obj(x, `${what}[${i}]`));
 }
 
@@ -45,16 +58,43 @@ function wasmConfigs(listener: Obj): Obj[] {
     .map((f) => obj(obj(f.typed_config, "wasm typed_config").config, "wasm config"));
 }
 
-/** envoy/envoy.yaml with the local stack's ports, module path and plugin configuration. */
+function withoutFields(o: Obj, fields: string[]): Obj {
+  return Object.fromEntries(Object.entries(o).filter(([k]) => !fields.includes(k)));
+}
+
+/** Replaces the single STATIC cluster's endpoints of envoy-override-host.yaml. */
+function setEndpoints(config: Obj, endpoints: { address: string; port: number }[]): void {
+  if (endpoints.length === 0) throw new Error("endpoints: at least one pod address is needed");
+  const clusters = list(obj(config.static_resources, "static_resources").clusters, "clusters");
+  const cluster = clusters.find((c) => c.type === "STATIC");
+  if (!cluster) throw new Error("envoy/envoy-override-host.yaml: no STATIC cluster");
+  const assignment = obj(cluster.load_assignment, "load_assignment");
+  assignment.endpoints = [
+    {
+      lb_endpoints: endpoints.map((e) => ({
+        endpoint: { address: { socket_address: { address: e.address, port_value: e.port } } },
+      })),
+    },
+  ];
+}
+
+/** The template (envoy.yaml, or envoy-override-host.yaml with endpoints) with the local ports, module and plugin config. */
 export function localEnvoyConfig(o: LocalEnvoyOptions): Obj {
-  const config = obj(parseYaml(readFileSync(ENVOY_TEMPLATE, "utf8")), "document");
+  const template = o.endpoints ? OVERRIDE_HOST_TEMPLATE : ENVOY_TEMPLATE;
+  const config = obj(parseYaml(readFileSync(template, "utf8")), "document");
+  if (o.endpoints) setEndpoints(config, o.endpoints);
+  const overrides = Object.keys(o.pluginConfig).filter((k) => DESTINATION_FIELDS.includes(k));
+  if (overrides.length > 0)
+    throw new Error(
+      `pluginConfig must not set ${overrides.join(", ")}: the cluster type decides (pass endpoints for override_host)`,
+    );
   const admin = obj(obj(obj(config.admin, "admin").address, "admin.address").socket_address, "admin socket");
   admin.port_value = o.adminPort;
   const listeners = list(obj(config.static_resources, "static_resources").listeners, "listeners");
   const ports: Record<string, number> = { data: o.port, control: o.controlPort };
   for (const name of Object.keys(ports)) {
     const l = listeners.find((x) => x.name === name);
-    if (!l) throw new Error(`envoy/envoy.yaml: no listener named ${name}`);
+    if (!l) throw new Error(`Envoy template: no listener named ${name}`);
     obj(obj(l.address, "listener address").socket_address, "listener socket").port_value = ports[name];
   }
   const wasm = resolve(o.wasm);
@@ -63,8 +103,11 @@ export function localEnvoyConfig(o: LocalEnvoyOptions): Obj {
       const code = obj(obj(obj(cfg.vm_config, "vm_config").code, "code").local, "code.local");
       code.filename = wasm;
       const configuration = obj(cfg.configuration, "configuration");
-      const plugin = JSON.parse(String(configuration.value)) as Obj;
-      configuration.value = JSON.stringify({ ...plugin, ...o.pluginConfig });
+      const plugin = { ...(JSON.parse(String(configuration.value)) as Obj), ...o.pluginConfig };
+      // The public data listener must not accept snapshots: its plugin gets no control path and no token.
+      configuration.value = JSON.stringify(
+        l.name === "control" ? plugin : withoutFields(plugin, CONTROL_FIELDS),
+      );
     }
   return config;
 }

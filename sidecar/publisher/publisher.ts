@@ -45,6 +45,8 @@ export interface TargetStatus {
   lastSuccessAt?: number;
   lastAttemptAt?: number;
   ackedGeneration?: string;
+  /** After a 409: the generation the target holds instead of ours. */
+  heldGeneration?: string;
   consecutiveFailures: number;
 }
 
@@ -163,6 +165,7 @@ export class Publisher {
         st.consecutiveFailures = 0;
         st.lastSuccessAt = st.lastAttemptAt;
         if (result.outcome === "ok") st.ackedGeneration = snap.generation.toString();
+        st.heldGeneration = result.outcome === "superseded" ? result.remoteGeneration?.toString() : undefined;
         continue;
       }
       st.consecutiveFailures++;

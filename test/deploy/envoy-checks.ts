@@ -1,10 +1,32 @@
 // Static checks for our Envoy bootstrap configs: the Wasm filter wiring, the shared vm_id between the data and
-// control listeners, the destination header, and clusters that routes name.
+// control listeners, the control path only on the loopback listener, and a destination shape the route's cluster
+// can parse. The destination and retry rules are shared with the Envoy Gateway and Istio checks.
 import { at, isObj, objs, str, type Json } from "./json-path.ts";
 
 export const DESTINATION_HEADER = "x-gateway-destination-endpoint";
 export const ROOT_ID = "epp";
 export const CONTROL_PATH = "/epp/v1/snapshot";
+/** The filter's maxFallbacks in override_host mode when unset (assembly/config.ts DEFAULT_OVERRIDE_HOST_FALLBACKS). */
+export const DEFAULT_MAX_FALLBACKS = 3;
+/** Plugin configuration fields that enable the control path; only a control listener may carry them. */
+export const CONTROL_FIELDS = ["controlPath", "controlToken", "controlTokenEnv"];
+/** Retry triggers for failures before the pod received the request (envoyproxy/envoy#10007 for why not "reset"). */
+export const RETRY_TRIGGERS = ["connect-failure", "reset-before-request"];
+
+export type Role = "data" | "control";
+/**
+ * How the cluster behind a route reads the destination header: ORIGINAL_DST parses the whole value as one ip:port
+ * (envoyproxy/envoy source/extensions/clusters/original_dst/original_dst_cluster.cc, requestOverrideHost);
+ * override_host splits it on "," and gives each attempt the next entry
+ * (source/extensions/load_balancing_policies/override_host/load_balancer.cc).
+ */
+export type ClusterKind = "original_dst" | "override_host";
+
+export interface RetryInfo {
+  retryOn: string[];
+  /** Retries after the first attempt; undefined when the policy leaves it to the default. */
+  numRetries: number | undefined;
+}
 
 export interface WasmFilter {
   listener: string;
@@ -14,6 +36,7 @@ export interface WasmFilter {
   runtime: string;
   code: string;
   failOpen: unknown;
+  failurePolicy: unknown;
   allowOnHeadersStopIteration: unknown;
   /** The plugin configuration JSON, parsed; undefined when it is not valid JSON. */
   plugin: Json | undefined;
@@ -37,29 +60,31 @@ function hcmConfigs(listener: Json): Json[] {
     .filter(isObj);
 }
 
-function wasmFilter(listener: string, f: Json): WasmFilter {
-  const cfg = at(f, "typed_config.config");
-  const raw = at(cfg, "configuration.value");
-  let plugin: Json | undefined;
-  let pluginError: string | undefined;
+/** Parses a plugin configuration string into an object, or says why it is not one. */
+export function parsePlugin(raw: unknown): { plugin?: Json; error?: string } {
   try {
     const parsed: unknown = JSON.parse(String(raw));
-    if (isObj(parsed)) plugin = parsed;
-    else pluginError = "plugin configuration is not a JSON object";
+    return isObj(parsed) ? { plugin: parsed } : { error: "plugin configuration is not a JSON object" };
   } catch (e) {
-    pluginError = `plugin configuration is not JSON: ${(e as Error).message}`;
+    return { error: `plugin configuration is not JSON: ${(e as Error).message}` };
   }
+}
+
+/** A WasmFilter record from an envoy.extensions.filters.http.wasm.v3.Wasm `config` (PluginConfig). */
+export function wasmFromPluginConfig(listener: string, cfg: unknown): WasmFilter {
+  const { plugin, error } = parsePlugin(at(cfg, "configuration.value"));
   return {
     listener,
     name: String(at(cfg, "name")),
     rootId: String(at(cfg, "root_id")),
     vmId: String(at(cfg, "vm_config.vm_id")),
     runtime: String(at(cfg, "vm_config.runtime")),
-    code: String(at(cfg, "vm_config.code.local.filename")),
+    code: String(at(cfg, "vm_config.code.local.filename") ?? at(cfg, "vm_config.code.remote.http_uri.uri")),
     failOpen: at(cfg, "fail_open"),
+    failurePolicy: at(cfg, "failure_policy"),
     allowOnHeadersStopIteration: at(cfg, "allow_on_headers_stop_iteration"),
     plugin,
-    pluginError,
+    pluginError: error,
   };
 }
 
@@ -74,7 +99,9 @@ export function listeners(config: unknown): ListenerInfo[] {
       port: Number(at(l, "address.socket_address.port_value")),
       hcm,
       httpFilterNames: httpFilters.map((f) => String(f.name)),
-      wasm: httpFilters.filter((f) => f.name === "envoy.filters.http.wasm").map((f) => wasmFilter(name, f)),
+      wasm: httpFilters
+        .filter((f) => f.name === "envoy.filters.http.wasm")
+        .map((f) => wasmFromPluginConfig(name, at(f, "typed_config.config"))),
     };
   });
 }
@@ -88,19 +115,110 @@ export function dataListeners(config: unknown): ListenerInfo[] {
   return listeners(config).filter((l) => l.address !== "127.0.0.1" && l.wasm.length > 0);
 }
 
-export function checkPluginConfig(w: WasmFilter): string[] {
-  const where = `listener ${w.listener} filter ${w.name}`;
-  if (!w.plugin) return [`${where}: ${w.pluginError}`];
-  const p = w.plugin;
+/** An explicit maxFallbacks above 0 (in original_dst mode the filter ignores an absent one). */
+function hasFallbacks(plugin: Json): boolean {
+  return typeof plugin.maxFallbacks === "number" && plugin.maxFallbacks > 0;
+}
+
+/** maxFallbacks as the filter applies it in override_host mode (absent = the default). */
+export function effectiveFallbacks(plugin: Json): number {
+  return typeof plugin.maxFallbacks === "number" ? plugin.maxFallbacks : DEFAULT_MAX_FALLBACKS;
+}
+
+/**
+ * The plugin configuration a filter on a `role` listener needs. Every config names its destinationMode; only
+ * control listeners enable the control path (a data listener's plugin treats that path as an ordinary request).
+ */
+export function checkPlugin(
+  plugin: Json | undefined,
+  error: string | undefined,
+  where: string,
+  role: Role,
+): string[] {
+  if (!plugin) return [`${where}: ${error ?? "no plugin configuration"}`];
+  const p = plugin;
   const problems: string[] = [];
   if (!str(at(p, "pool.namespace")) || !str(at(p, "pool.name")))
     problems.push(`${where}: plugin config needs pool.namespace and pool.name`);
-  if (!str(p.controlToken)) problems.push(`${where}: plugin config needs a non-empty controlToken`);
-  if (p.controlPath !== CONTROL_PATH) problems.push(`${where}: controlPath must be ${CONTROL_PATH}`);
   if (p.failureMode !== "FailClose" && p.failureMode !== "FailOpen")
     problems.push(`${where}: failureMode must be FailClose or FailOpen`);
   if (p.staleAfterMs !== undefined && !(typeof p.staleAfterMs === "number" && p.staleAfterMs > 0))
     problems.push(`${where}: staleAfterMs must be a positive number`);
+  if (p.destinationMode !== "original_dst" && p.destinationMode !== "override_host")
+    problems.push(`${where}: destinationMode must be set to original_dst or override_host`);
+  if (
+    p.maxFallbacks !== undefined &&
+    !(Number.isInteger(p.maxFallbacks) && Number(p.maxFallbacks) >= 0 && Number(p.maxFallbacks) <= 64)
+  )
+    problems.push(`${where}: maxFallbacks must be an integer between 0 and 64`);
+  if (p.destinationMode === "original_dst" && hasFallbacks(p))
+    problems.push(`${where}: destinationMode original_dst writes one ip:port, so maxFallbacks must be 0`);
+  if (role === "control") {
+    if (p.controlPath !== CONTROL_PATH) problems.push(`${where}: controlPath must be ${CONTROL_PATH}`);
+    if (!str(p.controlToken) && !str(p.controlTokenEnv))
+      problems.push(`${where}: plugin config needs a non-empty controlToken`);
+  } else {
+    const control = CONTROL_FIELDS.filter((f) => p[f] !== undefined);
+    if (control.length > 0)
+      problems.push(
+        `${where}: a data listener's plugin config must not enable the control path (found ${control.join(", ")})`,
+      );
+  }
+  return problems;
+}
+
+export function checkPluginConfig(w: WasmFilter, role: Role): string[] {
+  return checkPlugin(w.plugin, w.pluginError, `listener ${w.listener} filter ${w.name}`, role);
+}
+
+/** Retry triggers: the two safe ones, never plain "reset". */
+export function checkRetryOn(retryOn: string[], where: string): string[] {
+  const problems: string[] = [];
+  if (retryOn.includes("reset"))
+    problems.push(
+      `${where}: retry_on "reset" also retries requests the pod already received; use reset-before-request`,
+    );
+  for (const t of RETRY_TRIGGERS)
+    if (!retryOn.includes(t)) problems.push(`${where}: retries must trigger on ${t}`);
+  return problems;
+}
+
+/**
+ * The data plugin's destination shape must be one the cluster can parse: ORIGINAL_DST gets exactly one ip:port;
+ * override_host gets the list and a retry policy long enough to walk it.
+ */
+export function checkDestination(
+  kind: ClusterKind,
+  plugin: Json | undefined,
+  retry: RetryInfo | undefined,
+  where: string,
+): string[] {
+  if (!plugin) return [];
+  const problems: string[] = [];
+  if (kind === "original_dst") {
+    if (plugin.destinationMode !== "original_dst")
+      problems.push(
+        `${where}: an ORIGINAL_DST cluster parses one ip:port, so destinationMode must be original_dst`,
+      );
+    if (hasFallbacks(plugin))
+      problems.push(`${where}: an ORIGINAL_DST cluster needs maxFallbacks 0 (one ip:port per request)`);
+  } else {
+    if (plugin.destinationMode !== "override_host")
+      problems.push(
+        `${where}: an override_host cluster reads a list, so destinationMode must be override_host`,
+      );
+    if (!retry)
+      problems.push(`${where}: override_host needs a retry policy, or the fallback list is never walked`);
+    else {
+      const retries = retry.numRetries ?? 1;
+      const fallbacks = effectiveFallbacks(plugin);
+      if (retries < fallbacks)
+        problems.push(
+          `${where}: num_retries ${retries} < maxFallbacks ${fallbacks}: the fallback list is cut short`,
+        );
+    }
+  }
+  if (retry) problems.push(...checkRetryOn(retry.retryOn, where));
   return problems;
 }
 
@@ -108,7 +226,27 @@ function routes(l: ListenerInfo): Json[] {
   return l.hcm.flatMap((h) => objs(at(h, "route_config.virtual_hosts")).flatMap((vh) => objs(vh.routes)));
 }
 
-function checkDataCluster(cluster: Json, name: string): string[] {
+/** The override_host policy of a cluster's load_balancing_policy, if any. */
+export function overrideHostPolicy(cluster: unknown): Json | undefined {
+  return objs(at(cluster, "load_balancing_policy.policies"))
+    .map((p) => p.typed_extension_config)
+    .filter(isObj)
+    .find((t) => t.name === "envoy.load_balancing_policies.override_host");
+}
+
+/** Problems with one of our override_host policies (the header it reads, its fallback). */
+export function checkOverrideHostPolicy(override: Json, where: string): string[] {
+  const problems: string[] = [];
+  const headers = objs(at(override, "typed_config.override_host_sources")).map((s) => s.header);
+  if (!headers.includes(DESTINATION_HEADER))
+    problems.push(`${where}: override_host must read ${DESTINATION_HEADER}`);
+  if (objs(at(override, "typed_config.fallback_policy.policies")).length === 0)
+    problems.push(`${where}: override_host needs a fallback_policy`);
+  return problems;
+}
+
+/** Which way a data cluster reads the destination header, plus problems with its configuration. */
+function dataCluster(cluster: Json, name: string): { kind?: ClusterKind; problems: string[] } {
   if (cluster.type === "ORIGINAL_DST") {
     const problems: string[] = [];
     if (cluster.lb_policy !== "CLUSTER_PROVIDED")
@@ -119,21 +257,42 @@ function checkDataCluster(cluster: Json, name: string): string[] {
       problems.push(`cluster ${name}: original_dst_lb_config.use_http_header must be true`);
     if (at(cluster, "original_dst_lb_config.http_header_name") !== DESTINATION_HEADER)
       problems.push(`cluster ${name}: http_header_name must be ${DESTINATION_HEADER}`);
-    return problems;
+    return { kind: "original_dst", problems };
   }
-  const override = objs(at(cluster, "load_balancing_policy.policies"))
-    .map((p) => p.typed_extension_config)
-    .filter(isObj)
-    .find((t) => t.name === "envoy.load_balancing_policies.override_host");
-  if (!override) return [`cluster ${name}: neither ORIGINAL_DST nor the override_host policy`];
-  const problems: string[] = [];
-  const headers = objs(at(override, "typed_config.override_host_sources")).map((s) => s.header);
-  if (!headers.includes(DESTINATION_HEADER))
-    problems.push(`cluster ${name}: override_host must read ${DESTINATION_HEADER}`);
-  if (objs(at(override, "typed_config.fallback_policy.policies")).length === 0)
-    problems.push(`cluster ${name}: override_host needs a fallback_policy`);
+  const override = overrideHostPolicy(cluster);
+  if (!override) return { problems: [`cluster ${name}: neither ORIGINAL_DST nor the override_host policy`] };
+  const problems = checkOverrideHostPolicy(override, `cluster ${name}`);
   if (cluster.type !== "STATIC" && cluster.type !== "EDS")
     problems.push(`cluster ${name}: override_host needs a STATIC or EDS cluster`);
+  return { kind: "override_host", problems };
+}
+
+/** A route's retry policy as RetryInfo (undefined when it has none). */
+export function routeRetry(route: Json): RetryInfo | undefined {
+  const policy = at(route, "route.retry_policy");
+  if (!isObj(policy)) return undefined;
+  const n = policy.num_retries;
+  return {
+    retryOn: String(policy.retry_on ?? "")
+      .split(",")
+      .map((t) => t.trim())
+      .filter(Boolean),
+    numRetries: typeof n === "number" ? n : undefined,
+  };
+}
+
+/** The Wasm filter settings every copy of our filter needs, and its plugin configuration for `role`. */
+export function checkWasmFilter(w: WasmFilter, role: Role): string[] {
+  const problems: string[] = [];
+  if (w.rootId !== ROOT_ID) problems.push(`listener ${w.listener}: root_id must be ${ROOT_ID}`);
+  if (w.runtime !== "envoy.wasm.runtime.v8") problems.push(`listener ${w.listener}: runtime must be V8`);
+  if (w.failOpen !== undefined)
+    problems.push(`listener ${w.listener}: fail_open is deprecated; set failure_policy instead`);
+  if (w.failurePolicy !== "FAIL_CLOSED")
+    problems.push(`listener ${w.listener}: failure_policy must be FAIL_CLOSED`);
+  if (w.allowOnHeadersStopIteration !== true)
+    problems.push(`listener ${w.listener}: allow_on_headers_stop_iteration must be true`);
+  problems.push(...checkPluginConfig(w, role));
   return problems;
 }
 
@@ -153,18 +312,13 @@ export function checkEnvoyConfig(config: unknown): string[] {
     problems.push(`data and control listeners must share one vm_id, found ${[...vmIds].join(", ")}`);
   if (new Set(filters.map((w) => w.code)).size !== 1)
     problems.push("data and control listeners must load the same module");
-  for (const w of filters) {
-    if (w.rootId !== ROOT_ID) problems.push(`listener ${w.listener}: root_id must be ${ROOT_ID}`);
-    if (w.runtime !== "envoy.wasm.runtime.v8") problems.push(`listener ${w.listener}: runtime must be V8`);
-    if (w.failOpen !== false) problems.push(`listener ${w.listener}: fail_open must be false`);
-    if (w.allowOnHeadersStopIteration !== true)
-      problems.push(`listener ${w.listener}: allow_on_headers_stop_iteration must be true`);
-    problems.push(...checkPluginConfig(w));
-  }
-  const tokens = new Set(filters.map((w) => String(w.plugin?.controlToken)));
-  if (tokens.size !== 1) problems.push("data and control listeners must use the same controlToken");
+  for (const l of all)
+    for (const w of l.wasm)
+      problems.push(...checkWasmFilter(w, l.name === control?.name ? "control" : "data"));
   const pools = new Set(filters.map((w) => JSON.stringify(w.plugin?.pool)));
   if (pools.size !== 1) problems.push("data and control listeners must name the same pool");
+  const modes = new Set(filters.map((w) => String(w.plugin?.destinationMode)));
+  if (modes.size !== 1) problems.push("data and control listeners must name the same destinationMode");
   for (const l of all) {
     const wasmAt = l.httpFilterNames.indexOf("envoy.filters.http.wasm");
     const routerAt = l.httpFilterNames.indexOf("envoy.filters.http.router");
@@ -187,10 +341,13 @@ export function checkEnvoyConfig(config: unknown): string[] {
         problems.push(`listener ${l.name}: route names unknown cluster ${name}`);
         continue;
       }
-      problems.push(...checkDataCluster(cluster, name));
-      const retryOn = String(at(r, "route.retry_policy.retry_on") ?? "");
-      if (!retryOn.split(",").includes("connect-failure"))
-        problems.push(`listener ${l.name}: route needs a retry_policy with connect-failure`);
+      const { kind, problems: clusterProblems } = dataCluster(cluster, name);
+      problems.push(...clusterProblems);
+      const retry = routeRetry(r);
+      if (!retry) problems.push(`listener ${l.name}: route to ${name} needs a retry_policy`);
+      if (kind)
+        for (const w of l.wasm)
+          problems.push(...checkDestination(kind, w.plugin, retry, `listener ${l.name} route to ${name}`));
     }
   }
   for (const l of all)
@@ -198,6 +355,9 @@ export function checkEnvoyConfig(config: unknown): string[] {
       const name = str(at(r, "route.cluster"));
       if (name && !clusters.has(name))
         problems.push(`listener ${l.name}: route names unknown cluster ${name}`);
+      if (l.name !== control?.name) continue;
+      const retry = routeRetry(r);
+      if (retry) problems.push(...checkRetryOn(retry.retryOn, `listener ${l.name}`));
     }
   return [...new Set(problems)];
 }

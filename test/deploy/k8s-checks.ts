@@ -162,6 +162,23 @@ export function checkCrossReferences(objects: Json[]): string[] {
     const ns = str(at(svc, "metadata.namespace")) ?? "default";
     const selector = at(svc, "spec.selector");
     if (!isObj(selector)) continue;
+    // A Service over an InferencePool's pods (the model servers are the user's workload): its ports must be the
+    // pool's target ports.
+    const pool = objects.find(
+      (o) =>
+        o.kind === "InferencePool" &&
+        (str(at(o, "metadata.namespace")) ?? "default") === ns &&
+        JSON.stringify(at(o, "spec.selector.matchLabels")) === JSON.stringify(selector),
+    );
+    if (pool) {
+      const targets = objs(at(pool, "spec.targetPorts")).map((p) => p.number);
+      for (const port of objs(at(svc, "spec.ports")))
+        if (!targets.includes(port.targetPort ?? port.port))
+          problems.push(
+            `${describe(svc)}: targetPort ${String(port.targetPort ?? port.port)} is not a target port of ${describe(pool)}`,
+          );
+      continue;
+    }
     const matched = pods.filter(
       (p) => p.ns === ns && Object.entries(selector).every(([k, v]) => p.labels[k] === v),
     );
@@ -197,6 +214,69 @@ export function checkCrossReferences(objects: Json[]): string[] {
         problems.push(`${describe(rb)}: ServiceAccount ${sNs}/${String(s.name)} not found`);
     }
   }
+  return problems;
+}
+
+interface NetworkPolicyPort {
+  protocol?: string;
+  port?: number;
+  endPort?: number;
+}
+
+function coversTcpPort(ports: unknown, port: number): boolean {
+  const list = objs(ports) as NetworkPolicyPort[];
+  if (list.length === 0) return true; // no ports: every port
+  return list.some(
+    (p) =>
+      (p.protocol ?? "TCP") === "TCP" &&
+      (p.port === undefined || (p.port <= port && port <= (p.endPort ?? p.port))),
+  );
+}
+
+/**
+ * A NetworkPolicy that leaves the gateway pods' ports as they were except the control port, which only the
+ * sidecar's pods (namespace + labels) may open. `openPorts` must stay reachable by everyone.
+ */
+export function checkControlPortPolicy(
+  policy: Json,
+  want: {
+    podLabels: Json;
+    controlPort: number;
+    openPorts: number[];
+    sidecarNamespace: string;
+    sidecarLabels: Json;
+  },
+): string[] {
+  const who = describe(policy);
+  const problems: string[] = [];
+  if (JSON.stringify(at(policy, "spec.podSelector.matchLabels")) !== JSON.stringify(want.podLabels))
+    problems.push(`${who}: podSelector must select the gateway pods ${JSON.stringify(want.podLabels)}`);
+  if (!arr(at(policy, "spec.policyTypes")).includes("Ingress"))
+    problems.push(`${who}: policyTypes must include Ingress`);
+  const rules = objs(at(policy, "spec.ingress"));
+  // Every peer of the rule must be the sidecar's pods: their namespace by its well-known label, and labels the
+  // sidecar's pod template carries.
+  const isSidecar = (peer: Json) => {
+    const nsLabels = at(peer, "namespaceSelector.matchLabels");
+    const podLabels = at(peer, "podSelector.matchLabels");
+    return (
+      isObj(nsLabels) &&
+      nsLabels["kubernetes.io/metadata.name"] === want.sidecarNamespace &&
+      isObj(podLabels) &&
+      Object.keys(podLabels).length > 0 &&
+      Object.entries(podLabels).every(([k, v]) => want.sidecarLabels[k] === v)
+    );
+  };
+  const fromSidecar = (rule: Json) => objs(rule.from).length > 0 && objs(rule.from).every(isSidecar);
+  const control = rules.filter((r) => coversTcpPort(r.ports, want.controlPort));
+  if (control.length === 0)
+    problems.push(`${who}: the sidecar cannot reach control port ${want.controlPort}`);
+  for (const r of control)
+    if (!fromSidecar(r))
+      problems.push(`${who}: control port ${want.controlPort} is open to more than the sidecar's pods`);
+  for (const port of want.openPorts)
+    if (!rules.some((r) => objs(r.from).length === 0 && coversTcpPort(r.ports, port)))
+      problems.push(`${who}: port ${port} is no longer open to everyone`);
   return problems;
 }
 

@@ -2,9 +2,6 @@
 // source files plus the cross-references that only exist after rendering (hashed ConfigMap names, patches).
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
-import { join } from "node:path";
-import { repoRoot } from "./yaml-files.ts";
 import { at, flagValues, isObj, objs, str, type Json } from "./json-path.ts";
 import {
   allContainers,
@@ -16,19 +13,18 @@ import {
   podSpecs,
 } from "./k8s-checks.ts";
 import { checkEnvoyConfig, controlListener, dataListeners, CONTROL_PATH, ROOT_ID } from "./envoy-checks.ts";
-import { kubectlUnavailable, kustomize } from "./kustomize-render.ts";
-import { checkEnvoyPatchPolicy, checkIstioWasmFilter, istioWasmFilter } from "./gateway-checks.ts";
+import { kustomizeAll, kustomizeSkip, kustomizeTargets } from "./kustomize-render.ts";
+import {
+  checkEnvoyGatewayRouting,
+  checkEnvoyPatchPolicy,
+  checkIstioSetup,
+  egControlPort,
+  istioWasmFilter,
+} from "./gateway-checks.ts";
 import { parseYaml } from "./yaml-files.ts";
 
-const TARGETS = [
-  "deploy/crds",
-  "deploy/base",
-  "deploy/envoy-gateway",
-  "deploy/overlays/envoy-gateway",
-  "deploy/overlays/standalone-envoy",
-  "deploy/istio",
-  "deploy/overlays/istio",
-];
+// Every directory under deploy/ with a kustomization.yaml (globbed, so new targets are checked too).
+const TARGETS = kustomizeTargets();
 const SIDECAR_SA = "epp-sidecar";
 const PERMISSIONS = new Set(
   [
@@ -41,13 +37,13 @@ const PERMISSIONS = new Set(
   ].flatMap((r) => ["get", "list", "watch"].map((v) => `${r}:${v}`)),
 );
 
-const skip = kubectlUnavailable();
+// Skips (with the reason) when kubectl is missing, except under CI, where the renders fail naming it.
+const skip = kustomizeSkip();
 const rendered = new Map<string, Json[]>();
 
-before(() => {
+before(async () => {
   if (skip) return;
-  for (const t of TARGETS)
-    if (existsSync(join(repoRoot, t, "kustomization.yaml"))) rendered.set(t, kustomize(t));
+  for (const [t, list] of await kustomizeAll(TARGETS)) rendered.set(t, list);
 });
 
 function objects(target: string): Json[] {
@@ -185,57 +181,48 @@ test("standalone-envoy: Envoy, its ConfigMap, the init containers and the sideca
   assert.equal(at(svc, "spec.ports.0.targetPort"), dataPort);
 });
 
-test("envoy-gateway: policy, routes, pool, token and push discovery agree", { skip }, () => {
+test("envoy-gateway: policies, routes, pool, token and push discovery agree", { skip }, () => {
   const list = objects("deploy/overlays/envoy-gateway");
   const policy = one(list, "EnvoyExtensionPolicy");
   const gateway = one(list, "Gateway");
-  // The patch policy that sets allow_on_headers_stop_iteration on the policy's generated filter is rendered too.
-  assert.deepEqual(checkEnvoyPatchPolicy(one(list, "EnvoyPatchPolicy"), policy, list), []);
+  const patch = one(list, "EnvoyPatchPolicy");
+  // The patch policy (flags on the generated filter, the control port) and the routing, as rendered.
+  assert.deepEqual(checkEnvoyPatchPolicy(patch, policy, list), []);
+  assert.deepEqual(checkEnvoyGatewayRouting(list), []);
   const pool = one(list, "InferencePool");
   const secret = one(list, "Secret", "epp-control-token");
   const wasm = objs(at(policy, "spec.wasm"));
   assert.equal(wasm.length, 1);
   const w = wasm[0];
   assert.equal(w.rootID, ROOT_ID);
-  assert.equal(w.failOpen, false);
   assert.equal(at(w, "code.type"), "Image");
   assert.match(String(at(w, "code.image.url")), /^[\w.-]+(:\d+)?\/[\w./-]+(:[\w.-]+|@sha256:[0-9a-f]{64})$/);
   const config = w.config as Json;
   assert.ok(isObj(config));
-  assert.equal(config.controlToken, at(secret, "stringData.token"), "token copied from the Secret");
-  assert.equal(config.controlPath, CONTROL_PATH);
   assert.deepEqual(config.pool, {
     namespace: at(pool, "metadata.namespace"),
     name: at(pool, "metadata.name"),
   });
-  assert.ok(["FailClose", "FailOpen"].includes(String(config.failureMode)));
+  // The token is copied from the Secret into the control chain's plugin configuration (the last JSON patch).
+  const controlPlugin = JSON.parse(
+    String(at(objs(at(patch, "spec.jsonPatches")).at(-1), "operation.value")),
+  ) as Json;
+  assert.equal(controlPlugin.controlToken, at(secret, "stringData.token"), "token copied from the Secret");
+  assert.equal(controlPlugin.controlPath, CONTROL_PATH);
+  assert.deepEqual(controlPlugin.pool, config.pool);
 
   const gwName = String(at(gateway, "metadata.name"));
   const gwNs = String(at(gateway, "metadata.namespace"));
   for (const ref of objs(at(policy, "spec.targetRefs")))
     assert.deepEqual([ref.kind, ref.name], ["Gateway", gwName]);
-
-  const routes = list.filter((o) => o.kind === "HTTPRoute");
   const listenerNames = objs(at(gateway, "spec.listeners")).map((l) => l.name);
-  for (const r of routes) {
+  for (const r of list.filter((o) => o.kind === "HTTPRoute"))
     for (const p of objs(at(r, "spec.parentRefs"))) {
       assert.equal(p.name, gwName);
       if (p.sectionName !== undefined) assert.ok(listenerNames.includes(p.sectionName));
     }
-    for (const b of objs(at(r, "spec.rules")).flatMap((rule) => objs(rule.backendRefs))) {
-      assert.deepEqual(
-        [b.group, b.kind, b.name],
-        ["inference.networking.k8s.io", "InferencePool", at(pool, "metadata.name")],
-      );
-    }
-  }
-  const controlRule = routes
-    .flatMap((r) => objs(at(r, "spec.rules")))
-    .find((rule) => objs(rule.matches).some((m) => at(m, "path.value") === CONTROL_PATH));
-  assert.ok(controlRule, "a route rule carries the control path");
-  assert.equal(at(controlRule, "matches.0.path.type"), "Exact");
 
-  // Push discovery: selector on Envoy Gateway's owner labels, port = the proxy's container port for the listener.
+  // Push discovery: selector on Envoy Gateway's owner labels, port = the control port the patch policy adds.
   const deployment = one(list, "Deployment", "epp");
   const sidecar = container(deployment, "sidecar");
   const selector = flagValues(sidecar.args, "--envoy-selector")[0];
@@ -243,9 +230,7 @@ test("envoy-gateway: policy, routes, pool, token and push discovery agree", { sk
   const labels = Object.fromEntries(selector.split(",").map((kv) => kv.split("=")));
   assert.equal(labels["gateway.envoyproxy.io/owning-gateway-name"], gwName);
   assert.equal(labels["gateway.envoyproxy.io/owning-gateway-namespace"], gwNs);
-  const listenerPort = Number(at(gateway, "spec.listeners.0.port"));
-  const containerPort = listenerPort < 1024 ? listenerPort + 10000 : listenerPort;
-  assert.deepEqual(flagValues(sidecar.args, "--envoy-port"), [String(containerPort)]);
+  assert.deepEqual(flagValues(sidecar.args, "--envoy-port"), [String(egControlPort(patch, policy, list))]);
   assert.equal(flagValues(sidecar.args, "--pool-name")[0], at(pool, "metadata.name"));
   // The sidecar may list pods where the proxies run.
   const envoyNs =
@@ -255,51 +240,41 @@ test("envoy-gateway: policy, routes, pool, token and push discovery agree", { sk
   assert.ok(podSpecs(list).length === 1, "only the sidecar runs as a pod; Envoy Gateway owns the proxies");
 });
 
-test("istio: Wasm EnvoyFilter, ORIGINAL_DST patch, token and push discovery agree", { skip }, () => {
+test("istio: Wasm EnvoyFilters, override_host routing, token and push discovery agree", { skip }, () => {
   const list = objects("deploy/overlays/istio");
   assert.equal(
     list.filter((o) => o.kind === "WasmPlugin").length,
     0,
     "no WasmPlugin next to the EnvoyFilter",
   );
+  const { controlPort, problems } = checkIstioSetup(list);
+  assert.deepEqual(problems, []);
   const wasmFilter = one(list, "EnvoyFilter", "epp-filter");
+  const controlFilter = one(list, "EnvoyFilter", "epp-filter-control");
   const secret = one(list, "Secret", "epp-control-token");
-  const istioGateway = one(list, "Gateway");
-  assert.deepEqual(checkIstioWasmFilter(wasmFilter, at(istioGateway, "spec.selector") as Json), []);
-  const config = istioWasmFilter(wasmFilter).plugin;
+  const config = istioWasmFilter(controlFilter).plugin;
   assert.ok(config, "the plugin configuration is a JSON object");
   assert.equal(config.controlToken, at(secret, "stringData.token"), "token copied from the Secret");
   assert.equal(config.controlPath, CONTROL_PATH);
-  assert.ok(str(at(config, "pool.name")) && str(at(config, "pool.namespace")));
-
-  const patches = objs(at(one(list, "EnvoyFilter", "epp-original-dst"), "spec.configPatches"));
-  const cluster = patches.find((p) => p.applyTo === "CLUSTER");
-  const route = patches.find((p) => p.applyTo === "HTTP_ROUTE");
-  assert.equal(at(cluster, "patch.value.type"), "ORIGINAL_DST");
   assert.equal(
-    at(cluster, "patch.value.original_dst_lb_config.http_header_name"),
-    "x-gateway-destination-endpoint",
+    istioWasmFilter(wasmFilter).plugin?.controlToken,
+    undefined,
+    "no token on the public listener",
   );
-  assert.equal(at(cluster, "patch.value.original_dst_lb_config.use_http_header"), true);
-  assert.equal(at(route, "patch.value.route.cluster"), at(cluster, "patch.value.name"));
-  const routeName = at(route, "match.routeConfiguration.vhost.route.name");
-  const vs = one(list, "VirtualService");
-  assert.ok(
-    objs(at(vs, "spec.http")).some((h) => h.name === routeName),
-    `VirtualService has route ${String(routeName)}`,
-  );
+  assert.ok(str(at(config, "pool.name")) && str(at(config, "pool.namespace")));
 
   const sidecar = container(one(list, "Deployment", "epp"), "sidecar");
   const selector = flagValues(sidecar.args, "--envoy-selector")[0];
   const [key, value] = selector.split("=");
-  assert.deepEqual(
-    at(wasmFilter, "spec.workloadSelector.labels"),
-    { [key]: value },
-    "the sidecar pushes to the pods the filter runs in",
-  );
+  for (const f of [wasmFilter, controlFilter])
+    assert.deepEqual(
+      at(f, "spec.workloadSelector.labels"),
+      { [key]: value },
+      "the sidecar pushes to the pods the filter runs in",
+    );
   const envoyNs = flagValues(sidecar.args, "--envoy-namespace")[0];
   assert.equal(at(wasmFilter, "metadata.namespace"), envoyNs);
-  assert.deepEqual(flagValues(sidecar.args, "--envoy-port"), ["8080"]);
+  assert.deepEqual(flagValues(sidecar.args, "--envoy-port"), [String(controlPort)]);
   assert.equal(
     at(config, "pool.name"),
     flagValues(sidecar.args, "--pool-name")[0],
@@ -322,7 +297,12 @@ for (const overlay of [
       .filter((o) => JSON.stringify(o).includes(placeholder))
       .map((o) => `${String(o.kind)}/${String(at(o, "metadata.name"))}`)
       .sort();
-    const allowed = ["EnvoyExtensionPolicy/epp-filter", "Secret/epp-control-token", "EnvoyFilter/epp-filter"];
+    // Only the control listener's plugin configuration carries the token.
+    const allowed = [
+      "EnvoyPatchPolicy/epp-filter-patches",
+      "Secret/epp-control-token",
+      "EnvoyFilter/epp-filter-control",
+    ];
     assert.ok(holders.includes("Secret/epp-control-token"));
     for (const h of holders) assert.ok(allowed.includes(h), `${h} contains the token placeholder`);
   });

@@ -1,11 +1,12 @@
-// `npm start -- --envoy` runs Envoy with a bootstrap derived from envoy/envoy.yaml: it must pass the same checks,
-// point at the real module and carry the local stack's ports and plugin configuration.
+// `npm start -- --envoy` runs Envoy with a bootstrap derived from envoy/envoy.yaml (or, given the pods' addresses,
+// envoy/envoy-override-host.yaml): it must pass the same checks, point at the real module and carry the local
+// stack's ports and plugin configuration, with the control path only on the control listener.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { at } from "./json-path.ts";
+import { at, objs } from "./json-path.ts";
 import { checkEnvoyConfig, controlListener, dataListeners, listeners } from "./envoy-checks.ts";
 import { repoRoot } from "./yaml-files.ts";
 import {
@@ -46,13 +47,47 @@ test("the --envoy bootstrap passes the envoy/envoy.yaml checks with the local po
     assert.equal(w.code, join(repoRoot, "build/filter.wasm"), "absolute path of the real module");
     assert.equal(w.allowOnHeadersStopIteration, true);
     assert.equal(w.vmId, control.wasm[0].vmId);
-    assert.equal(w.plugin?.controlToken, OPTIONS.pluginConfig.controlToken);
     assert.deepEqual(w.plugin?.pool, OPTIONS.pluginConfig.pool);
     assert.equal(w.plugin?.failureMode, "FailClose");
-    assert.equal(w.plugin?.controlPath, "/epp/v1/snapshot", "kept from envoy/envoy.yaml");
+    assert.equal(w.plugin?.destinationMode, "original_dst", "one ip:port for the ORIGINAL_DST cluster");
   }
+  // The token and the control path reach only the loopback control listener.
+  assert.equal(control.wasm[0].plugin?.controlToken, OPTIONS.pluginConfig.controlToken);
+  assert.equal(control.wasm[0].plugin?.controlPath, "/epp/v1/snapshot", "kept from envoy/envoy.yaml");
+  const [data] = dataListeners(config);
+  assert.equal(data.wasm[0].plugin?.controlToken, undefined);
+  assert.equal(data.wasm[0].plugin?.controlPath, undefined);
   // envoy/envoy.yaml itself is untouched (its development token stays).
   assert.match(readFileSync(join(repoRoot, "envoy/envoy.yaml"), "utf8"), /dev-token-change-me/);
+});
+
+test("given the pods' addresses, the bootstrap is envoy-override-host.yaml listing exactly those pods", () => {
+  const endpoints = [
+    { address: "127.0.0.1", port: 18001 },
+    { address: "127.0.0.1", port: 18002 },
+  ];
+  const config = localEnvoyConfig({ ...OPTIONS, endpoints });
+  assert.deepEqual(checkEnvoyConfig(config), []);
+  const cluster = objs(at(config, "static_resources.clusters"))[0];
+  assert.equal(cluster.type, "STATIC");
+  assert.deepEqual(
+    objs(at(cluster, "load_assignment.endpoints.0.lb_endpoints")).map((e) => [
+      at(e, "endpoint.address.socket_address.address"),
+      at(e, "endpoint.address.socket_address.port_value"),
+    ]),
+    endpoints.map((e) => [e.address, e.port]),
+  );
+  assert.equal(dataListeners(config)[0].wasm[0].plugin?.destinationMode, "override_host");
+  // The cluster type decides the destination shape; a caller cannot contradict it.
+  assert.throws(
+    () =>
+      localEnvoyConfig({
+        ...OPTIONS,
+        pluginConfig: { ...OPTIONS.pluginConfig, destinationMode: "override_host" },
+      }),
+    /must not set destinationMode/,
+  );
+  assert.throws(() => localEnvoyConfig({ ...OPTIONS, endpoints: [] }), /at least one pod/);
 });
 
 test("the --envoy bootstrap is written to a temporary JSON file Envoy is started with", () => {

@@ -358,14 +358,22 @@ test("a torn table/version pair never moves a VM back to an older generation", a
   push(plugin, snapshotBytes(5n, [{ address: "10.0.0.5" }]));
   assert.equal(header(inference(plugin, 1).forwarded, DEST), "10.0.0.5:8000");
   // Another push's version landed with an older push's table: the version says 6, the table is 3.
-  const version = new Uint8Array(12);
+  // Version key: generation u64, crc u32, storedAtMs u64 (snapshot-cache.ts).
+  const version = new Uint8Array(20);
   new DataView(version.buffer).setBigUint64(0, 6n, true);
+  new DataView(version.buffer).setBigUint64(12, BigInt(CREATED_MS), true);
   proc.sharedData.set("epp", "epp.v1/default/pool-a/table", snapshotBytes(3n, [{ address: "10.0.0.3" }]));
   proc.sharedData.set("epp", "epp.v1/default/pool-a/version", version);
   assert.equal(header(inference(plugin, 1).forwarded, DEST), "10.0.0.5:8000");
   // The next consistent pair is adopted.
+  const seven = snapshotBytes(7n, [{ address: "10.0.0.7" }]);
   new DataView(version.buffer).setBigUint64(0, 7n, true);
-  proc.sharedData.set("epp", "epp.v1/default/pool-a/table", snapshotBytes(7n, [{ address: "10.0.0.7" }]));
+  new DataView(version.buffer).setUint32(
+    8,
+    new DataView(seven.buffer, seven.byteOffset).getUint32(12, true),
+    true,
+  );
+  proc.sharedData.set("epp", "epp.v1/default/pool-a/table", seven);
   proc.sharedData.set("epp", "epp.v1/default/pool-a/version", version);
   assert.equal(header(inference(plugin, 1).forwarded, DEST), "10.0.0.7:8000");
   await plugin.shutdown();
@@ -442,5 +450,67 @@ test("served header: replaces an upstream copy and names the upstream.address of
     header(first.response, "x-gateway-destination-endpoint-served"),
     header(first.forwarded, DEST)?.split(",")[0],
   );
+  await plugin.shutdown();
+});
+
+test("staleness is judged on this Envoy's clock: a snapshot dated ahead is refused past the skew, and ages from its arrival", async () => {
+  const { plugin, clock } = await load({ staleAfterMs: 1000, maxClockSkewMs: 1000 });
+  const hourAhead = push(
+    plugin,
+    snapshotBytes(1n, [{ address: "10.0.0.1" }], { createdAtMs: CREATED_MS + 3_600_000 }),
+  );
+  assert.equal(hourAhead.reply?.status, 400);
+  assert.equal(errorJson(hourAhead.reply).error.code, "future_snapshot");
+  assert.match(errorJson(hourAhead.reply).error.message, /3600000 ms ahead/);
+  const maxAhead = push(
+    plugin,
+    snapshotBytes(1n, [{ address: "10.0.0.1" }], { createdAtMs: Number.MAX_SAFE_INTEGER }),
+  );
+  assert.equal(maxAhead.reply?.status, 400);
+  // Within the skew it is accepted, but it ages from its arrival, not from its (future) date.
+  assert.equal(
+    push(plugin, snapshotBytes(2n, [{ address: "10.0.0.2" }], { createdAtMs: CREATED_MS + 900 })).reply
+      ?.status,
+    204,
+  );
+  clock.advance(1000);
+  assert.equal(header(inference(plugin, 1).forwarded, DEST), "10.0.0.2:8000");
+  clock.advance(1);
+  assert.equal(inference(plugin, 1).reply?.status, 503, "stale 1001 ms after it arrived");
+  // A sidecar clock behind ours makes a snapshot older, but by at most the skew.
+  clock.advance(10_000);
+  const now = CREATED_MS + 11_001;
+  assert.equal(
+    push(plugin, snapshotBytes(3n, [{ address: "10.0.0.3" }], { createdAtMs: now - 60_000 })).reply?.status,
+    204,
+  );
+  // 60 s behind counts as the skew (1 s): fresh now, stale one millisecond later.
+  assert.equal(header(inference(plugin).forwarded, DEST), "10.0.0.3:8000");
+  clock.advance(1);
+  assert.equal(inference(plugin).reply?.status, 503);
+  await plugin.shutdown();
+});
+
+test("a poisoned generation (2^64-1) holds the control path for at most 500 ms; then the real sidecar takes over", async () => {
+  const { plugin, clock } = await load();
+  assert.equal(push(plugin, snapshotBytes(100n, [{ address: "10.0.0.1" }])).reply?.status, 204);
+  const max = 2n ** 64n - 1n;
+  assert.equal(push(plugin, snapshotBytes(max, [{ address: "10.6.6.6" }])).reply?.status, 204);
+  assert.equal(header(inference(plugin, 1).forwarded, DEST), "10.6.6.6:8000");
+  clock.advance(100);
+  const held = push(plugin, snapshotBytes(101n, [{ address: "10.0.0.1" }]));
+  assert.equal(held.reply?.status, 409);
+  assert.equal(header(held.reply?.headers, "x-epp-snapshot-generation"), max.toString());
+  clock.advance(400);
+  const back = push(plugin, snapshotBytes(102n, [{ address: "10.0.0.1" }]));
+  assert.equal(back.reply?.status, 204, "the poisoned snapshot went unrefreshed for 500 ms");
+  // Every worker follows the reset (its generation is lower, but it was stored later).
+  assert.equal(header(inference(plugin, 0).forwarded, DEST), "10.0.0.1:8000");
+  assert.equal(header(inference(plugin, 1).forwarded, DEST), "10.0.0.1:8000");
+  // While the real sidecar keeps pushing, an older generation is still refused.
+  clock.advance(50);
+  assert.equal(push(plugin, snapshotBytes(103n, [{ address: "10.0.0.1" }])).reply?.status, 204);
+  clock.advance(50);
+  assert.equal(push(plugin, snapshotBytes(90n, [{ address: "10.0.0.9" }])).reply?.status, 409);
   await plugin.shutdown();
 });

@@ -7,7 +7,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { crc32 } from "node:zlib";
-import { EnvoyProcess } from "../../host/index.ts";
+import { EnvoyProcess, VirtualClock } from "../../host/index.ts";
 import type { HeaderList, LocalReply } from "../../host/index.ts";
 import type { WasmPlugin as Plugin } from "../../host/index.ts";
 import { encodeSnapshot } from "../../sidecar/snapshot/encoder.ts";
@@ -25,6 +25,9 @@ const GOOD_GENERATION = (1n << 64n) - 1n;
 const GOOD_ENDPOINT = "10.9.9.9:8000";
 
 const POOL = minimalSnapshot().pool;
+// A virtual clock that never moves: the good snapshot stays the one within the 500 ms generation hold,
+// so every valid mutation must be refused (409), never let in because time passed.
+const NOW_MS = 1_800_000_000_000;
 
 function withPool(s: Snapshot): Snapshot {
   return { ...s, pool: { ...s.pool, namespace: POOL.namespace, name: POOL.name } };
@@ -33,7 +36,7 @@ function withPool(s: Snapshot): Snapshot {
 function goodSnapshot(): Uint8Array {
   const s = minimalSnapshot();
   s.generation = GOOD_GENERATION;
-  s.createdAtMs = Date.now();
+  s.createdAtMs = NOW_MS;
   s.endpoints = [{ ...s.endpoints[0]!, address: "10.9.9.9", port: 8000 }];
   return encodeSnapshot(s);
 }
@@ -205,7 +208,7 @@ function assertRoutesToGood(plugin: Plugin, what: string): void {
 }
 
 async function loadFilter(): Promise<Plugin> {
-  const proc = new EnvoyProcess();
+  const proc = new EnvoyProcess({ clock: new VirtualClock(BigInt(NOW_MS) * 1_000_000n) });
   return proc.loadPlugin(WASM, {
     vmId: "epp",
     workers: 2,

@@ -1,6 +1,7 @@
 // The foundation, end to end: the real build/filter.wasm in the host behind the local gateway, two plain
 // HTTP upstreams, and snapshots pushed through the control path.
 import { test, before, after } from "node:test";
+import http from "node:http";
 import assert from "node:assert/strict";
 import { Gateway } from "../../gateway/server.ts";
 import { normalizeConfig } from "../../gateway/config.ts";
@@ -50,7 +51,16 @@ function snapshot(
   };
 }
 
-async function startGateway(failureMode: "FailOpen" | "FailClose", defaultUpstreams: string[] = []) {
+// ORIGINAL_DST parses the header as ONE ip:port, so the filter must write exactly one (no fallbacks);
+// override_host takes the pick plus fallbacks and needs the cluster's endpoint set.
+const ORIGINAL_DST = { destinationMode: "original_dst", maxFallbacks: 0 };
+const OVERRIDE_HOST = { destinationMode: "override_host", maxFallbacks: 3 };
+
+async function startGateway(
+  failureMode: "FailOpen" | "FailClose",
+  defaultUpstreams: string[] = [],
+  overrideHostEndpoints?: string[],
+) {
   const gw = new Gateway(
     normalizeConfig({
       listeners: [
@@ -60,7 +70,17 @@ async function startGateway(failureMode: "FailOpen" | "FailClose", defaultUpstre
       wasm: "build/filter.wasm",
       workers: 2,
       defaultUpstreams,
-      pluginConfig: { pool: POOL, controlToken: TOKEN, failureMode, staleAfterMs: 60_000, randomSeed: 7 },
+      ...(overrideHostEndpoints
+        ? { cluster: { type: "override_host", endpoints: overrideHostEndpoints } }
+        : {}),
+      pluginConfig: {
+        pool: POOL,
+        controlToken: TOKEN,
+        failureMode,
+        staleAfterMs: 60_000,
+        randomSeed: 7,
+        ...(overrideHostEndpoints ? OVERRIDE_HOST : ORIGINAL_DST),
+      },
     }),
   );
   await gw.start();
@@ -157,13 +177,72 @@ test("routes to the least-loaded endpoint, follows newer snapshots, ignores corr
       new Map([["b", 5]]),
     );
     const last = b.seen.at(-1)!;
-    // The destination list is best first; the fallback after it is the other pod.
-    assert.equal(String(last.headers["x-gateway-destination-endpoint"]).split(",")[0], b.address);
+    // ORIGINAL_DST: exactly one ip:port (Envoy parses the whole value as one address).
+    assert.equal(last.headers["x-gateway-destination-endpoint"], b.address);
+    assert.equal(gw.stats.get("original_dst_host_invalid"), 0);
 
     // The response names the endpoint that served it.
     const served = await fetch(`${data}/v1/models`);
     assert.equal(served.headers.get("x-gateway-destination-endpoint-served"), b.address);
     await served.arrayBuffer();
+  } finally {
+    await gw.stop();
+  }
+});
+
+test("override_host: the header carries the pick then its fallbacks; the served header names the pick", async () => {
+  const { gw, data, control } = await startGateway("FailClose", [], [a.address, b.address]);
+  try {
+    const snap = snapshot(3n, [
+      { port: a.port, waiting: 6, running: 9 },
+      { port: b.port, waiting: 0, running: 0 },
+    ]);
+    assert.equal((await push(control, encodeSnapshot(snap))).status, 204);
+    assert.deepEqual(await sendMany(data, 5), new Map([["b", 5]]));
+    // Best first, then the other pod as the fallback a retry would take.
+    assert.equal(b.seen.at(-1)!.headers["x-gateway-destination-endpoint"], `${b.address},${a.address}`);
+    const served = await fetch(`${data}/v1/models`);
+    assert.equal(served.headers.get("x-gateway-destination-endpoint-served"), b.address);
+    await served.arrayBuffer();
+    assert.equal(gw.stats.get("override_host_selected"), 6);
+    assert.equal(gw.stats.get("override_host_fallback"), 0);
+  } finally {
+    await gw.stop();
+  }
+});
+
+test("a chunked body ending in trailers is routed; body, trailers and non-ASCII header bytes reach the pod", async () => {
+  const { gw, data, control } = await startGateway("FailClose");
+  try {
+    const snap = snapshot(4n, [{ port: a.port, waiting: 0, running: 0 }]);
+    assert.equal((await push(control, encodeSnapshot(snap))).status, 204);
+    const seen = a.seen.length;
+    const { status, upstream } = await new Promise<{ status: number; upstream: string }>(
+      (resolve, reject) => {
+        const req = http.request(`${data}/v1/completions`, {
+          method: "POST",
+          // UTF-8 bytes of "café" (Node writes header strings as latin1): they must reach the pod unchanged.
+          headers: { "content-type": "application/json", trailer: "x-checksum", "x-note": "cafÃ©" },
+        });
+        req.on("response", (res) => {
+          res.resume();
+          res.on("end", () =>
+            resolve({ status: res.statusCode ?? 0, upstream: String(res.headers["x-upstream"]) }),
+          );
+        });
+        req.on("error", reject);
+        req.write('{"model":"m",');
+        req.write('"prompt":"hi","max_tokens":1}');
+        req.addTrailers({ "x-checksum": "abc" });
+        req.end();
+      },
+    );
+    assert.equal(status, 200);
+    assert.equal(upstream, "a");
+    assert.equal(a.seen.length, seen + 1);
+    assert.equal(a.seen.at(-1)!.body, '{"model":"m","prompt":"hi","max_tokens":1}');
+    assert.deepEqual(a.seen.at(-1)!.trailers, { "x-checksum": "abc" });
+    assert.equal(a.seen.at(-1)!.headers["x-note"], "cafÃ©");
   } finally {
     await gw.stop();
   }

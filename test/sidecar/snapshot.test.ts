@@ -269,6 +269,17 @@ test("generation clock: strictly increasing, time-based, never backwards when th
   assert.ok(new GenerationClock(() => 2_001).next() > 2_000_000n);
 });
 
+test("generation clock: a generation no sidecar could make (2^64-1) is not followed; the u64 range holds", () => {
+  const now = 1_795_000_000_000;
+  const g = new GenerationClock(() => now);
+  assert.equal(g.observe(2n ** 64n - 1n), false, "a poisoned 409 does not drag the clock along");
+  assert.equal(g.next(), BigInt(now) * 1000n, "still the clock's own generation");
+  const peer = BigInt(now + 30_000) * 1000n; // a second sidecar whose clock runs 30 s ahead
+  assert.equal(g.observe(peer), true);
+  assert.equal(g.next(), peer + 1n);
+  for (let i = 0; i < 1000; i++) assert.ok(g.next() < 2n ** 64n);
+});
+
 test("encode 1000 endpoints within the 2 ms budget (median of 50)", () => {
   const s = largeSnapshot(1000, 3);
   for (let i = 0; i < 20; i++) encodeSnapshot(s);

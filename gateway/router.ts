@@ -1,0 +1,441 @@
+// Envoy's router filter for one request (source/common/router/router.cc Filter): picks a host per attempt,
+// forwards the request, retries resets before the response started under the route retry policy (replaying the
+// buffered body), and answers upstream failures with Envoy's local replies.
+import http from "node:http";
+import type { Socket } from "node:net";
+import type { HeaderList, HttpStream } from "../host/index.ts";
+import type { Cluster, LbContext, UpstreamHost } from "./cluster.ts";
+import type { RetryPolicyConfig } from "./config.ts";
+import { isConnectFailure, RetryState, type ResetReason } from "./retry.ts";
+import type { GatewayStats } from "./stats.ts";
+
+// Hop-by-hop headers are never forwarded (RFC 9110 §7.6.1); Envoy drops them too.
+export const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "transfer-encoding",
+  "te",
+  "trailer",
+  "upgrade",
+]);
+
+// strerror() texts Envoy puts in "delayed connect error: …" (source/common/common/utility.cc errorDetails).
+const STRERROR: Record<string, string> = {
+  ECONNREFUSED: "Connection refused",
+  ECONNRESET: "Connection reset by peer",
+  EHOSTUNREACH: "No route to host",
+  ENETUNREACH: "Network is unreachable",
+  ETIMEDOUT: "Connection timed out",
+  EADDRNOTAVAIL: "Cannot assign requested address",
+  EACCES: "Permission denied",
+  EPERM: "Operation not permitted",
+};
+
+// RFC 9110 token (HeaderUtility::headerNameIsValid) and the header value bytes Envoy's HTTP/1 request encoder
+// accepts (HeaderUtility::headerValueIsValid: HTAB, SP, 0x21–0x7E, 0x80–0xFF).
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const INVALID_VALUE_BYTE = /[^\t\x20-\x7e\x80-\xff]/;
+
+// Node reads and writes header bytes as latin1 strings; the host's header strings are UTF-8 text (what the
+// module reads and writes). These convert at the boundary so non-ASCII bytes pass through unchanged (bytes that
+// are not UTF-8 become U+FFFD: the host's string headers cannot carry them).
+// eslint-disable-next-line no-control-regex
+const NON_ASCII = /[^\x00-\x7f]/;
+/** Node's latin1 header string → the host's UTF-8 text. */
+export function fromWire(v: string): string {
+  return NON_ASCII.test(v) ? Buffer.from(v, "latin1").toString("utf8") : v;
+}
+/** The host's UTF-8 text → the latin1 string Node writes byte for byte. */
+export function toWire(v: string): string {
+  return NON_ASCII.test(v) ? Buffer.from(v, "utf8").toString("latin1") : v;
+}
+
+export interface RouterOptions {
+  cluster: Cluster;
+  retryPolicy?: RetryPolicyConfig;
+  /** The decoder buffer limit: the most request body kept for a retry (Envoy's retry_shadow_buffer_limit_). */
+  bufferLimitBytes: number;
+  connectTimeoutMs: number;
+  upstreamTimeoutMs: number;
+  agent: http.Agent;
+  stats: GatewayStats;
+  random?: () => number;
+  log?: (obj: object, msg: string) => void;
+}
+
+/** How the router talks back to the downstream side. */
+export interface Downstream {
+  stream: HttpStream;
+  /** A router local reply (sendLocalReply): it still passes the filter's encode callbacks. */
+  localReply(status: number, body: string, details: string): void;
+  /** Abort the downstream response (the response already started): no clean end. */
+  reset(): void;
+}
+
+interface AttemptEvents {
+  onResponse(res: http.IncomingMessage): void;
+  onFailure(reason: ResetReason, transportFailure: string, requestStarted: boolean): void;
+  onTimeout(): void;
+}
+
+/** One upstream attempt over HTTP/1.1 (Envoy's UpstreamRequest). */
+class UpstreamAttempt {
+  private readonly req: http.ClientRequest | undefined;
+  private connected = false;
+  private settled = false;
+  private destroyed = false;
+  private completed = false;
+  private connectTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    host: UpstreamHost,
+    method: string,
+    path: string,
+    headers: http.OutgoingHttpHeaders,
+    private readonly o: RouterOptions,
+    private readonly ev: AttemptEvents,
+  ) {
+    if (host.port === 0) {
+      // ORIGINAL_DST accepts port 0 (parseInternetAddressAndPortNoThrow); connecting to it is refused. Node would
+      // silently use port 80 instead, so fail the attempt as the kernel would.
+      setImmediate(() => this.fail("remote connection failure", "delayed connect error: Connection refused"));
+      return;
+    }
+    let req: http.ClientRequest;
+    try {
+      req = http.request({
+        host: host.host,
+        port: host.port,
+        method,
+        path,
+        headers,
+        agent: o.agent,
+        timeout: o.upstreamTimeoutMs,
+      });
+    } catch (err) {
+      // Node refused the request head (e.g. a header value it will not send): nothing left the gateway.
+      o.log?.({ err: (err as Error).message }, "upstream request not sent");
+      setImmediate(() => this.fail("local reset", ""));
+      return;
+    }
+    this.req = req;
+    req.on("socket", (socket: Socket) => {
+      if (!socket.connecting) {
+        this.connected = true; // a kept-alive connection from the pool
+        o.stats.inc("upstream_rq_total");
+        return;
+      }
+      // Cluster.connect_timeout.
+      this.connectTimer = setTimeout(() => {
+        o.stats.inc("upstream_cx_connect_timeout");
+        this.fail("connection timeout", "connect timeout");
+        req.destroy();
+      }, o.connectTimeoutMs);
+      socket.once("connect", () => {
+        clearTimeout(this.connectTimer);
+        this.connected = true;
+        o.stats.inc("upstream_rq_total");
+      });
+    });
+    req.on("response", (res) => {
+      if (this.settled) {
+        res.resume();
+        return;
+      }
+      this.settled = true;
+      ev.onResponse(res);
+    });
+    // Idle on the upstream socket for upstreamTimeoutMs, also while the response streams.
+    req.on("timeout", () => {
+      if (this.destroyed) return;
+      this.settled = true;
+      this.destroy();
+      ev.onTimeout();
+    });
+    req.on("error", (err: NodeJS.ErrnoException) => {
+      if (!this.connected) {
+        const code = err.code ?? "";
+        this.fail(
+          "remote connection failure",
+          `delayed connect error: ${STRERROR[code] ?? (code || err.message)}`,
+        );
+      } else if (err.code?.startsWith("HPE_")) {
+        this.fail("protocol error", "");
+      } else {
+        // The connection closed or reset after the request was (at least partly) sent, before headers.
+        this.fail("connection termination", "");
+      }
+    });
+  }
+
+  private fail(reason: ResetReason, transportFailure: string): void {
+    clearTimeout(this.connectTimer);
+    if (this.settled) return;
+    this.settled = true;
+    if (isConnectFailure(reason)) this.o.stats.inc("upstream_cx_connect_fail");
+    // Envoy's upstream_request_started_: a request byte was sent (first_upstream_tx_byte_sent_). Node writes the
+    // head as soon as the connection is up, so "connected" is the closest observable.
+    this.ev.onFailure(reason, transportFailure, this.connected);
+  }
+
+  write(chunk: Uint8Array): void {
+    if (this.req && !this.req.destroyed) this.req.write(chunk);
+  }
+
+  /** Ends the request, with trailers if the downstream sent some (chunked encoding carries them). */
+  end(trailers?: HeaderList): void {
+    if (!this.req || this.req.destroyed) return;
+    if (trailers && trailers.length > 0) {
+      const t: http.OutgoingHttpHeaders = {};
+      for (const [k, v] of trailers) appendHeader(t, k, toWire(v));
+      this.req.addTrailers(t);
+    }
+    this.req.end();
+  }
+
+  /** The response ended: the connection goes back to the pool and later socket events are not ours. */
+  complete(): void {
+    this.destroyed = true;
+    this.completed = true;
+  }
+
+  destroy(): void {
+    clearTimeout(this.connectTimer);
+    this.settled = true;
+    this.destroyed = true;
+    if (!this.completed) this.req?.destroy();
+  }
+}
+
+export class Router {
+  private readonly ctx: LbContext;
+  private readonly method: string;
+  private readonly path: string;
+  private readonly outgoing: http.OutgoingHttpHeaders = {};
+  /** Envoy's upstream codec refuses to encode this request (invalid header name or value). */
+  private invalidHeader: string | undefined;
+  private retry: RetryState | undefined;
+  /** Request body kept for retries until the response starts (Envoy's addDecodedData while retries are possible). */
+  private buffered: Uint8Array[] = [];
+  private bufferedBytes = 0;
+  private requestComplete = false;
+  /** Request trailers, kept to replay on a retry (Envoy keeps downstream_trailers_). */
+  private trailers: HeaderList | undefined;
+  private attempt: UpstreamAttempt | undefined;
+  private backoffTimer: NodeJS.Timeout | undefined;
+  private isRetry = false;
+  private requestStarted = false;
+  private responseStarted = false;
+  private done = false;
+
+  constructor(
+    headers: HeaderList,
+    endOfStream: boolean,
+    private readonly o: RouterOptions,
+    private readonly down: Downstream,
+  ) {
+    this.ctx = { headers };
+    let method = "GET";
+    let path = "/";
+    for (const [k, v] of headers) {
+      if (k === ":method") method = v;
+      else if (k === ":path") path = v;
+      else if (k === ":authority") this.outgoing["host"] = v;
+      else if (k.startsWith(":") || HOP_BY_HOP.has(k)) continue;
+      else {
+        const value = toWire(v);
+        if (!this.invalidHeader && !TOKEN.test(k)) this.invalidHeader = `invalid header name: ${k}`;
+        if (!this.invalidHeader && INVALID_VALUE_BYTE.test(value))
+          this.invalidHeader = `invalid header value for: ${k}`;
+        appendHeader(this.outgoing, k, value);
+      }
+    }
+    this.method = method;
+    this.path = path;
+    this.requestComplete = endOfStream;
+    if (o.retryPolicy) this.retry = new RetryState(o.retryPolicy, o.stats, o.random);
+    this.chooseAndStart();
+  }
+
+  /** Filter::decodeData: buffer for retries (bounded by the buffer limit) and stream to the current attempt. */
+  decodeData(data: Uint8Array, endOfStream: boolean): void {
+    if (this.done) return;
+    if (endOfStream) this.requestComplete = true;
+    if (this.retry && !this.responseStarted) {
+      if (this.bufferedBytes + data.length > this.o.bufferLimitBytes) {
+        // Give up on retries (retry_or_shadow_abandoned). Waiting for a back-off: nothing left to send to → 507.
+        this.o.stats.inc("retry_or_shadow_abandoned");
+        this.retry = undefined;
+        this.buffered = [];
+        this.bufferedBytes = 0;
+        if (!this.attempt) {
+          this.finish();
+          this.down.localReply(
+            507,
+            "exceeded request buffer limit while retrying upstream",
+            "request_payload_exceeded_retry_buffer_limit",
+          );
+          return;
+        }
+      } else {
+        this.buffered.push(Uint8Array.from(data));
+        this.bufferedBytes += data.length;
+      }
+    }
+    if (this.attempt) {
+      if (data.length > 0) this.attempt.write(data);
+      if (endOfStream) this.attempt.end();
+    } else if (!this.retry) {
+      this.finish();
+      this.down.localReply(
+        503,
+        "upstream is closed prematurely during decoding data from downstream",
+        "early_upstream_reset",
+      );
+    }
+  }
+
+  /** Filter::decodeTrailers: the trailers end the request. */
+  decodeTrailers(trailers: HeaderList): void {
+    if (this.done) return;
+    this.requestComplete = true;
+    this.trailers = trailers;
+    this.attempt?.end(trailers);
+  }
+
+  /** The downstream went away or the filter replied locally: stop everything upstream. */
+  abort(): void {
+    this.finish();
+  }
+
+  private finish(): void {
+    this.done = true;
+    clearTimeout(this.backoffTimer);
+    this.attempt?.destroy();
+    this.attempt = undefined;
+    this.buffered = [];
+  }
+
+  /** Filter::decodeHeaders / doRetry: ask the cluster for this attempt's host, then send. */
+  private chooseAndStart(): void {
+    const host = this.o.cluster.chooseHost(this.ctx);
+    if (!host) {
+      // Filter::sendNoHealthyUpstreamResponse.
+      this.finish();
+      this.down.localReply(503, "no healthy upstream", "no_healthy_upstream");
+      return;
+    }
+    // The served host for upstream.* properties, per attempt, before any response reaches the filter.
+    this.down.stream.setUpstreamHost(host.host, host.port);
+    if (this.invalidHeader) {
+      // source/common/router/upstream_codec_filter.cc UpstreamCodecFilter::decodeHeaders: the request encoder's
+      // HeaderUtility::checkValidRequestHeaders failed → a local reply, not a retriable reset.
+      this.finish();
+      const details = `filter_removed_required_request_headers{${this.invalidHeader.replace(/\s/g, "_")}}`;
+      this.down.localReply(503, this.invalidHeader, details);
+      return;
+    }
+    const attempt = new UpstreamAttempt(host, this.method, this.path, this.outgoing, this.o, {
+      onResponse: (res) => this.onResponse(attempt, res),
+      onFailure: (reason, transport, started) => this.onFailure(attempt, host, reason, transport, started),
+      onTimeout: () => this.onTimeout(attempt),
+    });
+    this.attempt = attempt;
+    for (const chunk of this.buffered) attempt.write(chunk);
+    if (this.requestComplete) attempt.end(this.trailers);
+  }
+
+  /** Filter::onUpstreamReset → maybeRetryReset, else onUpstreamAbort with Envoy's reply text. */
+  private onFailure(
+    attempt: UpstreamAttempt,
+    host: UpstreamHost,
+    reason: ResetReason,
+    transportFailure: string,
+    requestStarted: boolean,
+  ): void {
+    if (this.done || attempt !== this.attempt) return;
+    this.attempt = undefined;
+    this.o.log?.({ upstream: host.key, reason, transportFailure }, "upstream attempt failed");
+    // Filter::maybeRetryReset: upstream_request_started_ is sticky across attempts.
+    this.requestStarted ||= requestStarted;
+    const delay = this.retry?.shouldRetryReset(reason, this.requestStarted);
+    if (delay !== undefined) {
+      this.isRetry = true;
+      this.backoffTimer = setTimeout(() => {
+        if (!this.done) this.chooseAndStart();
+      }, delay);
+      return;
+    }
+    this.finish();
+    const status = reason === "protocol error" ? 502 : 503;
+    const body =
+      "upstream connect error or disconnect/reset before headers. " +
+      (this.isRetry ? "retried and the latest " : "") +
+      `reset reason: ${reason}` +
+      (transportFailure ? `, transport failure reason: ${transportFailure}` : "");
+    const details = `upstream_reset_before_response_started{${reason}${transportFailure ? `|${transportFailure}` : ""}}`;
+    this.down.localReply(status, body, details.replace(/\s/g, "_"));
+  }
+
+  /** Filter::onResponseTimeout: 504 before the response started, else reset. */
+  private onTimeout(attempt: UpstreamAttempt): void {
+    if (this.done || attempt !== this.attempt) return;
+    this.o.stats.inc("upstream_rq_timeout");
+    this.finish();
+    if (this.responseStarted) this.down.reset();
+    else this.down.localReply(504, "upstream request timeout", "response_timeout");
+  }
+
+  private onResponse(attempt: UpstreamAttempt, up: http.IncomingMessage): void {
+    if (this.done || attempt !== this.attempt) {
+      up.resume();
+      return;
+    }
+    this.responseStarted = true;
+    this.retry?.onResponseHeaders();
+    // No retry is possible any more: the replay buffer can go.
+    this.buffered = [];
+    this.bufferedBytes = 0;
+    const respHeaders: HeaderList = [[":status", String(up.statusCode ?? 502)]];
+    for (let i = 0; i < up.rawHeaders.length; i += 2) {
+      const k = up.rawHeaders[i]!.toLowerCase();
+      if (!HOP_BY_HOP.has(k)) respHeaders.push([k, fromWire(up.rawHeaders[i + 1]!)]);
+    }
+    const noBody = this.method === "HEAD" || up.statusCode === 204 || up.statusCode === 304;
+    const stream = this.down.stream;
+    up.on("error", () => {}); // "aborted": handled on close
+    up.on("close", () => {
+      if (this.done) return;
+      if (!up.complete) {
+        // The upstream died mid-response: Envoy resets the downstream stream (onUpstreamAbort after
+        // downstream_response_started_), so the client never sees a clean end.
+        this.finish();
+        this.down.reset();
+      }
+    });
+    stream.encodeHeaders(respHeaders, noBody);
+    if (noBody) {
+      attempt.complete();
+      this.o.stats.inc("upstream_rq_completed");
+      up.resume();
+      return;
+    }
+    up.on("data", (chunk: Buffer) => {
+      if (!this.done) stream.encodeData(chunk, false);
+    });
+    up.on("end", () => {
+      if (this.done) return;
+      attempt.complete();
+      this.o.stats.inc("upstream_rq_completed");
+      stream.encodeData(new Uint8Array(0), true);
+    });
+  }
+}
+
+export function appendHeader(headers: http.OutgoingHttpHeaders, key: string, value: string): void {
+  const prev = headers[key];
+  if (prev === undefined) headers[key] = value;
+  else if (Array.isArray(prev)) prev.push(value);
+  else headers[key] = [String(prev), value];
+}

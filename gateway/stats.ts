@@ -1,0 +1,42 @@
+// The gateway's counters, in memory. Names without a prefix are Envoy's cluster stats (`cluster.<name>.<stat>`,
+// envoy/upstream/upstream.h ALL_CLUSTER_TRAFFIC_STATS); `override_host_*` are ours (Envoy only trace-logs those
+// decisions). An admin /stats endpoint can print them later.
+
+export type StatName =
+  // Envoy cluster traffic stats.
+  | "upstream_rq_total"
+  | "upstream_rq_completed"
+  | "upstream_rq_retry"
+  | "upstream_rq_retry_success"
+  | "upstream_rq_retry_limit_exceeded"
+  | "upstream_rq_retry_backoff_exponential"
+  | "upstream_rq_timeout"
+  | "upstream_rq_rx_reset"
+  | "upstream_cx_connect_fail"
+  | "upstream_cx_connect_timeout"
+  | "upstream_cx_none_healthy"
+  | "original_dst_host_invalid"
+  | "retry_or_shadow_abandoned"
+  // Ours: how the override_host policy resolved each attempt.
+  | "override_host_selected"
+  | "override_host_skipped"
+  | "override_host_fallback"
+  // Ours: ORIGINAL_DST without the header went to `defaultUpstreams` (a local stand-in, not an Envoy path).
+  | "default_upstream_selected";
+
+export class GatewayStats {
+  private readonly counters = new Map<StatName, number>();
+
+  inc(name: StatName, by = 1): void {
+    this.counters.set(name, (this.counters.get(name) ?? 0) + by);
+  }
+
+  get(name: StatName): number {
+    return this.counters.get(name) ?? 0;
+  }
+
+  /** Every counter that has been charged, sorted by name. */
+  snapshot(): Record<string, number> {
+    return Object.fromEntries([...this.counters].sort(([a], [b]) => a.localeCompare(b)));
+  }
+}

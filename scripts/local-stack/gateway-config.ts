@@ -1,0 +1,256 @@
+// The local gateway's configuration derived from one of our shipped Envoy bootstraps (envoy/envoy.yaml or
+// envoy/envoy-override-host.yaml), so `npm start` and the cluster-mode tests run exactly what the Envoy files
+// say: the cluster type, the route retry policy, each listener's Wasm plugin configuration, name and buffer limit.
+// Only what the gateway models is read; anything else in those places is an error, not silently dropped.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parse as parseYaml } from "yaml";
+
+const ROOT = new URL("../..", import.meta.url).pathname;
+export const ORIGINAL_DST_BOOTSTRAP = join(ROOT, "envoy/envoy.yaml");
+export const OVERRIDE_HOST_BOOTSTRAP = join(ROOT, "envoy/envoy-override-host.yaml");
+
+const DESTINATION_HEADER = "x-gateway-destination-endpoint";
+const OVERRIDE_HOST_POLICY = "envoy.load_balancing_policies.override_host";
+const ROUND_ROBIN_POLICY = "envoy.load_balancing_policies.round_robin";
+/** Plugin configuration fields that enable the control path (only the control listener's config has them). */
+const CONTROL_FIELDS = ["controlPath", "controlToken", "controlTokenEnv"];
+/** Fields the bootstrap's cluster type decides. */
+const DESTINATION_FIELDS = ["destinationMode", "maxFallbacks"];
+
+type Obj = Record<string, unknown>;
+
+export interface ShippedListener {
+  name: string;
+  pluginName: string;
+  pluginConfig: Obj;
+  bufferLimitBytes?: number;
+  /** The route's retry policy, in the gateway's shape. */
+  retryPolicy?: { retryOn: string[]; numRetries: number };
+  /** The route's cluster name, or undefined for a direct_response route. */
+  cluster?: string;
+  directResponse?: { status: number; body?: string };
+}
+
+export interface ShippedEnvoy {
+  file: string;
+  vmId: string;
+  rootId: string;
+  failOpen: boolean;
+  allowOnHeadersStopIteration: boolean;
+  listeners: ShippedListener[];
+  cluster:
+    | { type: "ORIGINAL_DST"; name: string; connectTimeoutMs: number }
+    | { type: "override_host"; name: string; connectTimeoutMs: number; endpoints: string[] };
+}
+
+function fail(file: string, what: string): never {
+  throw new Error(`${file}: ${what}`);
+}
+
+function obj(file: string, v: unknown, what: string): Obj {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) fail(file, `${what} missing`);
+  return v as Obj;
+}
+
+function list(file: string, v: unknown, what: string): Obj[] {
+  if (!Array.isArray(v)) fail(file, `${what} missing`);
+  return v.map((x, i) => obj(file, x, `${what}[${i}]`));
+}
+
+/** A protobuf Duration in YAML ("2s", "0.25s") as milliseconds. */
+function durationMs(file: string, v: unknown, what: string): number {
+  const m = typeof v === "string" ? /^([0-9]+(?:\.[0-9]+)?)s$/.exec(v) : null;
+  if (!m) fail(file, `${what} must be a duration like "2s"`);
+  return Math.round(Number(m[1]) * 1000);
+}
+
+function hcm(file: string, listener: Obj): Obj {
+  const managers = list(file, listener.filter_chains, "filter_chains")
+    .flatMap((fc) => list(file, fc.filters, "filters"))
+    .filter((f) => f.name === "envoy.filters.network.http_connection_manager");
+  if (managers.length !== 1)
+    fail(file, `listener ${String(listener.name)}: expected one HTTP connection manager`);
+  return obj(file, managers[0]!.typed_config, "hcm typed_config");
+}
+
+function readListener(file: string, l: Obj): ShippedListener & { wasm: Obj } {
+  const name = String(l.name);
+  const manager = hcm(file, l);
+  const wasm = list(file, manager.http_filters, "http_filters").filter(
+    (f) => f.name === "envoy.filters.http.wasm",
+  );
+  if (wasm.length !== 1) fail(file, `listener ${name}: expected one Wasm filter`);
+  const config = obj(file, obj(file, wasm[0]!.typed_config, "wasm typed_config").config, "wasm config");
+  const configuration = obj(file, config.configuration, "wasm configuration");
+  const pluginConfig = JSON.parse(String(configuration.value)) as Obj;
+  const vhosts = list(file, obj(file, manager.route_config, "route_config").virtual_hosts, "virtual_hosts");
+  const routes = vhosts.flatMap((v) => list(file, v.routes, "routes"));
+  if (routes.length !== 1) fail(file, `listener ${name}: the gateway models exactly one route`);
+  const route = routes[0]!;
+  let cluster: string | undefined;
+  let retryPolicy: ShippedListener["retryPolicy"];
+  let directResponse: ShippedListener["directResponse"];
+  if (route.direct_response !== undefined) {
+    const d = obj(file, route.direct_response, "direct_response");
+    const body = d.body === undefined ? undefined : obj(file, d.body, "direct_response.body").inline_string;
+    directResponse = { status: Number(d.status), ...(body === undefined ? {} : { body: String(body) }) };
+  } else if (route.route !== undefined) {
+    const action = obj(file, route.route, "route");
+    cluster = String(action.cluster);
+    if (action.retry_policy !== undefined) {
+      const rp = obj(file, action.retry_policy, "retry_policy");
+      const known = ["retry_on", "num_retries"];
+      const unknown = Object.keys(rp).filter((k) => !known.includes(k));
+      if (unknown.length > 0) fail(file, `retry_policy.${unknown[0]} is not modelled by the gateway`);
+      retryPolicy = {
+        retryOn: String(rp.retry_on)
+          .split(",")
+          .map((s) => s.trim())
+          .filter(Boolean),
+        // RetryPolicy.num_retries defaults to 1.
+        numRetries: rp.num_retries === undefined ? 1 : Number(rp.num_retries),
+      };
+    }
+  } else {
+    fail(file, `listener ${name}: the route must be a cluster route or a direct_response`);
+  }
+  return {
+    name,
+    pluginName: String(config.name ?? ""),
+    pluginConfig,
+    bufferLimitBytes:
+      l.per_connection_buffer_limit_bytes === undefined
+        ? undefined
+        : Number(l.per_connection_buffer_limit_bytes),
+    retryPolicy,
+    cluster,
+    directResponse,
+    wasm: config,
+  };
+}
+
+function readCluster(file: string, c: Obj): ShippedEnvoy["cluster"] {
+  const name = String(c.name);
+  // Cluster.connect_timeout defaults to 5 s.
+  const connectTimeoutMs =
+    c.connect_timeout === undefined ? 5000 : durationMs(file, c.connect_timeout, "connect_timeout");
+  if (c.type === "ORIGINAL_DST") {
+    const lb = obj(file, c.original_dst_lb_config, "original_dst_lb_config");
+    if (lb.use_http_header !== true || lb.http_header_name !== DESTINATION_HEADER) {
+      fail(file, `cluster ${name}: ORIGINAL_DST must use_http_header on ${DESTINATION_HEADER}`);
+    }
+    return { type: "ORIGINAL_DST", name, connectTimeoutMs };
+  }
+  const lbPolicy = c.load_balancing_policy as { policies?: Array<{ typed_extension_config?: Obj }> };
+  const ext = lbPolicy?.policies?.[0]?.typed_extension_config;
+  if (ext?.name !== OVERRIDE_HOST_POLICY) {
+    fail(file, `cluster ${name}: the gateway models ORIGINAL_DST or ${OVERRIDE_HOST_POLICY}`);
+  }
+  const typed = obj(file, ext.typed_config, "override_host typed_config");
+  const sources = list(file, typed.override_host_sources, "override_host_sources");
+  if (sources.length !== 1 || sources[0]!.header !== DESTINATION_HEADER) {
+    fail(file, `cluster ${name}: override_host must read the single header ${DESTINATION_HEADER}`);
+  }
+  const fallback = list(file, obj(file, typed.fallback_policy, "fallback_policy").policies, "policies");
+  const fallbackName = obj(file, fallback[0]?.typed_extension_config, "fallback policy").name;
+  if (fallbackName !== ROUND_ROBIN_POLICY) fail(file, `cluster ${name}: the fallback must be round robin`);
+  const endpoints = list(file, obj(file, c.load_assignment, "load_assignment").endpoints, "endpoints")
+    .flatMap((e) => list(file, e.lb_endpoints, "lb_endpoints"))
+    .map((e) => {
+      const sa = obj(
+        file,
+        obj(file, obj(file, e.endpoint, "endpoint").address, "address").socket_address,
+        "socket_address",
+      );
+      const address = String(sa.address);
+      return `${address.includes(":") ? `[${address}]` : address}:${String(sa.port_value)}`;
+    });
+  return { type: "override_host", name, connectTimeoutMs, endpoints };
+}
+
+/** Reads what the gateway models from one of our Envoy bootstraps. */
+export function readShippedEnvoy(file: string): ShippedEnvoy {
+  const doc = obj(file, parseYaml(readFileSync(file, "utf8")), "document");
+  const resources = obj(file, doc.static_resources, "static_resources");
+  const listeners = list(file, resources.listeners, "listeners").map((l) => readListener(file, l));
+  const wasmConfigs = listeners.map((l) => l.wasm);
+  const vm = obj(file, wasmConfigs[0]!.vm_config, "vm_config");
+  for (const w of wasmConfigs) {
+    const v = obj(file, w.vm_config, "vm_config");
+    if (v.vm_id !== vm.vm_id) fail(file, "every listener must share one vm_id");
+    if (w.root_id !== wasmConfigs[0]!.root_id) fail(file, "every listener must use one root_id");
+  }
+  // failure_policy FAIL_OPEN or the deprecated fail_open: true pass traffic through a failed VM.
+  const failOpen = (w: Obj) => w.failure_policy === "FAIL_OPEN" || w.fail_open === true;
+  const routed = [...new Set(listeners.map((l) => l.cluster).filter((c) => c !== undefined))];
+  if (routed.length !== 1) fail(file, "the gateway models one routed cluster");
+  const cluster = list(file, resources.clusters, "clusters").find((c) => c.name === routed[0]);
+  if (!cluster) fail(file, `no cluster named ${routed[0]}`);
+  return {
+    file,
+    vmId: String(vm.vm_id),
+    rootId: String(wasmConfigs[0]!.root_id),
+    failOpen: failOpen(wasmConfigs[0]!),
+    allowOnHeadersStopIteration: wasmConfigs.every((w) => w.allow_on_headers_stop_iteration === true),
+    listeners: listeners.map(({ wasm: _wasm, ...rest }) => rest),
+    cluster: readCluster(file, cluster),
+  };
+}
+
+export interface GatewayFromEnvoyOptions {
+  /** Port (and address, default 127.0.0.1) per listener name, e.g. { data: { port: 8080 }, control: … }. */
+  listeners: Record<string, { port: number; address?: string }>;
+  wasm: string;
+  workers?: number;
+  /** override_host only: the pool's pods as ip:port, replacing the bootstrap's STATIC endpoints. */
+  endpoints?: string[];
+  /**
+   * Plugin configuration fields over the bootstrap's (pool, token, failure mode, …). The control fields reach the
+   * control listener only; the destination fields are the bootstrap's to decide.
+   */
+  pluginConfig?: Obj;
+}
+
+/** A gateway config object (for normalizeConfig or a JSON file) equivalent to the Envoy bootstrap. */
+export function gatewayConfigFromEnvoy(file: string, o: GatewayFromEnvoyOptions): Obj {
+  const shipped = readShippedEnvoy(file);
+  const overrides = o.pluginConfig ?? {};
+  const fixed = Object.keys(overrides).filter((k) => DESTINATION_FIELDS.includes(k));
+  if (fixed.length > 0) {
+    throw new Error(`pluginConfig must not set ${fixed.join(", ")}: ${file}'s cluster type decides`);
+  }
+  const retry = shipped.listeners.find((l) => l.retryPolicy)?.retryPolicy;
+  const cluster =
+    shipped.cluster.type === "override_host" && o.endpoints
+      ? { ...shipped.cluster, endpoints: o.endpoints }
+      : shipped.cluster;
+  return {
+    listeners: shipped.listeners.map((l) => {
+      const at = o.listeners[l.name];
+      if (!at) throw new Error(`no port given for ${file}'s listener ${l.name}`);
+      const plugin = { ...l.pluginConfig, ...overrides };
+      const pluginConfig =
+        l.name === "control"
+          ? plugin
+          : Object.fromEntries(Object.entries(plugin).filter(([k]) => !CONTROL_FIELDS.includes(k)));
+      return {
+        name: l.name,
+        address: at.address ?? "127.0.0.1",
+        port: at.port,
+        pluginName: l.pluginName,
+        pluginConfig,
+        ...(l.bufferLimitBytes === undefined ? {} : { bufferLimitBytes: l.bufferLimitBytes }),
+        ...(l.directResponse ? { directResponse: l.directResponse } : {}),
+      };
+    }),
+    wasm: o.wasm,
+    vmId: shipped.vmId,
+    rootId: shipped.rootId,
+    workers: o.workers ?? 2,
+    failOpen: shipped.failOpen,
+    allowOnHeadersStopIteration: shipped.allowOnHeadersStopIteration,
+    cluster,
+    ...(retry ? { retryPolicy: retry } : {}),
+  };
+}
