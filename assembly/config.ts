@@ -16,8 +16,11 @@ export class PluginConfig {
   poolNamespace: string = "";
   poolName: string = "";
   controlPath: string = "/epp/v1/snapshot";
-  /** Empty (with no controlTokenEnv): this plugin serves no control path; that path routes like any other. */
-  controlToken: string = "";
+  /**
+   * Accepted bearer tokens: one, or two while a rotation is under way. Empty (and no controlTokenEnv):
+   * this plugin serves no control path; that path routes like any other request.
+   */
+  controlTokens: string[] = [];
   /** When set, the token is read from this environment variable of the VM at configure time. */
   controlTokenEnv: string = "";
   failOpen: bool = false;
@@ -41,7 +44,7 @@ export class PluginConfig {
 
   /** Whether this plugin answers the control path (a token is configured). */
   controlEnabled(): bool {
-    return this.controlToken.length > 0 || this.controlTokenEnv.length > 0;
+    return this.controlTokens.length > 0 || this.controlTokenEnv.length > 0;
   }
 
   /** Shared-data key prefix of the configured pool: `epp.v1/<ns>/<name>/`. */
@@ -68,6 +71,38 @@ function invalid(out: ConfigResult, field: string, why: string): ConfigResult {
 
 function nonEmptyString(v: JsonValue | null): bool {
   return v != null && v.kind == JsonKind.String && v.str.length > 0;
+}
+
+/** At most two tokens are accepted at once: the current one and the next during a rotation. */
+export const MAX_CONTROL_TOKENS: i32 = 2;
+
+/** Reads a token or a list of up to two into `out`; returns why it is invalid, or "". */
+function readTokens(v: JsonValue, out: string[]): string {
+  const why = "must be a non-empty string, or a list of one or two (rotation)";
+  if (v.kind == JsonKind.String) {
+    if (v.str.length == 0) return why;
+    out.push(v.str);
+    return "";
+  }
+  if (v.kind != JsonKind.Array || v.items.length == 0 || v.items.length > MAX_CONTROL_TOKENS) return why;
+  for (let i = 0; i < v.items.length; i++) {
+    const t = v.items[i];
+    if (t.kind != JsonKind.String || t.str.length == 0) return why;
+    out.push(t.str);
+  }
+  return "";
+}
+
+/** Tokens from an environment variable: one, or two separated by a comma (rotation); "" if invalid. */
+export function tokensFromEnv(value: string, out: string[]): string {
+  const parts = value.split(",");
+  if (parts.length > MAX_CONTROL_TOKENS) return "holds more than two comma-separated tokens";
+  for (let i = 0; i < parts.length; i++) {
+    const t = parts[i].trim();
+    if (t.length == 0) return "is not set, or holds an empty token";
+    out.push(t);
+  }
+  return "";
 }
 
 export function parseConfig(text: string): ConfigResult {
@@ -106,8 +141,8 @@ export function parseConfig(text: string): ConfigResult {
       return invalid(out, "controlTokenEnv", "must be a non-empty environment variable name");
     c.controlTokenEnv = tokenEnv.str;
   } else if (token != null) {
-    if (!nonEmptyString(token)) return invalid(out, "controlToken", "must be a non-empty string");
-    c.controlToken = token.str;
+    const why = readTokens(token, c.controlTokens);
+    if (why.length > 0) return invalid(out, "controlToken", why);
   }
 
   const mode = root.get("failureMode");

@@ -7,6 +7,7 @@ import {
   getHeader,
   getSharedData,
   HeaderMap,
+  headerValueCount,
   log,
   LogLevel,
   nowNanos,
@@ -53,6 +54,16 @@ export function constantTimeEquals(a: string, b: string): bool {
   return diff == 0;
 }
 
+/** Compares against every accepted token, without stopping early, so timing tells nothing either. */
+function tokenAccepted(authorization: string): bool {
+  let ok = false;
+  const tokens = config.controlTokens;
+  for (let i = 0; i < tokens.length; i++) {
+    ok = constantTimeEquals(authorization, "Bearer " + tokens[i]) || ok;
+  }
+  return ok;
+}
+
 /** Request headers of a control request. Returns the headers status. */
 export function controlHeaders(endOfStream: bool): u32 {
   const method = getHeader(HeaderMap.Request, ":method");
@@ -67,8 +78,13 @@ export function controlHeaders(endOfStream: bool): u32 {
     );
     return HEADERS_STOP;
   }
+  // Two authorization headers are refused outright: proxies disagree on which one counts.
+  if (headerValueCount(HeaderMap.Request, "authorization") > 1) {
+    sendError(401, "more than one authorization header", "authentication_error", "unauthorized");
+    return HEADERS_STOP;
+  }
   const auth = getHeader(HeaderMap.Request, "authorization");
-  if (auth == null || !constantTimeEquals(auth, "Bearer " + config.controlToken)) {
+  if (auth == null || !tokenAccepted(auth)) {
     sendError(401, "missing or wrong bearer token", "authentication_error", "unauthorized");
     return HEADERS_STOP;
   }

@@ -22,7 +22,7 @@ import {
   removeHeader,
   replaceHeader,
 } from "./abi/host.ts";
-import { parseConfig } from "./config.ts";
+import { parseConfig, tokensFromEnv } from "./config.ts";
 import {
   controlBody,
   controlHeaders,
@@ -77,16 +77,18 @@ export function onConfigure(rootId: u32, configSize: u32): bool {
   if (c.controlTokenEnv.length > 0) {
     // WASI environ is readable here (not during _start); Envoy serves vm_config.environment_variables.
     const fromEnv = process.env.has(c.controlTokenEnv) ? process.env.get(c.controlTokenEnv) : "";
-    if (fromEnv.length == 0) {
+    const why = tokensFromEnv(fromEnv, c.controlTokens);
+    if (why.length > 0) {
       log(
         LogLevel.Error,
         "invalid plugin configuration: controlTokenEnv names " +
           c.controlTokenEnv +
-          ", which is not set or empty in the VM environment",
+          ", which " +
+          why +
+          " in the VM environment",
       );
       return false;
     }
-    c.controlToken = fromEnv;
   }
   configurePlugin(rootId, c, c.hasRandomSeed ? c.randomSeed : randomU64());
   return true;

@@ -4,6 +4,7 @@ import {
   DESTINATIONS_OVERRIDE_HOST,
   parseConfig,
   STRICT_FROM_POOL,
+  tokensFromEnv,
 } from "../config";
 import { parseJson, JsonKind } from "../json/reader";
 
@@ -85,6 +86,21 @@ describe("plugin config", () => {
     expect<bool>(parseConfig("{" + BASE + ',"controlPath":"nope"}').error.includes("controlPath")).toBe(true);
     expect<bool>(parseConfig("[1]").config == null).toBe(true);
     expect<bool>(parseConfig("{oops").error.includes("JSON")).toBe(true);
+  });
+  it("accepts one control token, or two during a rotation", () => {
+    const ns = '"pool":{"namespace":"ns","name":"p"}';
+    expect<i32>(parseConfig("{" + BASE + "}").config!.controlTokens.length).toBe(1);
+    const two = parseConfig("{" + ns + ',"controlToken":["old","new"]}').config!;
+    expect<string>(two.controlTokens[0]).toBe("old");
+    expect<string>(two.controlTokens[1]).toBe("new");
+    expect<bool>(parseConfig("{" + ns + ',"controlToken":["a","b","c"]}').config == null).toBe(true);
+    expect<bool>(parseConfig("{" + ns + ',"controlToken":[]}').error.includes("controlToken")).toBe(true);
+    expect<bool>(parseConfig("{" + ns + ',"controlToken":["a",""]}').config == null).toBe(true);
+    const fromEnv: string[] = [];
+    expect<string>(tokensFromEnv("old, new", fromEnv)).toBe("");
+    expect<string>(fromEnv[1]).toBe("new");
+    expect<bool>(tokensFromEnv("a,b,c", []).length > 0).toBe(true);
+    expect<bool>(tokensFromEnv("", []).length > 0).toBe(true);
   });
   it("gives ORIGINAL_DST one destination and override_host a list", () => {
     const oh = parseConfig("{" + BASE + ',"destinationMode":"override_host"}').config!;

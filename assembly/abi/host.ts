@@ -8,6 +8,7 @@ import {
   proxy_get_buffer_bytes,
   proxy_get_buffer_status,
   proxy_get_current_time_nanoseconds,
+  proxy_get_header_map_pairs,
   proxy_get_header_map_value,
   proxy_get_log_level,
   proxy_get_property,
@@ -86,6 +87,34 @@ export function getHeader(map: HeaderMap, name: string): string | null {
   const status = proxy_get_header_map_value(<u32>map, changetype<usize>(k), k.byteLength, outPtr, outLen);
   if (status != WASM_OK) return null;
   return String.UTF8.decode(takeResult());
+}
+
+/**
+ * How many values a header has in the map (get_header_map_value only returns the first). Reads the
+ * serialized pairs (u32 count, count × (u32 key length, u32 value length), then each key and value
+ * NUL-terminated); malformed pairs count as none.
+ */
+export function headerValueCount(map: HeaderMap, name: string): i32 {
+  clearOut();
+  if (proxy_get_header_map_pairs(<u32>map, outPtr, outLen) != WASM_OK) return 0;
+  const pairs = takeResult();
+  const size = pairs.byteLength;
+  if (size < 4) return 0;
+  const base = changetype<usize>(pairs);
+  const count = load<u32>(base);
+  if (<u64>count * 8 + 4 > <u64>size) return 0;
+  const want = String.UTF8.encode(name);
+  const wantLen = want.byteLength;
+  let at: usize = 4 + <usize>count * 8;
+  let n = 0;
+  for (let i: u32 = 0; i < count; i++) {
+    const keyLen = <usize>load<u32>(base + 4 + <usize>i * 8);
+    const valueLen = <usize>load<u32>(base + 8 + <usize>i * 8);
+    if (at + keyLen + valueLen + 2 > <usize>size) return n;
+    if (keyLen == <usize>wantLen && memory.compare(base + at, changetype<usize>(want), keyLen) == 0) n++;
+    at += keyLen + valueLen + 2;
+  }
+  return n;
 }
 
 export function replaceHeader(map: HeaderMap, name: string, value: string): u32 {

@@ -56,5 +56,8 @@ export declare function proxy_get_log_level(retLevel: usize): u32;
 @external("env", "proxy_get_property")
 export declare function proxy_get_property(pathPtr: usize, pathLen: usize, retPtr: usize, retLen: usize): u32;
 
+@external("env", "proxy_get_header_map_pairs")
+export declare function proxy_get_header_map_pairs(map: u32, retPtr: usize, retLen: usize): u32;
+
 @external("env", "proxy_get_buffer_status")
 export declare function proxy_get_buffer_status(buffer: u32, retLen: usize, retFlags: usize): u32;

@@ -514,3 +514,37 @@ test("a poisoned generation (2^64-1) holds the control path for at most 500 ms; 
   assert.equal(push(plugin, snapshotBytes(90n, [{ address: "10.0.0.9" }])).reply?.status, 409);
   await plugin.shutdown();
 });
+
+test("control token hygiene: a duplicated authorization header is refused; two tokens work during a rotation", async () => {
+  const { plugin } = await load({ controlToken: ["old-token", "new-token"] });
+  const g = snapshotBytes(1n, [{ address: "10.0.0.1" }]);
+  const twice = send(
+    plugin,
+    [
+      [":method", "POST"],
+      [":path", "/epp/v1/snapshot"],
+      [":authority", "gw"],
+      ["authorization", "Bearer new-token"],
+      ["authorization", "Bearer wrong"],
+    ],
+    g,
+  );
+  assert.equal(twice.reply?.status, 401);
+  assert.match(errorJson(twice.reply).error.message, /more than one authorization header/);
+  assert.equal(push(plugin, g, { token: "old-token" }).reply?.status, 204);
+  assert.equal(
+    push(plugin, snapshotBytes(2n, [{ address: "10.0.0.1" }]), { token: "new-token" }).reply?.status,
+    204,
+  );
+  assert.equal(
+    push(plugin, snapshotBytes(3n, [{ address: "10.0.0.1" }]), { token: "s3cret-token" }).reply?.status,
+    401,
+  );
+  await plugin.shutdown();
+
+  const env = await load({ controlTokenEnv: "EPP_CONTROL_TOKEN" }, undefined, {
+    EPP_CONTROL_TOKEN: "a-token,b-token",
+  });
+  assert.equal(push(env.plugin, g, { token: "b-token" }).reply?.status, 204);
+  await env.plugin.shutdown();
+});

@@ -302,3 +302,41 @@ test("a module without malloc or without the ABI marker is rejected with Envoy's
   const noAbi = await compileWat(puppetWat({ omit: ["abi"] }));
   await assert.rejects(loadPuppet(newEnvoy(), {}, {}, noAbi), /Missing or unknown Proxy-Wasm ABI version/);
 });
+
+test("malloc runs restricted: proxy_log is allowed inside it, other proxy calls fail the VM", async () => {
+  // cpp-host WasmBase::allocMemory restricts malloc to proxy_log, fd_write and clock_time_get. This
+  // malloc logs on every call and, for a 13-byte allocation, sets a tick period.
+  const malloc = `(func (export "malloc") (param $n i32) (result i32) (local $p i32)
+    (drop (call $proxy_log (i32.const 2) (i32.const 0) (i32.const 0)))
+    (if (i32.eq (local.get $n) (i32.const 13))
+      (then (drop (call $proxy_set_tick_period_milliseconds (i32.const 5)))))
+    (local.set $p (global.get $bump))
+    (global.set $bump (i32.add (global.get $bump) (i32.and (i32.add (local.get $n) (i32.const 7)) (i32.const -8))))
+    (local.get $p))`;
+  const code = await compileWat(puppetWat({ omit: ["malloc"], extraImports: malloc }));
+  const seen: string[] = [];
+  const { plugin } = await loadPuppet(
+    newEnvoy(),
+    {
+      proxy_on_request_headers: (g) => {
+        const ok = g.getHeader(0, "x-model"); // 2 bytes: malloc only logs
+        seen.push(`${ok.r}:${ok.value}`);
+        g.getHeader(0, "x-thirteen"); // 13 bytes: malloc calls a restricted function
+        seen.push("not reached");
+        return 0;
+      },
+    },
+    {},
+    code,
+  );
+  const rec = recorder();
+  const s = plugin.newHttpStream(rec);
+  s.decodeHeaders([...REQ, ["x-thirteen", "0123456789abc"]], true);
+  assert.deepEqual(seen, ["0:m1"]);
+  assert.deepEqual(rec.events, ["local 503 wasm_fail_stream"]);
+  assert.deepEqual(plugin.failedWorkers, [0]);
+  assert.ok(plugin.logs.some((l) => l.message === "wasm log puppet root vm: "));
+  assert.ok(plugin.logs.some((l) => l.level === 5 && l.message.includes("restricted_callback")));
+  s.destroy();
+  await plugin.shutdown();
+});

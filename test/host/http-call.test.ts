@@ -165,3 +165,49 @@ test("http_call timeout delivers failure; the callback can resume the originatin
     await plugin.shutdown();
   });
 });
+
+test("http_call: a response cut off after its headers is a failure: (token, 0, 0, 0) and status 11 reset", async () => {
+  // Envoy's async client reports a reset after the response began as onFailure(Reset)
+  // (async_client_impl.cc AsyncRequestSharedImpl::onReset), which context.cc onHttpCallFailure
+  // delivers as on_http_call_response(root, token, 0, 0, 0) with get_status = BrokenConnection.
+  const server = http.createServer((req, res) => {
+    req.resume();
+    res.writeHead(200, { "content-length": "100" });
+    res.write("partial");
+    setTimeout(() => req.socket.destroy(), 20).unref();
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const { port } = server.address() as AddressInfo;
+  try {
+    const events: string[] = [];
+    let delivered!: () => void;
+    const done = new Promise<void>((r) => (delivered = r));
+    const { plugin, guests } = await loadPuppet(
+      newEnvoy(),
+      {
+        proxy_on_http_call_response: (g, root, token, nh, body, ntr) => {
+          const cp = g.alloc(4);
+          const o = g.callOut("proxy_get_status", cp);
+          events.push(
+            `cb root=${root} token=${token} ${nh},${body},${ntr} status=${g.u32(cp)} ${g.text(o.data)}`,
+          );
+          events.push(`headers ${g.getHeader(6, ":status").r}`);
+          delivered();
+        },
+      },
+      { clusters: { cut: `http://127.0.0.1:${port}` } },
+    );
+    const g = guests.get(0)!;
+    g.reset();
+    assert.deepEqual(httpCall(g, "cut", GET, "", 0), { r: 0, token: 4 });
+    await done;
+    assert.deepEqual(events, [
+      "cb root=1 token=4 0,0,0 status=11 reset",
+      `headers ${WasmResult.BadArgument}`,
+    ]);
+    await plugin.shutdown();
+  } finally {
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+  }
+});

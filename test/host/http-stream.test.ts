@@ -1,7 +1,7 @@
 // Filter-manager semantics: header-map availability, status rewrites, local replies, body buffering.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { serializePairs, type HeaderList } from "../../host/index.ts";
+import { serializePairs, type HeaderList, WasmResult } from "../../host/index.ts";
 import { loadPuppet, newEnvoy } from "./puppet.ts";
 import { REQ, recorder } from "./recorder.ts";
 
@@ -464,6 +464,85 @@ test("upstream.address / upstream.port: absent before the router picks, then the
   assert.deepEqual(seen, [
     ["request", 1, ""],
     ["response", 0, "[fd00::2]:9000 9000"],
+  ]);
+  await plugin.shutdown();
+});
+
+test("modifying request headers clears the route cache; response-header edits do not", async () => {
+  // Envoy context.h onHeadersModified: any add/replace/remove/set on the request headers of an
+  // ABI ≤ 0.2.1 plugin clears the route cache.
+  const { plugin } = await loadPuppet(newEnvoy(), {
+    proxy_on_request_headers: (g) => {
+      g.getHeader(0, "x-model"); // reading does not count
+      g.replaceHeader(0, "x-a", "1");
+      g.call("proxy_remove_header_map_value", 0, ...g.put("x-model"));
+      return 0;
+    },
+    proxy_on_response_headers: (g) => {
+      g.addHeader(2, "x-b", "1");
+      return 0;
+    },
+  });
+  const s = plugin.newHttpStream(recorder());
+  s.decodeHeaders(REQ, true);
+  s.encodeHeaders([[":status", "200"]], true);
+  assert.equal((s as unknown as { routeCacheClears: number }).routeCacheClears, 2);
+  s.destroy();
+  await plugin.shutdown();
+});
+
+test("close_stream resets the stream once the callback returns, with details wasm_close_stream", async () => {
+  const seen: string[] = [];
+  const { plugin } = await loadPuppet(newEnvoy(), {
+    proxy_on_request_headers: (g) => {
+      seen.push(`close ${g.call("proxy_close_stream", 0)}`);
+      seen.push(`bad type ${g.call("proxy_close_stream", 4)}`);
+      seen.push("returned");
+      return 1; // rewritten to StopAllIterationAndWatermark: nothing goes upstream first
+    },
+  });
+  const rec = recorder();
+  const s = plugin.newHttpStream({
+    ...rec,
+    reset: (reason) => {
+      seen.push("reset");
+      rec.reset!(reason);
+    },
+  });
+  s.decodeHeaders(REQ, true);
+  assert.deepEqual(seen, ["close 0", `bad type ${WasmResult.BadArgument}`, "returned", "reset"]);
+  assert.deepEqual(rec.events, ["reset wasm_close_stream"]);
+  s.destroy();
+  await plugin.shutdown();
+});
+
+test("request headers stay readable after the trailers callback resumed the stream", async () => {
+  // context.cc decodeTrailers clears only request_trailers_ on Continue; request_headers_ stays set
+  // because on_request_headers stopped.
+  const seen: Array<[string, number]> = [];
+  const { plugin } = await loadPuppet(
+    newEnvoy(),
+    {
+      proxy_on_request_headers: () => 1,
+      proxy_on_request_body: () => 1,
+      proxy_on_request_trailers: () => 0,
+      proxy_on_response_headers: (g) => {
+        seen.push(["get", g.getHeader(0, "x-model").r]);
+        seen.push(["replace", g.replaceHeader(0, "x-late", "1")]);
+        return 0;
+      },
+    },
+    { allowOnHeadersStopIteration: true },
+  );
+  const s = plugin.newHttpStream(recorder());
+  s.decodeHeaders(REQ, false);
+  s.decodeData(enc("abc"), false);
+  s.decodeTrailers([["x-t", "v"]]);
+  s.encodeHeaders([[":status", "200"]], true);
+  s.destroy();
+  assert.deepEqual(seen, [
+    ["get", 0],
+    ["replace", 0],
   ]);
   await plugin.shutdown();
 });

@@ -1,9 +1,9 @@
 // VM lifecycle: canary then workers, restricted start-up, context ids, call order, failure state.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { PluginConfigError, VirtualClock } from "../../host/index.ts";
+import { type PluginConfig, type WasmPlugin, PluginConfigError, VirtualClock } from "../../host/index.ts";
 import { REQ, recorder } from "./recorder.ts";
-import { TRAP, loadPuppet, newEnvoy } from "./puppet.ts";
+import { Guest, TRAP, loadPuppet, newEnvoy, puppetBinary } from "./puppet.ts";
 
 test("canary runs first and is dropped without on_done; then N workers start the same way", async () => {
   const { plugin, calls } = await loadPuppet(
@@ -220,4 +220,132 @@ test("fail_open and failure_policy together are refused, as Envoy refuses them",
     loadPuppet(newEnvoy(), {}, { failOpen: true, failurePolicy: "FAIL_CLOSED" }),
     /only one of fail_open or failure_policy can be set/,
   );
+});
+
+// The puppet's hook events, in the order puppet.ts numbers its exports.
+const EVENTS = [
+  "_start",
+  "proxy_on_context_create",
+  "proxy_on_vm_start",
+  "proxy_on_configure",
+  "proxy_on_tick",
+  "proxy_on_queue_ready",
+  "proxy_on_request_headers",
+  "proxy_on_request_body",
+  "proxy_on_response_headers",
+  "proxy_on_response_body",
+  "proxy_on_http_call_response",
+  "proxy_on_log",
+  "proxy_on_done",
+  "proxy_on_delete",
+  "proxy_on_request_trailers",
+];
+
+test("plugins with the same vm_id, VM configuration and code share each worker's VM, one root context per plugin", async () => {
+  // cpp-host keys VMs by makeVmKey(vm_id, VM configuration, code) and starts one root context per
+  // plugin in the shared VM (WasmBase::start): on_context_create(root, 0), on_vm_start, on_configure.
+  const clock = new VirtualClock();
+  const envoy = newEnvoy({ clock });
+  const calls: string[] = [];
+  // One test-import function for every plugin, so the host may put them in the same VM.
+  const testImports: NonNullable<PluginConfig["testImports"]> = ({ workerIndex, exports }) => {
+    const g = new Guest(workerIndex, exports);
+    return {
+      hook: (event: number, a: number, b: number) => {
+        g.reset();
+        const name = EVENTS[event]!;
+        let note = "";
+        if (name === "proxy_on_configure") {
+          note = ` ${g.text(g.property("plugin_name").data)}:${g.bufferBytes(7).text}`;
+          g.call("proxy_set_tick_period_milliseconds", note.endsWith("A") ? 100 : 200);
+        }
+        if (name !== "_start") calls.push(`${workerIndex}:${name}(${a},${b})${note}`);
+        return name === "proxy_on_vm_start" || name === "proxy_on_configure" || name === "proxy_on_done"
+          ? 1
+          : 0;
+      },
+    };
+  };
+  const code = await puppetBinary();
+  const base = { vmId: "shared", rootId: "root", workers: 2, vmConfiguration: "vm", testImports };
+  const a = await envoy.loadPlugin(code, { ...base, name: "a", configuration: "A" });
+  calls.length = 0;
+  const b = await envoy.loadPlugin(code, { ...base, name: "b", configuration: "B" });
+  const vms = (p: WasmPlugin) => (p as unknown as { vms: object[] }).vms;
+  assert.equal(envoy.vmCount, 2, "one VM per worker, shared by both plugins");
+  assert.ok(vms(a).every((vm, i) => vm === vms(b)[i]));
+  assert.deepEqual(calls, [
+    // The canary is a fresh clone: the new plugin's root is the first context there.
+    "-1:proxy_on_context_create(1,0)",
+    "-1:proxy_on_vm_start(1,2)",
+    "-1:proxy_on_configure(1,1) b:B",
+    // In each worker VM the second plugin gets the next context id and its own start-up calls.
+    "0:proxy_on_context_create(2,0)",
+    "0:proxy_on_vm_start(2,2)",
+    "0:proxy_on_configure(2,1) b:B",
+    "1:proxy_on_context_create(2,0)",
+    "1:proxy_on_vm_start(2,2)",
+    "1:proxy_on_configure(2,1) b:B",
+  ]);
+
+  // Streams hang off their own plugin's root; ids come from the one per-VM counter.
+  calls.length = 0;
+  for (const p of [b, a]) {
+    const s = p.newHttpStream(recorder(), { worker: 0 });
+    s.decodeHeaders(REQ, true);
+    s.destroy();
+  }
+  assert.deepEqual(
+    calls.filter((c) => c.includes("context_create")),
+    ["0:proxy_on_context_create(3,2)", "0:proxy_on_context_create(4,1)"],
+  );
+
+  // Each root context has its own tick timer (Envoy's Wasm::setTimerPeriod keys timers by root id).
+  calls.length = 0;
+  clock.advance(200);
+  assert.deepEqual(calls.filter((c) => c.startsWith("0:")).sort(), [
+    "0:proxy_on_tick(1,0)",
+    "0:proxy_on_tick(1,0)",
+    "0:proxy_on_tick(2,0)",
+  ]);
+
+  // A different VM configuration is a different VM key: its own VMs, where its root is context 1.
+  calls.length = 0;
+  const c = await envoy.loadPlugin(code, {
+    ...base,
+    name: "c",
+    vmConfiguration: "other",
+    configuration: "C",
+  });
+  assert.equal(envoy.vmCount, 4);
+  assert.ok(calls.includes("0:proxy_on_context_create(1,0)"));
+  assert.ok(vms(c).every((vm, i) => vm !== vms(a)[i]));
+
+  // A plugin leaving runs only its own root's on_done/on_delete; the VMs go with the last plugin.
+  calls.length = 0;
+  await a.shutdown();
+  assert.deepEqual(
+    calls.filter((x) => x.startsWith("0:")),
+    ["0:proxy_on_done(1,0)", "0:proxy_on_delete(1,0)"],
+  );
+  assert.equal(envoy.vmCount, 4);
+  await b.shutdown();
+  assert.equal(envoy.vmCount, 2);
+  await c.shutdown();
+  assert.equal(envoy.vmCount, 0);
+});
+
+test("a trap after the response headers went out resets the stream instead of a 503", async () => {
+  // cpp-host CHECK_FAIL → context.cc failStream → sendLocalReply, which the filter manager turns into
+  // a stream reset once response headers were sent (filter_manager.cc DownstreamFilterManager::sendLocalReply).
+  const { plugin } = await loadPuppet(newEnvoy(), { proxy_on_response_body: () => TRAP });
+  const rec = recorder();
+  const s = plugin.newHttpStream(rec);
+  s.decodeHeaders(REQ, true);
+  s.encodeHeaders([[":status", "200"]], false);
+  s.encodeData(new TextEncoder().encode("x"), true);
+  assert.deepEqual(rec.events, ["reqH eos=true", "respH eos=false", "reset wasm_fail_stream"]);
+  assert.deepEqual(plugin.failedWorkers, [0]);
+  s.destroy();
+  await plugin.shutdown();
 });
