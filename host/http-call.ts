@@ -1,5 +1,10 @@
 // proxy_http_call over real HTTP (envoy-proxy-wasm.md §2 "http_call"). Validation happens in the
 // shim; this module only performs the request and reports (headers, body, trailers) or failure.
+// Envoy sends the call through its async client and router, so a connect failure or a timeout before
+// the response began comes back as the router's own local reply (503 / 504) delivered as an ordinary
+// response (router.cc Filter::onUpstreamReset / onResponseTimeout, async_client_impl.cc
+// AsyncStreamImpl::sendLocalReply); only a reset after the response began, or a response over the
+// buffer limit, is a failure (Context::onHttpCallFailure → token, 0, 0, 0 and status 11 "reset").
 import http from "node:http";
 import type { Clock } from "./clock.ts";
 import type { HeaderList } from "./types.ts";
@@ -22,7 +27,21 @@ export interface HttpCallResult {
 /** Cap on the buffered response; overflowing it is a failure, as Envoy's response-buffer overflow. */
 const MAX_RESPONSE_BYTES = 64 << 20;
 
-/** Starts the call; `done` runs once (undefined on reset/timeout). Returns a cancel function. */
+/** The router's local reply, as the async client hands it to the plugin. */
+function localReply(status: number, text: string): HttpCallResult {
+  const body = new TextEncoder().encode(text);
+  return {
+    headers: [
+      [":status", String(status)],
+      ["content-length", String(body.length)],
+      ["content-type", "text/plain"],
+    ],
+    body,
+    trailers: [],
+  };
+}
+
+/** Starts the call; `done` runs once (undefined on a failure). Returns a cancel function. */
 export function performHttpCall(
   clock: Clock,
   req: HttpCallRequest,
@@ -56,14 +75,28 @@ export function performHttpCall(
     agent: false,
   });
   let timer: unknown;
+  let responseStarted = false;
   if (req.timeoutMs > 0) {
     timer = clock.setTimer(req.timeoutMs, () => {
       r.destroy(new Error("timeout"));
-      finish(undefined);
+      finish(responseStarted ? undefined : localReply(504, "upstream request timeout"));
     });
   }
-  r.on("error", () => finish(undefined));
+  r.on("error", (err: NodeJS.ErrnoException) =>
+    finish(
+      responseStarted
+        ? undefined
+        : localReply(
+            503,
+            "upstream connect error or disconnect/reset before headers. reset reason: " +
+              (err.code === "ECONNREFUSED" || err.code === "EHOSTUNREACH" || err.code === "ENETUNREACH"
+                ? `remote connection failure, transport failure reason: delayed connect error: ${err.code}`
+                : "connection termination"),
+          ),
+    ),
+  );
   r.on("response", (res) => {
+    responseStarted = true;
     const chunks: Buffer[] = [];
     let size = 0;
     res.on("data", (c: Buffer) => {

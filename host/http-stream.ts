@@ -224,12 +224,12 @@ export class WasmHttpStream implements HttpStream, StreamSide {
     if (status === 1 && !this.root.cfg.allowOnHeadersStopIteration) status = 4;
     if (status > 4) status = 4;
     if (this.localReplyPending) status = 4;
+    // ContinueAndEndStream (2) has no case in Envoy's convertFilterHeadersStatus (context.cc): its
+    // default branch makes it Continue.
     if (status === 0 || status === 2) {
       d.headersAvailable = false;
       d.headersHeld = false;
-      const eos = status === 2 || d.headersEndStream;
-      if (status === 2) d.endForwarded = true;
-      this.forwardHeaders(d, isRequest, eos);
+      this.forwardHeaders(d, isRequest, d.headersEndStream);
       return;
     }
     d.stopAll = status === 3 || status === 4;

@@ -60,7 +60,11 @@ export const ENV_ABI_0_2_0: Record<string, Sig> = {
 };
 export const ENV_ABI_0_2_1: Record<string, Sig> = { ...ENV_ABI_0_2_0, proxy_get_log_level: S(1) };
 
-/** The WASI functions Envoy registers under both wasi_snapshot_preview1 and wasi_unstable. */
+/**
+ * The WASI functions Envoy 1.35 registers under both wasi_snapshot_preview1 and wasi_unstable
+ * (proxy-wasm-cpp-host 65bb78f include/proxy-wasm/exports.h FOR_ALL_WASI_FUNCTIONS). Later cpp-host
+ * commits add more; a module importing those does not load in Envoy 1.35.
+ */
 export const WASI: Record<string, Sig> = {
   fd_write: S(4),
   fd_read: S(4),
@@ -68,13 +72,11 @@ export const WASI: Record<string, Sig> = {
   fd_close: S(1),
   fd_fdstat_get: S(2),
   fd_fdstat_set_flags: S(2),
-  fd_fdstat_set_rights: S(3, "i32 i64 i64"),
   environ_get: S(2),
   environ_sizes_get: S(2),
   args_get: S(2),
   args_sizes_get: S(2),
   clock_time_get: S(3, "i32 i64 i32"),
-  clock_res_get: S(2),
   random_get: S(2),
   sched_yield: S(0, ""),
   poll_oneoff: S(4),
@@ -82,8 +84,6 @@ export const WASI: Record<string, Sig> = {
   path_open: S(9, "i32 i32 i32 i32 i32 i64 i64 i32 i32"),
   fd_prestat_get: S(2),
   fd_prestat_dir_name: S(3),
-  path_filestat_get: S(5),
-  fd_filestat_get: S(2),
 };
 export const WASI_MODULES = ["wasi_snapshot_preview1", "wasi_unstable"];
 

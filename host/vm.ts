@@ -107,7 +107,7 @@ export class WasmVm implements GuestHost {
       clock: this.services.clock,
       environment: this.cfg.environment ?? {},
       log: (level, msg) => this.log(level, msg),
-      checkAllowedInMalloc: () => this.restrict(true, false),
+      restrict: (allowedInStart, allowedInMalloc) => this.restrict(allowedInStart, allowedInMalloc),
     });
     const imports: WebAssembly.Imports = { env: buildImports(this) };
     for (const m of WASI_MODULES) imports[m] = wasi as WebAssembly.ModuleImports;

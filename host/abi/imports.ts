@@ -106,7 +106,7 @@ export function buildImports(vm: GuestHost): Record<string, Fn> {
       return R.Ok;
     }),
     proxy_get_log_level: safe((ptr: number) => {
-      vm.restrict(true);
+      vm.restrict(false); // not in WasmBase::startVm's allow-list
       mem().setU32(ptr, vm.logLevel);
       return R.Ok;
     }),

@@ -306,13 +306,13 @@ test("buffering beyond the limit: 413 for requests, 500 for responses", async ()
   await p3.shutdown();
 });
 
-test("ContinueAndEndStream forwards headers with end_of_stream and drops the body", async () => {
+test("ContinueAndEndStream (2) from headers is plain Continue, as Envoy's status conversion makes it", async () => {
   const { plugin } = await loadPuppet(newEnvoy(), { proxy_on_request_headers: () => 2 });
   const rec = recorder();
   const s = plugin.newHttpStream(rec);
   s.decodeHeaders(REQ, false);
   s.decodeData(enc("x"), true);
-  assert.deepEqual(rec.events, ["reqH eos=true"]);
+  assert.deepEqual(rec.events, ["reqH eos=false", "reqD 1 eos=true"]);
   s.destroy();
   await plugin.shutdown();
 });

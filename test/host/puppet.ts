@@ -70,6 +70,8 @@ export function puppetWat(opts: { omit?: string[]; extraImports?: string } = {})
     "clock_time_get",
     "proc_exit",
     "fd_read",
+    "fd_seek",
+    "poll_oneoff",
   ]) {
     const [params, results] = WASI[name]!;
     imports += `(import "wasi_snapshot_preview1" "${name}" (func $wasi_${name} (param ${params}) ${results ? `(result ${results})` : ""}))\n`;
