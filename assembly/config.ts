@@ -41,10 +41,24 @@ export class PluginConfig {
   conformance: bool = false;
   /** STRICT_FROM_POOL: the snapshot's pool flag decides; else the override (0 lenient, 1 strict). */
   strictModels: i32 = STRICT_FROM_POOL;
+  /** Pull mode: the Envoy cluster of the sidecar ("" = pull off; snapshots arrive on a control path). */
+  pullCluster: string = "";
+  /** `:path` of the pull request; default `/snapshot?pool=<ns>/<name>` (the sidecar's route). */
+  pullPath: string = "";
+  /** `:authority` of the pull request; default the cluster name. */
+  pullAuthority: string = "";
+  pullIntervalMs: u32 = 100;
+  /** http_call timeout; always set (0 would mean none in Envoy, and a hung call would stop pulling). */
+  pullTimeoutMs: u32 = 1000;
 
   /** Whether this plugin answers the control path (a token is configured). */
   controlEnabled(): bool {
     return this.controlTokens.length > 0 || this.controlTokenEnv.length > 0;
+  }
+
+  /** Whether this plugin fetches snapshots itself (pull mode). */
+  pullEnabled(): bool {
+    return this.pullCluster.length > 0;
   }
 
   /** Shared-data key prefix of the configured pool: `epp.v1/<ns>/<name>/`. */
@@ -52,6 +66,11 @@ export class PluginConfig {
     return "epp.v1/" + this.poolNamespace + "/" + this.poolName + "/";
   }
 }
+
+/** Bounds of pull.intervalMs and pull.timeoutMs. */
+export const PULL_MIN_INTERVAL_MS: u32 = 10;
+export const PULL_MAX_INTERVAL_MS: u32 = 60_000;
+export const PULL_MAX_TIMEOUT_MS: u32 = 60_000;
 
 export class ConfigResult {
   config: PluginConfig | null = null;
@@ -225,6 +244,76 @@ export function parseConfig(text: string): ConfigResult {
     c.strictModels = strict.bool ? 1 : 0;
   }
 
+  const pull = root.get("pull");
+  if (pull != null && pull.kind != JsonKind.Null) {
+    const why = readPull(pull, c);
+    if (why.length > 0) {
+      out.error = "invalid plugin configuration: " + why;
+      return out;
+    }
+  }
+
   out.config = c;
   return out;
+}
+
+/** Printable ASCII without spaces (a value the host may put into a request header as it is). */
+function isHeaderToken(s: string): bool {
+  if (s.length == 0 || s.length > 256) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c <= 0x20 || c >= 0x7f) return false;
+  }
+  return true;
+}
+
+/** Reads `pull: {cluster, path?, authority?, intervalMs?, timeoutMs?}` into `c`; returns the error, or "". */
+function readPull(v: JsonValue, c: PluginConfig): string {
+  if (v.kind != JsonKind.Object)
+    return "pull must be an object {cluster, path?, authority?, intervalMs?, timeoutMs?}";
+  const keys = v.keys;
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i];
+    if (k != "cluster" && k != "path" && k != "authority" && k != "intervalMs" && k != "timeoutMs")
+      return "pull has an unknown field " + k + " (known: cluster, path, authority, intervalMs, timeoutMs)";
+  }
+  const cluster = v.get("cluster");
+  if (cluster == null || cluster.kind != JsonKind.String || !isHeaderToken(cluster.str))
+    return "pull.cluster must name the Envoy cluster of the sidecar (a non-empty string without spaces)";
+  c.pullCluster = cluster.str;
+  c.pullAuthority = cluster.str;
+  c.pullPath = "/snapshot?pool=" + c.poolNamespace + "/" + c.poolName;
+  const path = v.get("path");
+  if (path != null) {
+    if (path.kind != JsonKind.String || !isHeaderToken(path.str) || path.str.charCodeAt(0) != 0x2f)
+      return "pull.path must start with / and hold printable ASCII without spaces";
+    c.pullPath = path.str;
+  }
+  const authority = v.get("authority");
+  if (authority != null) {
+    if (authority.kind != JsonKind.String || !isHeaderToken(authority.str))
+      return "pull.authority must be a host name (printable ASCII without spaces)";
+    c.pullAuthority = authority.str;
+  }
+  const interval = v.get("intervalMs");
+  if (interval != null) {
+    if (
+      !isNonNegativeInteger(interval, <f64>PULL_MAX_INTERVAL_MS) ||
+      interval.num < <f64>PULL_MIN_INTERVAL_MS
+    )
+      return (
+        "pull.intervalMs must be an integer between " +
+        PULL_MIN_INTERVAL_MS.toString() +
+        " and " +
+        PULL_MAX_INTERVAL_MS.toString()
+      );
+    c.pullIntervalMs = <u32>interval.num;
+  }
+  const timeout = v.get("timeoutMs");
+  if (timeout != null) {
+    if (!isNonNegativeInteger(timeout, <f64>PULL_MAX_TIMEOUT_MS) || timeout.num < 1)
+      return "pull.timeoutMs must be an integer between 1 and " + PULL_MAX_TIMEOUT_MS.toString();
+    c.pullTimeoutMs = <u32>timeout.num;
+  }
+  return "";
 }

@@ -1,23 +1,19 @@
 // The control path: the sidecar POSTs a binary snapshot here. It is always answered locally (never
 // forwarded): 204 stored, 400 invalid, 401 bad token, 405 not POST, 409 not newer, 413 too large.
+// The checks and the store are ingest.ts's, shared with pull mode (pull.ts).
 
 import {
   BUFFER_REQUEST_BODY,
   getBufferBytes,
   getHeader,
-  getSharedData,
   HeaderMap,
   headerValueCount,
-  log,
-  LogLevel,
   nowNanos,
   sendLocalReply,
-  setSharedData,
 } from "./abi/host.ts";
-import { encodeVersion, readVersion, StoredVersion } from "./snapshot-cache.ts";
-import { decodeSnapshotBuffer } from "./snapshot/decode.ts";
 import { sendError } from "./replies.ts";
-import { config, plugin } from "./plugins.ts";
+import { config } from "./plugins.ts";
+import { INGEST_NOT_NEWER, INGEST_STORED, INGEST_UNCHANGED, ingestSnapshot } from "./ingest.ts";
 
 export const HEADERS_CONTINUE: u32 = 0;
 export const HEADERS_STOP: u32 = 1;
@@ -25,12 +21,6 @@ export const DATA_CONTINUE: u32 = 0;
 export const DATA_STOP_AND_BUFFER: u32 = 1;
 
 const GENERATION_HEADER = "x-epp-snapshot-generation";
-
-/**
- * A stored snapshot that nobody refreshed for this long no longer blocks an older generation: no pushed
- * generation (2^64−1 included) can keep the real sidecar from taking routing back within a second.
- */
-export const GENERATION_HOLD_MS: u64 = 500;
 
 /** `:path` without its query string. */
 export function pathWithoutQuery(path: string): string {
@@ -131,89 +121,26 @@ export function controlBody(bodySize: u32, endOfStream: bool): u32 {
     sendError(400, "the control request body could not be read", "invalid_request_error", "empty_body");
     return DATA_STOP_AND_BUFFER;
   }
-  const result = decodeSnapshotBuffer(body);
-  const s = result.snapshot;
-  if (s == null) {
-    log(LogLevel.Warn, "rejected snapshot: " + result.message);
-    sendError(400, "invalid snapshot: " + result.message, "invalid_request_error", "invalid_snapshot");
-    return DATA_STOP_AND_BUFFER;
-  }
-  if (s.pool.namespace != config.poolNamespace || s.pool.name != config.poolName) {
-    const got = s.pool.namespace + "/" + s.pool.name;
-    const want = config.poolNamespace + "/" + config.poolName;
-    sendError(
-      400,
-      "snapshot is for pool " + got + ", this filter serves " + want,
-      "invalid_request_error",
-      "wrong_pool",
-    );
-    return DATA_STOP_AND_BUFFER;
-  }
-  const nowMs = nowNanos() / 1_000_000;
-  if (s.createdAtMs > nowMs + config.maxClockSkewMs) {
-    sendError(
-      400,
-      "snapshot createdAtMs is " +
-        (s.createdAtMs - nowMs).toString() +
-        " ms ahead of this Envoy's clock (maxClockSkewMs " +
-        config.maxClockSkewMs.toString() +
-        "); check the sidecar's clock",
-      "invalid_request_error",
-      "future_snapshot",
-    );
-    return DATA_STOP_AND_BUFFER;
-  }
-  const cache = plugin.snapshots;
-  const storedValue = getSharedData(cache.versionKey);
-  let stored: StoredVersion | null = null;
-  if (storedValue != null) stored = readVersion(storedValue.data);
-  if (stored != null) {
-    const storedGeneration = stored.generation;
-    const storedCrc = stored.crc;
-    const heldMs = nowMs > stored.storedAtMs ? nowMs - stored.storedAtMs : 0;
-    if (s.generation == storedGeneration && s.crc == storedCrc) {
-      sendLocalReply(204, "epp_snapshot_unchanged", "", [GENERATION_HEADER], [storedGeneration.toString()]);
-      return DATA_STOP_AND_BUFFER;
-    }
-    if (s.generation < storedGeneration && heldMs >= GENERATION_HOLD_MS) {
-      log(
-        LogLevel.Warn,
-        "generation moves back from " +
-          storedGeneration.toString() +
-          " to " +
-          s.generation.toString() +
-          ": the stored snapshot was not refreshed for " +
-          heldMs.toString() +
-          " ms",
-      );
-    } else if (s.generation <= storedGeneration) {
+  const r = ingestSnapshot(body, nowNanos() / 1_000_000);
+  switch (r.outcome) {
+    case INGEST_STORED:
+      sendLocalReply(204, "epp_snapshot_stored", "", [GENERATION_HEADER], [r.generation.toString()]);
+      break;
+    case INGEST_UNCHANGED:
+      sendLocalReply(204, "epp_snapshot_unchanged", "", [GENERATION_HEADER], [r.generation.toString()]);
+      break;
+    case INGEST_NOT_NEWER:
       sendError(
         409,
-        "generation " +
-          s.generation.toString() +
-          " is not newer than the stored " +
-          storedGeneration.toString(),
+        r.message,
         "invalid_request_error",
-        "stale_generation",
+        r.code,
         [GENERATION_HEADER],
-        [storedGeneration.toString()],
+        [r.generation.toString()],
       );
-      return DATA_STOP_AND_BUFFER;
-    }
+      break;
+    default:
+      sendError(400, r.message, "invalid_request_error", r.code);
   }
-  // Table first, then the version: a reader that sees the new version finds a table at least as new.
-  setSharedData(cache.tableKey, body);
-  setSharedData(cache.versionKey, encodeVersion(s.generation, s.crc, nowMs));
-  cache.adopt(s, nowMs);
-  // Debug, not info: the sidecar pushes every ~50 ms.
-  log(
-    LogLevel.Debug,
-    "stored snapshot generation " +
-      s.generation.toString() +
-      " with " +
-      s.endpoints.length.toString() +
-      " endpoints",
-  );
-  sendLocalReply(204, "epp_snapshot_stored", "", [GENERATION_HEADER], [s.generation.toString()]);
   return DATA_STOP_AND_BUFFER;
 }

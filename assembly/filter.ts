@@ -21,6 +21,7 @@ import {
   randomU64,
   removeHeader,
   replaceHeader,
+  setTickPeriod,
 } from "./abi/host.ts";
 import { parseConfig, tokensFromEnv } from "./config.ts";
 import {
@@ -38,6 +39,7 @@ import { Dispatch, finishDispatch } from "./inflight.ts";
 import { kindFromPath, KIND_AUTO } from "./request/prompt.ts";
 import { sendError } from "./replies.ts";
 import { activate, config, configurePlugin, forgetPlugin, Plugin, plugin, pluginOf } from "./plugins.ts";
+import { releaseLease } from "./pull.ts";
 
 export { DESTINATION_HEADER };
 export const SERVED_HEADER = "x-gateway-destination-endpoint-served";
@@ -90,7 +92,18 @@ export function onConfigure(rootId: u32, configSize: u32): bool {
       return false;
     }
   }
-  configurePlugin(rootId, c, c.hasRandomSeed ? c.randomSeed : randomU64());
+  const before = pluginOf(rootId);
+  const wasPulling = before != null && before.config.pullEnabled();
+  // The lease holder id tells worker VMs apart, so it is random even when randomSeed pins the scheduler.
+  const holder = c.pullEnabled()
+    ? randomU64() ^ (nowNanos() * 0x9e3779b97f4a7c15) ^ ((<u64>rootId) << 48)
+    : 0;
+  if (wasPulling) releaseLease(before!.pull!);
+  configurePlugin(rootId, c, c.hasRandomSeed ? c.randomSeed : randomU64(), holder);
+  // Pull mode polls on the root's tick (Envoy allows setting it from on_configure); a root that stops
+  // pulling stops its tick.
+  if (c.pullEnabled()) setTickPeriod(c.pullIntervalMs);
+  else if (wasPulling) setTickPeriod(0);
   return true;
 }
 
@@ -238,5 +251,11 @@ export function onDelete(id: u32): void {
     return;
   }
   // A root context going away takes its plugin state with it; absent ids are a no-op, never a trap.
+  // A pulling root frees its lease first, so another worker takes over at its next tick.
+  const p = pluginOf(id);
+  if (p != null && p.pull != null) {
+    activate(p);
+    releaseLease(p.pull!);
+  }
   forgetPlugin(id);
 }

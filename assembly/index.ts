@@ -13,6 +13,7 @@ import {
   onRequestTrailers,
   onResponseHeaders,
 } from "./filter.ts";
+import { pullResponse, pullTick } from "./pull.ts";
 
 export function malloc(size: i32): usize {
   return hostMalloc(size);
@@ -50,6 +51,21 @@ export function proxy_on_response_headers(contextId: u32, headers: u32, endOfStr
 
 export function proxy_on_log(contextId: u32): void {
   onLog(contextId);
+}
+
+/** Pull mode: each root's tick (pull.ts). */
+export function proxy_on_tick(rootId: u32): void {
+  pullTick(rootId);
+}
+
+export function proxy_on_http_call_response(
+  rootId: u32,
+  token: u32,
+  headers: u32,
+  bodySize: u32,
+  trailers: u32,
+): void {
+  pullResponse(rootId, token, headers, bodySize);
 }
 
 export function proxy_on_done(contextId: u32): bool {

@@ -8,6 +8,7 @@ import { PluginConfig } from "./config.ts";
 import { SnapshotCache } from "./snapshot-cache.ts";
 import { PoolView } from "./pool.ts";
 import { Rng } from "./scheduling/rng.ts";
+import { newPullState, PullState } from "./pull.ts";
 
 export class Plugin {
   readonly config: PluginConfig;
@@ -15,9 +16,12 @@ export class Plugin {
   readonly pool: PoolView;
   /** Weighted target-model draws. */
   readonly modelRng: Rng;
+  /** Pull mode only: the lease and the http_call in flight. */
+  readonly pull: PullState | null;
 
-  constructor(config: PluginConfig, seed: u64) {
+  constructor(config: PluginConfig, seed: u64, pullHolder: u64 = 0) {
     this.config = config;
+    this.pull = config.pullEnabled() ? newPullState(config.keyPrefix(), pullHolder) : null;
     this.snapshots = new SnapshotCache(config.keyPrefix(), config.maxClockSkewMs);
     this.pool = new PoolView(seed, config);
     this.modelRng = new Rng(seed ^ 0x6d6f64656c647277);
@@ -36,8 +40,8 @@ export function activate(p: Plugin): void {
 }
 
 /** on_configure: (re)creates the root's state; a reconfigured root starts from a fresh pool view. */
-export function configurePlugin(rootId: u32, c: PluginConfig, seed: u64): Plugin {
-  const p = new Plugin(c, seed);
+export function configurePlugin(rootId: u32, c: PluginConfig, seed: u64, pullHolder: u64 = 0): Plugin {
+  const p = new Plugin(c, seed, pullHolder);
   byRoot.set(rootId, p);
   activate(p);
   return p;

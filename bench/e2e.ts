@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { distribution, summarizeStage, type RequestRecord } from "./report/metrics.ts";
 import { mulberry32 } from "./rng.ts";
-import { freePorts } from "../scripts/local-stack/ports.ts";
+import { freeConsecutivePorts } from "../scripts/local-stack/ports.ts";
 
 const { values } = parseArgs({
   options: {
@@ -142,8 +142,11 @@ function filterTimeUs(): number | undefined {
 }
 
 async function main(): Promise<void> {
-  const [port, controlPort, sidecarPort] = await freePorts(3);
-  let simBase = 30000 + Math.floor(Math.random() * 10000);
+  // One block below the ephemeral range: no other process's listen(0) or outgoing socket takes these ports
+  // between the probe and npm start binding them (or right after the run, when the test checks them).
+  const base = await freeConsecutivePorts(3 + PODS);
+  const [port, controlPort, sidecarPort] = [base, base + 1, base + 2];
+  let simBase = base + 3;
   const stack = spawn(
     process.execPath,
     [

@@ -84,9 +84,14 @@ export interface GatewayConfig {
   cluster: ClusterConfig;
   /** The route's retry policy; absent = no retries, as in Envoy. */
   retryPolicy?: RetryPolicyConfig;
+  /**
+   * Clusters a plugin may name in proxy_http_call (pull mode's sidecar), as name → base URL; every listener's
+   * plugin gets them. Envoy refuses an http_call to a cluster it does not have (BadArgument).
+   */
+  clusters: Record<string, string>;
 }
 
-const DEFAULTS: Omit<GatewayConfig, "pluginConfig" | "cluster"> = {
+const DEFAULTS: Omit<GatewayConfig, "pluginConfig" | "cluster" | "clusters"> = {
   listeners: [{ name: "data", address: "0.0.0.0", port: 8080 }],
   wasm: "build/filter.wasm",
   vmId: "epp",
@@ -158,6 +163,7 @@ export function normalizeConfig(raw: unknown, baseDir = process.cwd(), env = pro
     throw new ConfigError("pluginConfig is required (at the top level or on every listener)");
   }
   cfg.cluster = normalizeCluster(input.cluster);
+  cfg.clusters = normalizeCallClusters(input.clusters);
   cfg.retryPolicy = input.retryPolicy === undefined ? undefined : normalizeRetryPolicy(input.retryPolicy);
   if (!Array.isArray(cfg.defaultUpstreams)) throw new ConfigError("defaultUpstreams must be a list of URLs");
   if (cfg.cluster.type === "override_host" && cfg.defaultUpstreams.length > 0) {
@@ -245,6 +251,24 @@ function normalizeCluster(raw: unknown): ClusterConfig {
   throw new ConfigError(
     `cluster.type must be ORIGINAL_DST or override_host, got ${JSON.stringify(raw.type)}`,
   );
+}
+
+function normalizeCallClusters(raw: unknown): Record<string, string> {
+  if (raw === undefined) return {};
+  if (!isObject(raw)) throw new ConfigError("clusters must map cluster names to base URLs");
+  const out: Record<string, string> = {};
+  for (const [name, url] of Object.entries(raw)) {
+    let ok = typeof url === "string";
+    try {
+      if (ok) ok = ["http:", "https:"].includes(new URL(url as string).protocol);
+    } catch {
+      ok = false;
+    }
+    if (!ok)
+      throw new ConfigError(`clusters.${name} must be an http:// base URL, got ${JSON.stringify(url)}`);
+    out[name] = url as string;
+  }
+  return out;
 }
 
 function normalizeRetryPolicy(raw: unknown): RetryPolicyConfig {

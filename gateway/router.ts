@@ -8,6 +8,7 @@ import type { Cluster, LbContext, UpstreamHost } from "./cluster.ts";
 import type { RetryPolicyConfig } from "./config.ts";
 import { isConnectFailure, RetryState, type ResetReason } from "./retry.ts";
 import type { GatewayStats } from "./stats.ts";
+import { fromWire, headerProblem, isToken, toOutgoing, toWire } from "./headers.ts";
 
 // Hop-by-hop headers are never forwarded (RFC 9110 §7.6.1); Envoy drops them too.
 export const HOP_BY_HOP = new Set([
@@ -32,24 +33,8 @@ const STRERROR: Record<string, string> = {
   EPERM: "Operation not permitted",
 };
 
-// RFC 9110 token (HeaderUtility::headerNameIsValid) and the header value bytes Envoy's HTTP/1 request encoder
-// accepts (HeaderUtility::headerValueIsValid: HTAB, SP, 0x21–0x7E, 0x80–0xFF).
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-const INVALID_VALUE_BYTE = /[^\t\x20-\x7e\x80-\xff]/;
-
-// Node reads and writes header bytes as latin1 strings; the host's header strings are UTF-8 text (what the
-// module reads and writes). These convert at the boundary so non-ASCII bytes pass through unchanged (bytes that
-// are not UTF-8 become U+FFFD: the host's string headers cannot carry them).
-// eslint-disable-next-line no-control-regex
-const NON_ASCII = /[^\x00-\x7f]/;
-/** Node's latin1 header string → the host's UTF-8 text. */
-export function fromWire(v: string): string {
-  return NON_ASCII.test(v) ? Buffer.from(v, "latin1").toString("utf8") : v;
-}
-/** The host's UTF-8 text → the latin1 string Node writes byte for byte. */
-export function toWire(v: string): string {
-  return NON_ASCII.test(v) ? Buffer.from(v, "utf8").toString("latin1") : v;
-}
+// Header conversion and checks live in headers.ts; re-exported for the server and older imports.
+export { fromWire, toWire };
 
 export interface RouterOptions {
   cluster: Cluster;
@@ -180,17 +165,14 @@ class UpstreamAttempt {
   }
 
   write(chunk: Uint8Array): void {
-    if (this.req && !this.req.destroyed) this.req.write(chunk);
+    if (this.req && !this.req.destroyed && !this.req.writableEnded) this.req.write(chunk);
   }
 
   /** Ends the request, with trailers if the downstream sent some (chunked encoding carries them). */
   end(trailers?: HeaderList): void {
-    if (!this.req || this.req.destroyed) return;
-    if (trailers && trailers.length > 0) {
-      const t: http.OutgoingHttpHeaders = {};
-      for (const [k, v] of trailers) appendHeader(t, k, toWire(v));
-      this.req.addTrailers(t);
-    }
+    if (!this.req || this.req.destroyed || this.req.writableEnded) return;
+    // Router.decodeTrailers checked them, so addTrailers does not throw.
+    if (trailers && trailers.length > 0) this.req.addTrailers(toOutgoing(trailers).headers);
     this.req.end();
   }
 
@@ -240,16 +222,26 @@ export class Router {
     let path = "/";
     for (const [k, v] of headers) {
       if (k === ":method") method = v;
-      else if (k === ":path") path = v;
-      else if (k === ":authority") this.outgoing["host"] = v;
-      else if (k.startsWith(":") || HOP_BY_HOP.has(k)) continue;
-      else {
-        const value = toWire(v);
-        if (!this.invalidHeader && !TOKEN.test(k)) this.invalidHeader = `invalid header name: ${k}`;
-        if (!this.invalidHeader && INVALID_VALUE_BYTE.test(value))
-          this.invalidHeader = `invalid header value for: ${k}`;
-        appendHeader(this.outgoing, k, value);
-      }
+      else if (k === ":path") path = toWire(v);
+      // No authority (an HTTP/1.0 request without Host): Node writes the upstream's own Host.
+      else if (k === ":authority" && v !== "") this.outgoing["host"] = toWire(v);
+    }
+    const regular = toOutgoing(headers, HOP_BY_HOP);
+    Object.assign(this.outgoing, regular.headers);
+    // HeaderUtility::checkValidRequestHeaders checks every header, pseudo-headers included. Node adds its own
+    // rules for the request line (a method token, a path without SP or controls: _http_client.js
+    // INVALID_PATH_REGEX), which would otherwise throw inside http.request.
+    this.invalidHeader =
+      (isToken(method) ? undefined : `invalid header value for: :method`) ??
+      (/^[\x21-\xff]+$/.test(path) ? undefined : `invalid header value for: :path`) ??
+      headerProblem("host", String(this.outgoing["host"] ?? "")) ??
+      regular.problem;
+    // A body without a content-length (the client sent it chunked; transfer-encoding is hop-by-hop) goes chunked
+    // upstream, as Envoy's HTTP/1 encoder does (http1/codec_impl.cc StreamEncoderImpl::encodeHeadersBase). Node
+    // would otherwise send it unframed for GET, HEAD, DELETE, OPTIONS and TRACE (useChunkedEncodingByDefault is
+    // off for them): the body bytes would read as the next request on the upstream connection.
+    if (!endOfStream && this.outgoing["content-length"] === undefined) {
+      this.outgoing["transfer-encoding"] = "chunked";
     }
     this.method = method;
     this.path = path;
@@ -299,6 +291,15 @@ export class Router {
   /** Filter::decodeTrailers: the trailers end the request. */
   decodeTrailers(trailers: HeaderList): void {
     if (this.done) return;
+    const problem = toOutgoing(trailers).problem;
+    if (problem) {
+      // Node would throw in addTrailers. Envoy's HTTP/1 encoder writes trailers unchecked; refusing the request
+      // (a local reply, or a reset once the response started) is our deliberate difference.
+      this.o.log?.({ problem }, "request trailer not sendable");
+      this.finish();
+      this.down.localReply(503, `invalid trailer: ${problem}`, "invalid_request_trailer");
+      return;
+    }
     this.requestComplete = true;
     this.trailers = trailers;
     this.attempt?.end(trailers);

@@ -6,10 +6,18 @@ import http from "node:http";
 import { randomUUID } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import { readFile } from "node:fs/promises";
-import { EnvoyProcess, type HeaderList, type HttpStream, type WasmPlugin } from "../host/index.ts";
+import {
+  EnvoyProcess,
+  type HeaderList,
+  type HttpStream,
+  type LocalReply,
+  type WasmPlugin,
+} from "../host/index.ts";
 import type { GatewayConfig, ListenerConfig } from "./config.ts";
 import { createCluster, type Cluster } from "./cluster.ts";
-import { appendHeader, fromWire, HOP_BY_HOP, Router, toWire } from "./router.ts";
+import { HOP_BY_HOP, Router } from "./router.ts";
+import { fromWire, isFinalStatus, toOutgoing } from "./headers.ts";
+import { RateLimitedLog } from "./log-limit.ts";
 import { GatewayStats } from "./stats.ts";
 
 export interface GatewayLogger {
@@ -35,14 +43,16 @@ export class Gateway {
   /** Envoy-style counters (cluster stats such as original_dst_host_invalid, upstream_rq_retry). */
   readonly stats = new GatewayStats();
   private readonly cluster: Cluster;
+  private readonly limitedLog: RateLimitedLog;
 
   constructor(
     readonly config: GatewayConfig,
-    private readonly log: GatewayLogger = silentLogger,
+    log: GatewayLogger = silentLogger,
     envoy?: EnvoyProcess,
   ) {
     this.envoy = envoy ?? new EnvoyProcess();
     this.cluster = createCluster(config.cluster, this.stats, config.defaultUpstreams);
+    this.limitedLog = new RateLimitedLog(log);
   }
 
   /** Loads the module (one plugin per listener, sharing the vm_id, as Envoy does) and starts listening. */
@@ -59,9 +69,23 @@ export class Gateway {
         failOpen: this.config.failOpen,
         bufferLimitBytes: listener.bufferLimitBytes ?? this.config.bufferLimitBytes,
         allowOnHeadersStopIteration: this.config.allowOnHeadersStopIteration,
+        // http_call clusters (pull mode's sidecar), for every listener's plugin.
+        clusters: this.config.clusters,
       });
       this.plugins.set(listener.name, plugin);
       const server = http.createServer((req, res) => this.handle(listener, plugin, req, res));
+      // Expect: 100-continue. Node's default writes "100 Continue" straight to the socket at once, even while an
+      // earlier pipelined response is still being written (its bytes land inside that response). Envoy's HTTP/1
+      // connection manager answers 100 Continue itself (proxy_100_continue unset) and handles one request at a
+      // time; so: send it when this response owns the socket.
+      server.on("checkContinue", (req: http.IncomingMessage, res: http.ServerResponse) => {
+        const send = () => {
+          if (!res.headersSent && !res.destroyed) res.writeContinue();
+        };
+        if (res.socket) send();
+        else res.once("socket", send);
+        this.handle(listener, plugin, req, res);
+      });
       server.keepAliveTimeout = 65_000;
       await listen(server, listener);
       this.servers.push(server);
@@ -105,22 +129,52 @@ export class Gateway {
     let router: Router | undefined;
     let finished = false;
 
+    // (The callbacks below run only after `s` is assigned.)
     const finish = () => {
       if (finished) return;
       finished = true;
-      stream.destroy();
+      s.destroy();
+    };
+
+    // Last line of defence: whatever node:http or the host throws for this request ends this request only
+    // (a 503 if nothing was sent yet, else a reset), never the process.
+    const guard =
+      <A extends unknown[]>(what: string, fn: (...args: A) => void) =>
+      (...args: A): void => {
+        try {
+          fn(...args);
+        } catch (err) {
+          const e = err as NodeJS.ErrnoException;
+          this.warn(
+            `exception in ${what}: ${e.code ?? e.message}`,
+            { err: e.message, path: req.url },
+            "request failed",
+          );
+          router?.abort();
+          plainReply(res, 503, "gateway error\n");
+        }
+      };
+
+    // Response headers from the upstream or the filter that node:http would refuse: Envoy's HTTP/1 encoder writes
+    // them as they are (header splitting); we answer 502 instead (gateway/README.md, differences).
+    const refuse = (problem: string, source: string) => {
+      this.warn(`${source}: ${problem}`, { path: req.url }, "response not sendable");
+      router?.abort();
+      plainReply(res, 502, `invalid response header from ${source}\n`);
     };
 
     // Envoy's router answers upstream failures itself (sendLocalReply); the reply still passes the encoder
     // filters, so it goes through the stream's encode path. Once the response started, only a reset is left.
     const localReply = (status: number, body: string, details: string) => {
-      if (details !== "direct_response") this.log.warn({ status, details, path: req.url }, "upstream error");
+      if (details !== "direct_response") {
+        this.warn(`${status} ${details}`, { status, details, path: req.url }, "upstream error");
+      }
       if (res.headersSent) {
         res.destroy();
         return;
       }
       const payload = Buffer.from(body);
-      stream.encodeHeaders(
+      s.encodeHeaders(
         [
           [":status", String(status)],
           ["content-type", "text/plain"],
@@ -128,11 +182,11 @@ export class Gateway {
         ],
         false,
       );
-      stream.encodeData(payload, true);
+      s.encodeData(payload, true);
     };
 
-    const stream: HttpStream = plugin.newHttpStream({
-      forwardRequestHeaders: (headers, endOfStream) => {
+    const s: HttpStream = plugin.newHttpStream({
+      forwardRequestHeaders: guard("forwardRequestHeaders", (headers: HeaderList, endOfStream: boolean) => {
         if (listener.directResponse) {
           // The router answers a direct_response route itself (router.cc Filter::decodeHeaders).
           const { status, body = "" } = listener.directResponse;
@@ -150,62 +204,99 @@ export class Gateway {
             upstreamTimeoutMs: this.config.upstreamTimeoutMs,
             agent: this.agent,
             stats: this.stats,
-            log: (obj, msg) => this.log.warn(obj, msg),
+            log: (obj, msg) => this.warn(msg, obj, msg),
           },
-          { stream, localReply, reset: () => res.destroy() },
+          { stream: s, localReply, reset: () => res.destroy() },
         );
-      },
-      forwardRequestData: (data, endOfStream) => router?.decodeData(data, endOfStream),
-      forwardRequestTrailers: (trailers) => router?.decodeTrailers(trailers),
-      forwardResponseHeaders: (headers, endOfStream) => {
-        const { status, outgoing } = toResponseHeaders(headers);
-        res.writeHead(status, outgoing);
+      }),
+      forwardRequestData: guard("forwardRequestData", (data: Uint8Array, endOfStream: boolean) =>
+        router?.decodeData(data, endOfStream),
+      ),
+      forwardRequestTrailers: guard("forwardRequestTrailers", (trailers: HeaderList) =>
+        router?.decodeTrailers(trailers),
+      ),
+      forwardResponseHeaders: guard("forwardResponseHeaders", (headers: HeaderList, endOfStream: boolean) => {
+        if (res.headersSent || res.destroyed) return;
+        const status = Number(headers.find(([k]) => k === ":status")?.[1] ?? 200);
+        if (!isFinalStatus(status)) return refuse(`invalid :status ${status}`, "upstream or filter");
+        const out = toOutgoing(headers, HOP_BY_HOP);
+        if (out.problem) return refuse(out.problem, "upstream or filter");
+        res.writeHead(status, out.headers);
         res.flushHeaders();
         if (endOfStream) res.end();
-      },
-      forwardResponseData: (data, endOfStream) => {
+      }),
+      forwardResponseData: guard("forwardResponseData", (data: Uint8Array, endOfStream: boolean) => {
+        if (res.writableEnded || res.destroyed) return;
         if (data.length > 0) res.write(data);
         if (endOfStream) res.end();
-      },
-      localReply: (reply) => {
+      }),
+      localReply: guard("localReply", (reply: LocalReply) => {
         router?.abort();
         if (res.headersSent) {
           res.destroy();
           return;
         }
-        const headers: http.OutgoingHttpHeaders = {};
-        for (const [k, v] of reply.headers) appendHeader(headers, k, toWire(v));
-        headers["content-length"] = String(reply.body.length);
-        headers["content-type"] ??= "text/plain";
-        res.writeHead(reply.status, headers);
+        if (!isFinalStatus(reply.status)) return refuse(`invalid :status ${reply.status}`, "filter");
+        const out = toOutgoing(reply.headers);
+        if (out.problem) return refuse(out.problem, "filter");
+        out.headers["content-length"] = String(reply.body.length);
+        out.headers["content-type"] ??= "text/plain";
+        res.writeHead(reply.status, out.headers);
         res.end(reply.body);
-      },
+      }),
       reset: () => {
         router?.abort();
         res.destroy();
       },
     });
 
+    // A client that goes away mid-request or mid-response: node:http destroys req/res with an error; these
+    // listeners keep that from becoming an unhandled 'error' event.
+    req.on("error", () => {});
+    res.on("error", () => {});
     res.on("close", () => {
       if (!res.writableFinished) router?.abort();
       finish();
     });
 
-    const headers = toRequestHeaders(req);
-    const hasBody = requestHasBody(req);
-    stream.decodeHeaders(headers, !hasBody);
-    if (hasBody) {
-      req.on("data", (chunk: Buffer) => stream.decodeData(chunk, false));
-      req.on("end", () => {
-        // A chunked body may end in trailers: then the trailers, not an empty last chunk, end the request.
-        const trailers = toTrailers(req);
-        if (trailers.length > 0) stream.decodeTrailers(trailers);
-        else stream.decodeData(new Uint8Array(0), true);
-      });
-    } else {
-      req.resume();
-    }
+    guard("request", () => {
+      const headers = toRequestHeaders(req);
+      const hasBody = requestHasBody(req);
+      s.decodeHeaders(headers, !hasBody);
+      if (hasBody) {
+        req.on(
+          "data",
+          guard("request data", (chunk: Buffer) => s.decodeData(chunk, false)),
+        );
+        req.on(
+          "end",
+          guard("request end", () => {
+            // A chunked body may end in trailers: then the trailers, not an empty last chunk, end the request.
+            const trailers = toTrailers(req);
+            if (trailers.length > 0) s.decodeTrailers(trailers);
+            else s.decodeData(new Uint8Array(0), true);
+          }),
+        );
+      } else {
+        req.resume();
+      }
+    })();
   }
+
+  /** Warnings the client can trigger are rate-limited per cause (log-limit.ts). */
+  private warn(cause: string, obj: object, msg: string): void {
+    this.limitedLog.warn(cause.length > 120 ? `${cause.slice(0, 120)}…` : cause, obj, msg);
+  }
+}
+
+/** A reply that bypasses the filter (it may be the filter's own headers that failed), then the request is done. */
+function plainReply(res: http.ServerResponse, status: number, body: string): void {
+  if (res.headersSent || res.destroyed) {
+    res.destroy();
+    return;
+  }
+  res.writeHead(status, { "content-type": "text/plain", "content-length": String(Buffer.byteLength(body)) });
+  res.end(body);
 }
 
 function listen(server: http.Server, l: ListenerConfig): Promise<void> {
@@ -241,6 +332,9 @@ function toRequestHeaders(req: http.IncomingMessage): HeaderList {
   for (let i = 0; i < req.rawHeaders.length; i += 2) {
     const k = req.rawHeaders[i]!.toLowerCase();
     if (k === "host" || HOP_BY_HOP.has(k)) continue;
+    // source/common/http/conn_manager_impl.cc ActiveStream::decodeHeaders: with proxy_100_continue unset, Envoy
+    // answers the expectation itself and strips the header before the filters and the upstream see it.
+    if (k === "expect" && req.rawHeaders[i + 1]!.toLowerCase() === "100-continue") continue;
     if (k === "x-request-id") hasRequestId = true;
     out.push([k, fromWire(req.rawHeaders[i + 1]!)]);
   }
@@ -256,14 +350,4 @@ function toTrailers(req: http.IncomingMessage): HeaderList {
     out.push([req.rawTrailers[i]!.toLowerCase(), fromWire(req.rawTrailers[i + 1]!)]);
   }
   return out;
-}
-
-function toResponseHeaders(headers: HeaderList): { status: number; outgoing: http.OutgoingHttpHeaders } {
-  let status = 200;
-  const outgoing: http.OutgoingHttpHeaders = {};
-  for (const [k, v] of headers) {
-    if (k === ":status") status = Number(v);
-    else if (!k.startsWith(":")) appendHeader(outgoing, k, toWire(v));
-  }
-  return { status, outgoing };
 }

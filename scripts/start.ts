@@ -102,7 +102,8 @@ async function main(): Promise<void> {
   ]);
   buildFilterIfNeeded();
 
-  const token = randomBytes(24).toString("hex");
+  // A fresh token per run, unless the caller brings one (tests that push their own snapshots).
+  const token = process.env.EPP_CONTROL_TOKEN || randomBytes(24).toString("hex");
   const manifests = writeLocalManifests(join(ROOT, "examples/local"), pods, simBase);
   // Over the bootstrap's plugin configuration; the control fields reach the control listener only, and the
   // destination shape (destinationMode, maxFallbacks) is the bootstrap's, fixed by its cluster type.

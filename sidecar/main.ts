@@ -1,5 +1,6 @@
 // `epp-sidecar`: watches InferencePools and their pods (Kubernetes or manifest files), scrapes the model
-// servers' metrics, and pushes snapshots to every Envoy running the epp-wasm filter.
+// servers' metrics, and pushes snapshots to every Envoy running the epp-wasm filter (or, with no push
+// target, only serves them at GET /snapshot for filters in pull mode).
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { pino } from "pino";
@@ -26,7 +27,7 @@ const FLAGS = {
   envoy: {
     type: "string",
     multiple: true,
-    help: "push target URL of an Envoy control listener (repeatable)",
+    help: "push target URL of an Envoy control listener (repeatable); none and no --envoy-selector: pull mode only",
   },
   "envoy-selector": {
     type: "string",
@@ -137,15 +138,12 @@ async function main(): Promise<void> {
     return;
   }
   const log = pino({ name: "epp-sidecar", level: get("log-level") });
-  const token = readToken(get("token-file"));
+  // No push target is pull mode: the filters fetch GET /snapshot themselves, and no token is needed.
+  const pullOnly = envoys.length === 0 && !get("envoy-selector");
+  const token = pullOnly ? "" : readToken(get("token-file"));
   const engine = engineFromName(get("engine")!);
   if (!engine)
     throw new UsageError(`--engine ${get("engine")} is not one of vllm, sglang, trtllm-serve, triton-trtllm`);
-  if (envoys.length === 0 && !get("envoy-selector")) {
-    throw new UsageError(
-      "no Envoy to push to: pass --envoy URL (repeatable) or --envoy-selector with --envoy-port",
-    );
-  }
 
   const metrics = new SidecarMetrics();
   const manifests = get("manifests");
@@ -177,6 +175,7 @@ async function main(): Promise<void> {
     scrapeTimeoutMs: intFlag(get, "scrape-timeout-ms"),
     staleAfterFailures: intFlag(get, "stale-after-failures"),
     maxMetricsAgeMs: intFlag(get, "max-metrics-age-ms"),
+    pullOnly,
   });
 
   let discovery: PodTargetDiscovery | undefined;
@@ -208,7 +207,9 @@ async function main(): Promise<void> {
   await discovery?.start();
   log.info(
     { port, mode: manifests ? `files:${manifests}` : "kubernetes", envoys, selector },
-    "epp-sidecar started",
+    pullOnly
+      ? "epp-sidecar started with no push target (pull mode: filters fetch GET /snapshot; pass --envoy or --envoy-selector to push)"
+      : "epp-sidecar started",
   );
 
   const shutdown = async () => {

@@ -84,14 +84,20 @@ async function handle(opts: SidecarServerOptions, req: http.IncomingMessage, res
       if (typeof key !== "string") return sendJson(res, key.status, { error: key.error });
       const cur = opts.state.latest(key)!;
       const etag = `"${cur.snapshot.generation.toString()}"`;
-      if (req.headers["if-none-match"] === etag) {
-        res.writeHead(304, { etag });
+      if (req.method !== "GET" && req.method !== "HEAD") {
+        res.writeHead(405, { allow: "GET, HEAD" });
+        res.end();
+        return;
+      }
+      if (noneMatchHits(req.headers["if-none-match"], etag)) {
+        res.writeHead(304, { etag, "cache-control": "no-cache" });
         res.end();
         return;
       }
       res.writeHead(200, {
         "content-type": "application/octet-stream",
         "content-length": cur.bytes.length,
+        "cache-control": "no-cache",
         etag,
       });
       res.end(cur.bytes);
@@ -107,6 +113,13 @@ async function handle(opts: SidecarServerOptions, req: http.IncomingMessage, res
     default:
       sendJson(res, 404, { error: `no such endpoint: ${url.pathname}` });
   }
+}
+
+/** RFC 9110 §13.1.2: `*`, or any listed tag equal to ours under the weak comparison. */
+export function noneMatchHits(header: string | undefined, etag: string): boolean {
+  if (header === undefined) return false;
+  if (header.trim() === "*") return true;
+  return header.split(",").some((t) => t.trim().replace(/^W\//, "") === etag);
 }
 
 function poolParam(state: SidecarState, url: URL): string | { status: number; error: string } {

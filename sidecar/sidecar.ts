@@ -36,6 +36,8 @@ export interface SidecarOptions {
   maxMetricsAgeMs?: number;
   /** Publish at least this often even without a scrape round, so the filter never sees a stale snapshot. */
   refreshMs?: number;
+  /** No push target is configured: filters pull GET /snapshot, so readiness needs no acknowledgement. */
+  pullOnly?: boolean;
   now?: () => number;
   /** Observer of every snapshot built (benchmarks, tests). */
   onSnapshot?: (e: {
@@ -131,7 +133,9 @@ export class Sidecar implements SidecarState {
     const reasons: string[] = [];
     if (!this.opts.inventory.synced) reasons.push("inventory not synced yet");
     if (this.latestByPool.size === 0) reasons.push("no pool to serve yet");
-    else if (!this.opts.publisher.allTargetsAcked())
+    // Pull mode: a built snapshot is all there is to serve, and nobody acknowledges it. (With push targets
+    // configured, none discovered yet still means not ready.)
+    else if (!this.opts.pullOnly && !this.opts.publisher.allTargetsAcked())
       reasons.push("not every Envoy target has acknowledged a snapshot");
     // A target holding a generation we did not make (and cannot follow) routes on someone else's table.
     const limit = this.generations.plausibleLimit();

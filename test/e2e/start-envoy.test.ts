@@ -3,49 +3,32 @@
 // sidecar at its control listener, and Ctrl-C stops it with everything else.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freeConsecutivePorts, freePorts, portIsFree } from "../../scripts/local-stack/ports.ts";
+import { portIsFree } from "../../scripts/local-stack/ports.ts";
 import { filterIsStale } from "../../scripts/local-stack/filter-build.ts";
+import { repoRoot as ROOT, stackPorts, startArgs, startLocalStack } from "../support/local-stack.ts";
 import { checkEnvoyConfig, controlListener, dataListeners } from "../deploy/envoy-checks.ts";
 
-const ROOT = new URL("../..", import.meta.url).pathname;
-
-function startArgs(ports: {
-  port: number;
-  controlPort: number;
-  sidecarPort: number;
-  simBase: number;
-}): string[] {
-  return [
-    "--import",
-    "tsx",
-    "scripts/start.ts",
-    ...["--pods", "1", "--port", String(ports.port), "--control-port", String(ports.controlPort)],
-    ...["--sidecar-port", String(ports.sidecarPort), "--sim-base-port", String(ports.simBase)],
-    ...["--preset", "fast", "--time-scale", "5"],
-  ];
-}
-
 test("npm start -- --envoy without an envoy binary exits at once with a one-line explanation", async () => {
-  const [port, controlPort, sidecarPort] = await freePorts(3);
+  const ports = await stackPorts(1);
   const emptyPath = mkdtempSync(join(tmpdir(), "epp-no-envoy-"));
   try {
-    const started = Date.now();
-    const r = spawnSync(
-      process.execPath,
-      [...startArgs({ port, controlPort, sidecarPort, simBase: await freeConsecutivePorts(1) }), "--envoy"],
-      { cwd: ROOT, encoding: "utf8", timeout: 30_000, env: { ...process.env, PATH: emptyPath } },
-    );
+    const r = spawnSync(process.execPath, [...startArgs(ports, 1), "--envoy"], {
+      cwd: ROOT,
+      encoding: "utf8",
+      timeout: 30_000,
+      env: { ...process.env, PATH: emptyPath },
+    });
     assert.equal(r.status, 1, r.stderr);
-    assert.ok(Date.now() - started < 15_000, "fails before starting anything");
     const lines = r.stderr.trim().split("\n");
     assert.equal(lines.length, 1, r.stderr);
     assert.match(lines[0], /^npm start: --envoy needs an envoy binary/);
     assert.match(lines[0], /--envoy-bin/);
     assert.match(lines[0], /without --envoy, npm start runs the built-in gateway/);
+    // Nothing was started (no build, no "local stack is up", no child's output); spawnSync's timeout bounds it.
     assert.equal(r.stdout, "");
   } finally {
     rmSync(emptyPath, { recursive: true, force: true });
@@ -78,30 +61,24 @@ test(
   "npm start -- --envoy-bin runs Envoy on the generated bootstrap and Ctrl-C stops it",
   { skip: filterStale && "build/filter.wasm is older than assembly/: npm start would rebuild it" },
   async () => {
-    const [port, controlPort, sidecarPort] = await freePorts(3);
-    const simBase = await freeConsecutivePorts(1);
     const dir = mkdtempSync(join(tmpdir(), "epp-stub-envoy-"));
     const bin = join(dir, "envoy");
     const record = join(dir, "record.json");
     writeFileSync(bin, `#!${process.execPath}\n${STUB}`);
     chmodSync(bin, 0o755);
-    const child = spawn(
-      process.execPath,
-      [...startArgs({ port, controlPort, sidecarPort, simBase }), "--envoy-bin", bin],
-      { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, STUB_ENVOY_RECORD: record } },
-    );
-    let output = "";
-    child.stdout.on("data", (c: Buffer) => (output += c.toString()));
-    child.stderr.on("data", (c: Buffer) => (output += c.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
     let stub: { args: string[]; pid: number; configExists: boolean } | undefined;
+    let exitCode: number | null | undefined;
+    const stack = await startLocalStack({
+      pods: 1,
+      extraArgs: ["--envoy-bin", bin],
+      env: { ...process.env, STUB_ENVOY_RECORD: record },
+    }).catch((err: unknown) => {
+      rmSync(dir, { recursive: true, force: true });
+      throw err;
+    });
+    const { port, controlPort, sidecarPort, simBase } = stack.ports;
+    const output = stack.output();
     try {
-      const deadline = Date.now() + 60_000;
-      while (!output.includes("local stack is up")) {
-        if (Date.now() > deadline || child.exitCode !== null)
-          assert.fail(`stack did not come up:\n${output}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
       assert.match(
         output,
         new RegExp(`Envoy ${bin.replaceAll("/", "\\/")}, admin http://127\\.0\\.0\\.1:\\d+`),
@@ -124,10 +101,10 @@ test(
       // The sidecar is ready only after the control listener accepted a snapshot: it pushes to Envoy.
       assert.equal((await fetch(`http://127.0.0.1:${sidecarPort}/readyz`)).status, 200);
     } finally {
-      child.kill("SIGINT");
-      assert.equal(await exited, 0, output);
+      exitCode = await stack.interrupt();
       rmSync(dir, { recursive: true, force: true });
     }
+    assert.equal(exitCode, 0, stack.output());
     assert.ok(stub);
     assert.throws(() => process.kill(stub.pid, 0), "the Envoy process is gone after Ctrl-C");
     assert.equal(existsSync(stub.args[stub.args.indexOf("-c") + 1]), false, "the bootstrap file is removed");

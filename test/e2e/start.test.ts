@@ -2,81 +2,77 @@
 // to the simulated pods via the official openai client, and leaves no process or port behind on Ctrl-C.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import OpenAI from "openai";
-import { freeConsecutivePorts, freePorts, portIsFree } from "../../scripts/local-stack/ports.ts";
+import { portIsFree } from "../../scripts/local-stack/ports.ts";
+import { startLocalStack } from "../support/local-stack.ts";
 
-test("npm start brings up the stack, serves the openai client, and Ctrl-C stops everything", async () => {
-  const [port, controlPort, sidecarPort] = await freePorts(3);
-  // Two consecutive free ports for the pods.
-  const simBase = await freeConsecutivePorts(2);
-  const child = spawn(
-    process.execPath,
-    [
-      "--import",
-      "tsx",
-      "scripts/start.ts",
-      ...["--pods", "2", "--port", String(port), "--control-port", String(controlPort)],
-      ...["--sidecar-port", String(sidecarPort), "--sim-base-port", String(simBase)],
-      ...["--preset", "fast", "--time-scale", "5"],
-    ],
-    { stdio: ["ignore", "pipe", "pipe"] },
-  );
-  let output = "";
-  child.stdout.on("data", (c: Buffer) => (output += c.toString()));
-  child.stderr.on("data", (c: Buffer) => (output += c.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  try {
-    const deadline = Date.now() + 60_000;
-    while (!output.includes("local stack is up")) {
-      if (Date.now() > deadline || child.exitCode !== null) assert.fail(`stack did not come up:\n${output}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    const client = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: "unused", maxRetries: 0 });
-    const pods = new Set<string>();
-    for (let i = 0; i < 6; i++) {
-      const { data, response } = await client.chat.completions
-        .create({
-          model: "meta-llama/Llama-3.1-8B-Instruct",
-          messages: [{ role: "user", content: `hello ${i}` }],
-          max_tokens: 4,
-        })
-        .withResponse();
-      assert.ok(data.choices[0]?.message.content);
-      const pod = response.headers.get("x-inference-pod");
-      assert.match(pod ?? "", /^sim-[01]$/);
-      assert.equal(
-        response.headers.get("x-gateway-destination-endpoint-served")?.startsWith("127.0.0.1:"),
-        true,
+// The timeout leaves room for npm start to rebuild a stale build/filter.wasm first.
+test(
+  "npm start brings up the stack, serves the openai client, and Ctrl-C stops everything",
+  { timeout: 300_000 },
+  async () => {
+    const stack = await startLocalStack({ pods: 2 });
+    const { port, controlPort, sidecarPort, simBase } = stack.ports;
+    let exitCode: number | null | undefined;
+    try {
+      const client = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: "unused", maxRetries: 0 });
+      // Eight requests at once, long enough to be in flight together. The gateway hands streams to its two
+      // workers in turn (four each), and each worker's filter counts the requests it has in flight per pod:
+      // with two idle, equal pods, each worker sends two to each pod, so the pods serve exactly four each.
+      const served = await Promise.all(
+        Array.from({ length: 8 }, async (_, i) => {
+          const { data, response } = await client.chat.completions
+            .create({
+              model: "meta-llama/Llama-3.1-8B-Instruct",
+              messages: [{ role: "user", content: `hello ${i}` }],
+              max_tokens: 400,
+            })
+            .withResponse();
+          assert.ok(data.choices[0]?.message.content);
+          assert.equal(
+            response.headers.get("x-gateway-destination-endpoint-served")?.startsWith("127.0.0.1:"),
+            true,
+          );
+          return response.headers.get("x-inference-pod") ?? "";
+        }),
       );
-      pods.add(pod!);
-    }
-    assert.ok(pods.size >= 1);
+      const perPod = new Map<string, number>();
+      for (const pod of served) perPod.set(pod, (perPod.get(pod) ?? 0) + 1);
+      assert.deepEqual(
+        [...perPod].sort(),
+        [
+          ["sim-0", 4],
+          ["sim-1", 4],
+        ],
+        `served by ${served.join(",")}`,
+      );
 
-    // `npm run load` against the same stack: bounded, and its summary names the serving pods.
-    const load = spawnSync(
-      process.execPath,
-      [
-        "--import",
-        "tsx",
-        "scripts/load.ts",
-        "--url",
-        `http://127.0.0.1:${port}`,
-        "--requests",
-        "12",
-        "--quiet",
-      ],
-      { encoding: "utf8", timeout: 60_000 },
-    );
-    assert.equal(load.status, 0, load.stderr);
-    assert.match(load.stdout, /^12 requests to /m);
-    assert.match(load.stdout, /by serving pod\n {2}sim-[01] /);
-    assert.match(load.stdout, /by status[^\n]*\n {2}200 /);
-  } finally {
-    child.kill("SIGINT");
-    assert.equal(await exited, 0, output);
-  }
-  for (const p of [port, controlPort, sidecarPort, simBase, simBase + 1]) {
-    assert.equal(await portIsFree(p!), true, `port ${p} still in use after Ctrl-C`);
-  }
-});
+      // `npm run load` against the same stack: bounded, and its summary names the serving pods.
+      const load = spawnSync(
+        process.execPath,
+        [
+          "--import",
+          "tsx",
+          "scripts/load.ts",
+          "--url",
+          `http://127.0.0.1:${port}`,
+          "--requests",
+          "12",
+          "--quiet",
+        ],
+        { encoding: "utf8", timeout: 60_000 },
+      );
+      assert.equal(load.status, 0, load.stderr);
+      assert.match(load.stdout, /^12 requests to /m);
+      assert.match(load.stdout, /by serving pod\n {2}sim-[01] /);
+      assert.match(load.stdout, /by status[^\n]*\n {2}200 /);
+    } finally {
+      exitCode = await stack.interrupt();
+    }
+    assert.equal(exitCode, 0, stack.output());
+    for (const p of [port, controlPort, sidecarPort, simBase, simBase + 1]) {
+      assert.equal(await portIsFree(p), true, `port ${p} still in use after Ctrl-C`);
+    }
+  },
+);

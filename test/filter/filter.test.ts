@@ -91,11 +91,11 @@ function send(plugin: WasmPlugin, headers: HeaderList, body?: Uint8Array, worker
 function push(
   plugin: WasmPlugin,
   bytes: Uint8Array | undefined,
-  opts: { method?: string; token?: string | null; worker?: number } = {},
+  opts: { method?: string; token?: string | null; worker?: number; path?: string } = {},
 ): Outcome {
   const h: HeaderList = [
     [":method", opts.method ?? "POST"],
-    [":path", "/epp/v1/snapshot?from=test"],
+    [":path", opts.path ?? "/epp/v1/snapshot?from=test"],
     [":authority", "gw"],
     [":scheme", "http"],
   ];
@@ -547,4 +547,30 @@ test("control token hygiene: a duplicated authorization header is refused; two t
   });
   assert.equal(push(env.plugin, g, { token: "b-token" }).reply?.status, 204);
   await env.plugin.shutdown();
+});
+
+test("a non-default controlPath: the control path moves there, and the default path is an ordinary request", async () => {
+  // README filter configuration: controlPath (default /epp/v1/snapshot), a path without a query.
+  const { plugin } = await load({ controlPath: "/internal/epp-push" });
+  const path = "/internal/epp-push?from=test";
+  assert.equal(
+    push(plugin, undefined, { path, method: "GET" }).reply?.status,
+    405,
+    "control semantics there",
+  );
+  assert.equal(push(plugin, undefined, { path, token: "wrong" }).reply?.status, 401);
+  const stored = push(plugin, snapshotBytes(5n, [{ address: "10.0.0.5" }]), { path, worker: 1 });
+  assert.equal(stored.reply?.status, 204, stored.reply && Buffer.from(stored.reply.body).toString("utf8"));
+  assert.equal(header(stored.reply?.headers, "x-epp-snapshot-generation"), "5");
+  // The default path is no longer the control path: a push there is not stored (and gets no 204).
+  const elsewhere = push(plugin, snapshotBytes(6n, [{ address: "10.0.0.6" }]));
+  assert.notEqual(elsewhere.reply?.status, 204);
+  assert.equal(header(elsewhere.reply?.headers, "x-epp-snapshot-generation"), undefined);
+  // Both workers route from the snapshot pushed to the configured path.
+  for (const worker of [0, 1])
+    assert.equal(header(inference(plugin, worker).forwarded, DEST), "10.0.0.5:8000");
+  await plugin.shutdown();
+
+  for (const bad of ["internal/epp-push", "/internal/epp-push?x=1", ""])
+    await assert.rejects(load({ controlPath: bad }), PluginConfigError, `controlPath ${JSON.stringify(bad)}`);
 });

@@ -10,7 +10,8 @@
 // types (or none), content-length (true or lying), spoofed gateway destination headers, objectives,
 // model rewrites, conformance subsets and huge junk headers. Bodies arrive in 1..6 random pieces.
 // Invariants, checked for every stream: the VM never traps; exactly one outcome — forwarded with exactly
-// one destination header naming only pool endpoints (a spoofed value never survives unless it is the pick),
+// one destination header naming only candidate endpoints (never the stale one; a spoofed value that is not a
+// candidate never survives, and one that names a candidate can only be there as the filter's own pick),
 // or a local reply in {400,404,413,429,503} whose body is strict UTF-8 JSON with a string error.message.
 // Per profile the corpus must reach forwarding (>10%) and 400/404/413/429, or the generator has degenerated.
 // EPP_FUZZ_DATA_ITERATIONS changes the total stream count (default 100,000, split evenly between profiles).
@@ -29,7 +30,11 @@ const CREATED_MS = 1_795_000_000_000;
 const TOKEN = "tok";
 // fd00::1 is stale (never a candidate), fd00::7 is not (IPv6 destinations are formatted).
 const ADDRESSES = ["10.0.0.1", "10.0.0.2", "10.0.0.3", "fd00::1", "fd00::7"];
-const POOL_HOSTS = new Set(ADDRESSES.map((a) => (a.includes(":") ? `[${a}]:8000` : `${a}:8000`)));
+const hostPort = (a: string) => (a.includes(":") ? `[${a}]:8000` : `${a}:8000`);
+const POOL_HOSTS = new Set(ADDRESSES.map(hostPort));
+const STALE = "fd00::1";
+/** The endpoints a destination may name: the pool's, less the stale one (other endpoints are fresh). */
+const CANDIDATES = new Set(ADDRESSES.filter((a) => a !== STALE).map(hostPort));
 const LOCAL_STATUSES = new Set([400, 404, 413, 429, 503]);
 const DEST = "x-gateway-destination-endpoint";
 
@@ -84,7 +89,7 @@ function snapshot(p: Profile): Uint8Array {
       address,
       port: 8000,
       ready: true,
-      stale: address === "fd00::1",
+      stale: address === STALE,
       hasMetrics: true,
       engine: "vllm",
       metricsAgeMs: 10,
@@ -408,8 +413,17 @@ test(`${ITERATIONS} seeded text/OpenAI requests over 2 profiles: no trap, exactl
       } else {
         const dest = forwards[0]!.filter(([k]) => k.toLowerCase() === DEST);
         if (dest.length !== 1) assert.fail(`${ctx()}: ${dest.length} destination headers`);
-        for (const hp of dest[0]![1].split(","))
-          if (!POOL_HOSTS.has(hp)) assert.fail(`${ctx()}: destination ${hp} is not a pool endpoint`);
+        const value = dest[0]![1];
+        for (const hp of value.split(","))
+          if (!CANDIDATES.has(hp)) assert.fail(`${ctx()}: destination ${hp} is not a candidate endpoint`);
+        const spoofs = headers.filter(([k]) => k === DEST).map(([, v]) => v);
+        if (spoofs.length > 0) {
+          // Every spoofed value here is something the filter never writes (not a candidate list), except a
+          // single candidate host, which the filter may pick itself.
+          for (const v of spoofs)
+            if (!CANDIDATES.has(v) && value === v) assert.fail(`${ctx()}: the spoofed ${v} survived`);
+          seen.set("forwarded-spoofed", (seen.get("forwarded-spoofed") ?? 0) + 1);
+        }
         seen.set("forwarded", (seen.get("forwarded") ?? 0) + 1);
       }
     }
@@ -421,6 +435,8 @@ test(`${ITERATIONS} seeded text/OpenAI requests over 2 profiles: no trap, exactl
       const seen = outcomes[k]!;
       const n = Math.ceil((ITERATIONS - k) / PROFILES.length);
       assert.ok((seen.get("forwarded") ?? 0) > n / 10, `${p.name}: ${JSON.stringify([...seen])}`);
+      // The spoofing claim was exercised: many forwarded streams carried a client destination header.
+      assert.ok((seen.get("forwarded-spoofed") ?? 0) > n / 100, `${p.name}: ${JSON.stringify([...seen])}`);
       if (ITERATIONS >= 10_000)
         for (const code of ["400", "404", "413", "429"]) assert.ok(seen.has(code), `${p.name}: no ${code}`);
     }

@@ -8,6 +8,7 @@ import { normalizeConfig } from "../../gateway/config.ts";
 import { encodeSnapshot } from "../../sidecar/snapshot/encoder.ts";
 import type { Snapshot } from "../../sidecar/snapshot/types.ts";
 import { startUpstream, type TestUpstream } from "../support/upstreams.ts";
+import { withDeadline } from "../support/deadline.ts";
 
 const TOKEN = "test-token";
 const POOL = { namespace: "default", name: "pool-a" };
@@ -217,8 +218,8 @@ test("a chunked body ending in trailers is routed; body, trailers and non-ASCII 
     const snap = snapshot(4n, [{ port: a.port, waiting: 0, running: 0 }]);
     assert.equal((await push(control, encodeSnapshot(snap))).status, 204);
     const seen = a.seen.length;
-    const { status, upstream } = await new Promise<{ status: number; upstream: string }>(
-      (resolve, reject) => {
+    const { status, upstream } = await withDeadline(
+      new Promise<{ status: number; upstream: string }>((resolve, reject) => {
         const req = http.request(`${data}/v1/completions`, {
           method: "POST",
           // UTF-8 bytes of "café" (Node writes header strings as latin1): they must reach the pod unchanged.
@@ -235,7 +236,9 @@ test("a chunked body ending in trailers is routed; body, trailers and non-ASCII 
         req.write('"prompt":"hi","max_tokens":1}');
         req.addTrailers({ "x-checksum": "abc" });
         req.end();
-      },
+      }),
+      10_000,
+      "the chunked request's response",
     );
     assert.equal(status, 200);
     assert.equal(upstream, "a");

@@ -61,23 +61,33 @@ test("default spreads a burst of distinct prompts instead of herding", () => {
   );
 });
 
+/** Makes every endpoint equally loaded (setup() gives them varied metrics, pod 0 the least loaded). */
+function equalPods(probe: ReturnType<typeof loadSchedulerProbe>, n: number): void {
+  for (let i = 0; i < n; i++) {
+    probe.x.setEndpoint(i, FIELD.waiting, 0);
+    probe.x.setEndpoint(i, FIELD.running, 0);
+    probe.x.setEndpoint(i, FIELD.kvPermyriad, 0);
+  }
+}
+
 test("independent default schedulers (different seeds, empty state) pick the same pod per prompt", () => {
   const a = loadSchedulerProbe();
   const b = loadSchedulerProbe();
-  a.setup(50, PROFILE.default, 1);
-  b.setup(50, PROFILE.default, 999);
-  for (const probe of [a, b]) {
-    for (let i = 0; i < 50; i++) {
-      probe.x.setEndpoint(i, FIELD.waiting, 0);
-      probe.x.setEndpoint(i, FIELD.running, 0);
-      probe.x.setEndpoint(i, FIELD.kvPermyriad, 0);
-    }
-  }
+  const picks = new Map<number, number>();
   for (let g = 0; g < 30; g++) {
     const prompt = promptOf(g, 0);
-    // Re-create each time so neither instance has local state or in-flight counts for the prompt.
+    // Re-create each time so neither instance has local state or in-flight counts for the prompt; then
+    // make the pods equal again, so load cannot decide and only the prompt's rendezvous hash can.
     a.setup(50, PROFILE.default, 1 + g);
     b.setup(50, PROFILE.default, 999 + g);
-    assert.equal(a.decide(prompt), b.decide(prompt), `group ${g}`);
+    equalPods(a, 50);
+    equalPods(b, 50);
+    const pick = a.decide(prompt);
+    assert.equal(pick, b.decide(prompt), `group ${g}`);
+    picks.set(pick, (picks.get(pick) ?? 0) + 1);
   }
+  // The agreed pod depends on the prompt: 30 groups hashed over 50 equal pods land on many of them (about
+  // 23 expected), not on one pod both instances happen to prefer.
+  assert.ok(picks.size >= 15, `30 groups went to only ${picks.size} pods: ${JSON.stringify([...picks])}`);
+  assert.ok(Math.max(...picks.values()) <= 4, `one pod took too many groups: ${JSON.stringify([...picks])}`);
 });

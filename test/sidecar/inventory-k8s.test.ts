@@ -5,6 +5,7 @@ import { KubernetesInventory } from "../../sidecar/inventory/kubernetes.ts";
 import type { InvalidResource, PoolInventory } from "../../sidecar/inventory/types.ts";
 import { FakeApiServer } from "../support/fake-apiserver.ts";
 import type { FakeObject } from "../support/fake-apiserver.ts";
+import { withDeadline } from "../support/deadline.ts";
 
 const NS = "llm";
 let api: FakeApiServer;
@@ -324,7 +325,7 @@ test("k8s inventory: failing API requests are retried with doubling backoff unti
   const synced = new Promise<void>((resolve) => inv.once("synced", resolve));
   try {
     await inv.start();
-    await synced;
+    await withDeadline(synced, 5000, "the inventory's synced event");
     await waitFor("endpoints", () => endpoints(inv, "pool-a").length === 1);
     assert.equal(api.failRequests, 0);
     assert.ok(delays.includes(20) && delays.includes(40), `delays ${delays.join(",")}`);

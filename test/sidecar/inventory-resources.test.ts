@@ -5,6 +5,16 @@ import { FileInventory } from "../../sidecar/inventory/files.ts";
 import { normalize } from "../../sidecar/inventory/resources.ts";
 import type { RawObject, RewriteRecord } from "../../sidecar/inventory/resources.ts";
 import { orderRewrites } from "../../sidecar/inventory/select.ts";
+import type { InvalidResource, PoolInventory } from "../../sidecar/inventory/types.ts";
+import {
+  poolViewFromInventory,
+  scrapeConfigFromInventory,
+  scrapeTargets,
+} from "../../sidecar/snapshot/builder.ts";
+import { ENGINE_MAPPINGS } from "../../sidecar/collector/engines.ts";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 const X = "inference.networking.x-k8s.io/v1alpha2";
 
@@ -132,4 +142,99 @@ test("examples/local: the shipped file-mode manifests load cleanly", async () =>
   } finally {
     await inv.stop();
   }
+});
+
+/** Loads one manifest file through file mode; returns the pools and what was reported invalid. */
+async function loadManifest(yaml: string): Promise<{ pools: PoolInventory[]; invalid: InvalidResource[] }> {
+  const dir = await mkdtemp(join(tmpdir(), "epp-annotations-"));
+  const invalid: InvalidResource[] = [];
+  const inv = new FileInventory({ manifestsDir: dir, rescanMs: 0, onInvalid: (i) => invalid.push(i) });
+  try {
+    await writeFile(join(dir, "pool.yaml"), yaml);
+    await inv.start();
+    return { pools: inv.pools(), invalid };
+  } finally {
+    await inv.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+const annotatedPod = (name: string, ip: string, label?: string) => `---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: ${name}
+  namespace: default
+  labels: { app: sim${label === undefined ? "" : `, epp-wasm.io/engine: ${label}`} }
+status: { podIP: ${ip}, conditions: [{ type: Ready, status: "True" }] }
+`;
+const annotatedPool = (annotations: string) => `apiVersion: inference.networking.k8s.io/v1
+kind: InferencePool
+metadata:
+  name: annotated
+  namespace: default
+  annotations: {${annotations}}
+spec:
+  selector: { matchLabels: { app: sim } }
+  targetPorts: [{ number: 8000 }]
+  endpointPickerRef: { name: epp, port: { number: 9002 } }
+`;
+const mappingName = (m: unknown) =>
+  m === ENGINE_MAPPINGS.sglang ? "sglang" : m === ENGINE_MAPPINGS.vllm ? "vllm" : "other";
+
+test("pool annotations are read from their strings; a pod's epp-wasm.io/engine label overrides the pool's engine", async () => {
+  // README "Annotations on an InferencePool": engine (a pod label of the same key overrides it per pod),
+  // metrics-port / metrics-path (default: the target port, /metrics), strict-models "true".
+  const { pools, invalid } = await loadManifest(
+    annotatedPool(
+      '"epp-wasm.io/engine": "sglang", "epp-wasm.io/metrics-port": "9400", ' +
+        '"epp-wasm.io/metrics-path": "/custom/metrics", "epp-wasm.io/strict-models": "true"',
+    ) +
+      annotatedPod("a-pool-engine", "10.0.0.1") +
+      annotatedPod("b-labelled-vllm", "10.0.0.2", "vllm") +
+      annotatedPod("c-unknown-label", "10.0.0.3", "bogus"),
+  );
+  assert.deepEqual(invalid, []);
+  const p = pools[0]!;
+  assert.deepEqual(p.pool.annotations, {
+    strictModels: true,
+    engine: "sglang",
+    metricsPort: 9400,
+    metricsPath: "/custom/metrics",
+  });
+  assert.deepEqual(
+    p.endpoints.map((e) => `${e.podName}:${e.engine}`),
+    ["a-pool-engine:sglang", "b-labelled-vllm:vllm", "c-unknown-label:sglang"],
+  );
+  const view = poolViewFromInventory(p);
+  assert.equal(view.strictModels, true);
+  const targets = scrapeTargets(view, scrapeConfigFromInventory(p, { metricsNameFilter: false }));
+  assert.deepEqual(
+    targets.map((t) => [t.url, mappingName(t.mapping)]),
+    [
+      ["http://10.0.0.1:9400/custom/metrics", "sglang"],
+      ["http://10.0.0.2:9400/custom/metrics", "vllm"],
+      ["http://10.0.0.3:9400/custom/metrics", "sglang"],
+    ],
+  );
+});
+
+test('pool annotations: defaults without them; strict-models only for "true"; a bad metrics-port is rejected', async () => {
+  const plain = await loadManifest(
+    annotatedPool('"epp-wasm.io/strict-models": "false"') + annotatedPod("a", "10.0.0.1"),
+  );
+  const q = plain.pools[0]!;
+  assert.deepEqual(q.pool.annotations, { strictModels: false });
+  assert.deepEqual(
+    scrapeTargets(poolViewFromInventory(q), scrapeConfigFromInventory(q, { metricsNameFilter: false })).map(
+      (t) => [t.url, mappingName(t.mapping)],
+    ),
+    [["http://10.0.0.1:8000/metrics", "vllm"]],
+  );
+  const bad = await loadManifest(annotatedPool('"epp-wasm.io/metrics-port": "http"'));
+  assert.deepEqual(bad.pools, []);
+  assert.deepEqual(
+    bad.invalid.map((i) => `${i.kind}:${i.field}`),
+    ["InferencePool:metadata.annotations.epp-wasm.io/metrics-port"],
+  );
 });

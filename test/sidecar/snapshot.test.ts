@@ -28,6 +28,7 @@ test("round trip: 200 seeded random snapshots decode to what was encoded", () =>
 });
 
 test("round trip: realistic pool and 1000 endpoints", () => {
+  // Encode time is a benchmark's number (npm run bench:sidecar reports the encode p50), not a test's.
   for (const s of [realisticSnapshot(), largeSnapshot(1000, 7)])
     assert.deepEqual(decodeSnapshot(encodeSnapshot(s)), s);
 });
@@ -278,19 +279,4 @@ test("generation clock: a generation no sidecar could make (2^64-1) is not follo
   assert.equal(g.observe(peer), true);
   assert.equal(g.next(), peer + 1n);
   for (let i = 0; i < 1000; i++) assert.ok(g.next() < 2n ** 64n);
-});
-
-test("encode 1000 endpoints within the 2 ms budget (median of 50)", () => {
-  const s = largeSnapshot(1000, 3);
-  for (let i = 0; i < 20; i++) encodeSnapshot(s);
-  const times: number[] = [];
-  for (let i = 0; i < 50; i++) {
-    const t0 = process.hrtime.bigint();
-    encodeSnapshot(s);
-    times.push(Number(process.hrtime.bigint() - t0) / 1e6);
-  }
-  times.sort((x, y) => x - y);
-  const p50 = times[25]!;
-  // Generous bound so a loaded CI box does not flake; the benchmark reports the real number.
-  assert.ok(p50 < 4, `p50 ${p50.toFixed(3)} ms`);
 });

@@ -104,15 +104,5 @@ export async function startPushSink(token: string) {
   };
 }
 
-export async function waitFor(
-  what: string,
-  cond: () => boolean | Promise<boolean>,
-  timeoutMs = 3000,
-): Promise<number> {
-  const start = Date.now();
-  while (Date.now() - start < timeoutMs) {
-    if (await cond()) return Date.now() - start;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}
+/** The polling wait with a deadline (test/support/deadline.ts), re-exported for the sidecar tests. */
+export { waitFor } from "./deadline.ts";
