@@ -16,7 +16,7 @@ import { tmpdir } from "node:os";
 const root = new URL("..", import.meta.url).pathname;
 // A bound on any one test, so a hang fails that test instead of the CI job: generous, because a busy 2-core
 // machine can be slow; the tests bound their own waits far below it.
-const TEST_TIMEOUT_MS = 120_000;
+const TEST_TIMEOUT_MS = 300_000;
 const reporter = join(root, "scripts/test-summary-reporter.mjs");
 
 const args = process.argv.slice(2);

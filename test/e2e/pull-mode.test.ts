@@ -151,7 +151,10 @@ test("pull mode: gateway + sidecar with no push target + pods; routing follows t
       const body = (await r.json()) as { ready: boolean };
       return r.status === 200 && body.ready ? true : undefined;
     });
-    assert.match(sidecar.output(), /no push target \(pull mode/);
+    // Its stdout may arrive after it answers /readyz: wait for the line rather than read it once.
+    await until("the sidecar to log that it runs in pull mode", 10_000, async () =>
+      /no push target \(pull mode/.test(running.output()) ? true : undefined,
+    );
 
     // GET /snapshot: binary, an ETag, 304 for a matching If-None-Match (also weak or in a list), per pool.
     const snap = await fetch(`${sidecarUrl}/snapshot?pool=${pool.namespace}/${pool.name}`);
@@ -180,7 +183,8 @@ test("pull mode: gateway + sidecar with no push target + pods; routing follows t
       listeners: { data: { port: gatewayPort! } },
       wasm: join(ROOT, "build/filter.wasm"),
       endpoints: pods.map((p) => `127.0.0.1:${p.port}`),
-      pluginConfig: { staleAfterMs: STALE_AFTER_MS },
+      // staleMode fail: this test watches the old fuse (the default keeps routing on a stale snapshot).
+      pluginConfig: { staleAfterMs: STALE_AFTER_MS, staleMode: "fail" },
     });
     const config = { ...raw, clusters: { [data.pull.cluster]: sidecarUrl } };
     const file = join(dir, "gateway.json");

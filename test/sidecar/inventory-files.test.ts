@@ -1,12 +1,21 @@
 // File mode: multi-document manifests in a temp directory, live edits, and broken files.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rename, rm, writeFile as writeInPlace } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { FileInventory } from "../../sidecar/inventory/files.ts";
 import type { InvalidResource } from "../../sidecar/inventory/types.ts";
 import { waitFor } from "../support/deadline.ts";
+
+/**
+ * Writes a file the way ConfigMap volumes and editors that save safely do: a whole new file renamed into
+ * place, so a rescan never reads it half-written (a half-written file is a different, valid-looking file).
+ */
+async function writeFile(path: string, text: string): Promise<void> {
+  await writeInPlace(path + ".tmp~", text);
+  await rename(path + ".tmp~", path);
+}
 
 const POOL = `
 apiVersion: inference.networking.k8s.io/v1
