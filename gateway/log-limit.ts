@@ -2,7 +2,6 @@
 // cause is logged at most once per window, and the next line for it says how many were suppressed. Causes carry
 // client-chosen text (header names), so the table is bounded: past `maxCauses` live entries, new causes share
 // one overflow entry.
-import type { GatewayLogger } from "./server.ts";
 
 const OVERFLOW = "(too many distinct causes)";
 
@@ -15,7 +14,7 @@ export class RateLimitedLog {
   private readonly causes = new Map<string, Entry>();
 
   constructor(
-    private readonly log: Pick<GatewayLogger, "warn">,
+    private readonly log: { warn(obj: object, msg?: string): void },
     private readonly windowMs = 10_000,
     private readonly maxCauses = 256,
     private readonly now: () => number = Date.now,
