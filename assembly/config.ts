@@ -12,6 +12,11 @@ export const DESTINATIONS_OVERRIDE_HOST: i32 = 1;
 
 const DEFAULT_OVERRIDE_HOST_FALLBACKS: i32 = 3;
 
+/** Past staleAfterMs: keep routing over the last snapshot's ready endpoints by local in-flight. */
+export const STALE_ROUTE: i32 = 0;
+/** Past staleAfterMs: the failure mode applies (503 stale_snapshot, or pass-through with FailOpen). */
+export const STALE_FAIL: i32 = 1;
+
 export class PluginConfig {
   poolNamespace: string = "";
   poolName: string = "";
@@ -26,6 +31,12 @@ export class PluginConfig {
   failOpen: bool = false;
   /** 0 = a snapshot never goes stale. */
   staleAfterMs: u64 = 5000;
+  /** What a snapshot older than staleAfterMs is good for (STALE_ROUTE or STALE_FAIL). */
+  staleMode: i32 = STALE_ROUTE;
+  /** Adds x-epp-snapshot-state to routed responses. */
+  debugHeaders: bool = false;
+  /** Path answered locally with the plugin's readiness ("" = off). */
+  healthPath: string = "";
   /** How far the sidecar's clock may run ahead of this Envoy's (a snapshot dated further ahead: 400). */
   maxClockSkewMs: u64 = 1000;
   controlMaxBytes: u32 = 4 << 20;
@@ -176,6 +187,27 @@ export function parseConfig(text: string): ConfigResult {
     if (!isNonNegativeInteger(stale, MAX_SAFE_INTEGER))
       return invalid(out, "staleAfterMs", "must be a non-negative integer (0 = never stale)");
     c.staleAfterMs = <u64>stale.num;
+  }
+
+  const staleMode = root.get("staleMode");
+  if (staleMode != null) {
+    if (staleMode.kind == JsonKind.String && staleMode.str == "route") c.staleMode = STALE_ROUTE;
+    else if (staleMode.kind == JsonKind.String && staleMode.str == "fail") c.staleMode = STALE_FAIL;
+    else return invalid(out, "staleMode", 'must be "route" or "fail"');
+  }
+
+  const debug = root.get("debugHeaders");
+  if (debug != null) {
+    if (debug.kind != JsonKind.Bool) return invalid(out, "debugHeaders", "must be true or false");
+    c.debugHeaders = debug.bool;
+  }
+
+  const health = root.get("healthPath");
+  if (health != null && health.kind != JsonKind.Null) {
+    if (!nonEmptyString(health) || health.str.charCodeAt(0) != 0x2f || health.str.indexOf("?") >= 0)
+      return invalid(out, "healthPath", "must be a path starting with / and without a query");
+    if (health.str == c.controlPath) return invalid(out, "healthPath", "must differ from controlPath");
+    c.healthPath = health.str;
   }
 
   const skew = root.get("maxClockSkewMs");

@@ -23,7 +23,7 @@ import {
   replaceHeader,
   setTickPeriod,
 } from "./abi/host.ts";
-import { parseConfig, tokensFromEnv } from "./config.ts";
+import { parseConfig, STALE_FAIL, tokensFromEnv } from "./config.ts";
 import {
   controlBody,
   controlHeaders,
@@ -37,12 +37,15 @@ import { DESTINATION_HEADER } from "./pick.ts";
 import { routeBody, routeUnparsed } from "./inference-request.ts";
 import { Dispatch, finishDispatch } from "./inflight.ts";
 import { kindFromPath, KIND_AUTO } from "./request/prompt.ts";
-import { sendError } from "./replies.ts";
+import { sendError, sendJsonReply } from "./replies.ts";
+import { jsonString } from "./snapshot/to-json.ts";
 import { activate, config, configurePlugin, forgetPlugin, Plugin, plugin, pluginOf } from "./plugins.ts";
 import { releaseLease } from "./pull.ts";
 
 export { DESTINATION_HEADER };
 export const SERVED_HEADER = "x-gateway-destination-endpoint-served";
+/** With debugHeaders: whether the pick was made on a fresh snapshot or on a stale one (staleMode route). */
+export const SNAPSHOT_STATE_HEADER = "x-epp-snapshot-state";
 
 const TRAILERS_CONTINUE: u32 = 0;
 const TRAILERS_STOP: u32 = 1;
@@ -53,6 +56,8 @@ class Stream {
   buffering: bool = false;
   kind: i32 = KIND_AUTO;
   picked: string | null = null;
+  /** The pick was made on a snapshot past staleAfterMs. */
+  stale: bool = false;
   dispatch: Dispatch = new Dispatch();
   constructor(readonly plugin: Plugin) {}
 }
@@ -138,25 +143,28 @@ export function onRequestHeaders(id: u32, endOfStream: bool): u32 {
     s.control = true;
     return controlHeaders(endOfStream);
   }
+  if (config.healthPath.length > 0 && path != null && pathWithoutQuery(path) == config.healthPath) {
+    answerHealth();
+    return HEADERS_STOP;
+  }
   // A client-supplied destination must never survive, whatever happens next.
   removeHeader(HeaderMap.Request, DESTINATION_HEADER);
 
   const snapshot = plugin.snapshots.refresh();
-  let usable = snapshot != null;
-  // Judged on this Envoy's clock (snapshot-cache.ts): a snapshot dated in the future cannot stay fresh.
-  if (snapshot != null && config.staleAfterMs > 0)
-    usable = plugin.snapshots.ageMs(nowNanos() / 1_000_000) <= config.staleAfterMs;
-  if (snapshot == null || !usable) {
+  const stale = snapshot != null && isStale();
+  // staleMode fail: past staleAfterMs the snapshot is unusable and the failure mode applies.
+  if (snapshot == null || (stale && config.staleMode == STALE_FAIL)) {
     if (config.failOpen) return HEADERS_CONTINUE;
     const why =
       snapshot == null ? "no endpoint snapshot has been received yet" : "the endpoint snapshot is stale";
     sendError(503, why, "service_unavailable", snapshot == null ? "no_snapshot" : "stale_snapshot");
     return HEADERS_STOP;
   }
+  s.stale = stale;
   const kind = path == null ? KIND_AUTO : kindFromPath(path);
   // No body, or a path we do not parse (documented): decide on load alone, without buffering.
   if (endOfStream || kind == KIND_AUTO) {
-    plugin.pool.sync(snapshot);
+    plugin.pool.sync(snapshot, stale);
     s.picked = routeUnparsed(s.dispatch);
     return s.picked == null ? HEADERS_STOP : HEADERS_CONTINUE;
   }
@@ -181,12 +189,62 @@ export function onRequestHeaders(id: u32, endOfStream: bool): u32 {
   return HEADERS_STOP;
 }
 
+/**
+ * Whether the cached snapshot is past staleAfterMs, judged on this Envoy's clock (snapshot-cache.ts):
+ * a snapshot dated in the future cannot stay fresh.
+ */
+function isStale(): bool {
+  return config.staleAfterMs > 0 && plugin.snapshots.ageMs(nowNanos() / 1_000_000) > config.staleAfterMs;
+}
+
+/** The health path: 200 while this plugin holds a snapshot it routes on, else 503 naming why. */
+function answerHealth(): void {
+  const snapshot = plugin.snapshots.refresh();
+  const pool = jsonString(config.poolNamespace + "/" + config.poolName);
+  if (snapshot == null) {
+    sendJsonReply(
+      503,
+      "epp_not_ready",
+      '{"status":"not_ready","reason":"no_snapshot","pool":' +
+        pool +
+        ',"message":"no endpoint snapshot has been received yet"}',
+    );
+    return;
+  }
+  const stale = isStale();
+  if (stale && config.staleMode == STALE_FAIL) {
+    sendJsonReply(
+      503,
+      "epp_not_ready",
+      '{"status":"not_ready","reason":"stale_snapshot","pool":' +
+        pool +
+        ',"message":"the endpoint snapshot is older than staleAfterMs and staleMode is fail"}',
+    );
+    return;
+  }
+  sendJsonReply(
+    200,
+    "epp_ready",
+    '{"status":"ready","snapshot":' +
+      (stale ? '"stale"' : '"fresh"') +
+      ',"pool":' +
+      pool +
+      ',"generation":"' +
+      snapshot.generation.toString() +
+      '"}',
+  );
+}
+
 /** The whole buffered body is here: route it. True when the stream may continue. */
 function routeBuffered(s: Stream, bodySize: u32): bool {
   s.buffering = false;
   // The snapshot may have moved on while the body arrived; the cached one never goes back to null.
+  // staleMode fail routes a body whose headers were let through on the snapshot's figures, as before.
   const snapshot = plugin.snapshots.refresh();
-  if (snapshot != null) plugin.pool.sync(snapshot);
+  if (snapshot != null) {
+    s.stale = isStale();
+    plugin.pool.sync(snapshot, s.stale && config.staleMode != STALE_FAIL);
+  }
   s.picked = routeBody(bodySize, s.kind, s.dispatch);
   return s.picked != null;
 }
@@ -236,6 +294,8 @@ export function onResponseHeaders(id: u32): u32 {
   // Replace, never add: an upstream's own copy must not survive next to ours.
   const served = servedBy();
   replaceHeader(HeaderMap.Response, SERVED_HEADER, served != null ? served : s.picked!);
+  if (config.debugHeaders)
+    replaceHeader(HeaderMap.Response, SNAPSHOT_STATE_HEADER, s.stale ? "stale" : "fresh");
   return HEADERS_CONTINUE;
 }
 

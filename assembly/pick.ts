@@ -18,7 +18,7 @@ export function pickAndRoute(req: RequestInfo, d: Dispatch): string | null {
   const pool = plugin.pool;
   const eps = pool.endpoints;
   const scheduler = pool.scheduler;
-  const status = scheduler.schedule(eps, req);
+  const status = scheduler.schedule(eps, req, pool.staleFigures);
   if (status == SCHEDULE_SHED) {
     sendError(
       429,

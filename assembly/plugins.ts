@@ -8,7 +8,7 @@ import { PluginConfig } from "./config.ts";
 import { SnapshotCache } from "./snapshot-cache.ts";
 import { PoolView } from "./pool.ts";
 import { Rng } from "./scheduling/rng.ts";
-import { newPullState, PullState } from "./pull.ts";
+import { newPullState, PullState } from "./pull-state.ts";
 
 export class Plugin {
   readonly config: PluginConfig;

@@ -100,9 +100,38 @@ export class PoolView {
     this.scheduler.useDirectory(new SharedAffinityDirectory(config.keyPrefix()));
   }
 
-  /** Makes `s` the pool the scheduler sees; a no-op when it already is. */
-  sync(s: snap.Snapshot): void {
-    if (this.synced === s) return;
+  /**
+   * True while the endpoints carry no scraped load (the snapshot is past staleAfterMs and the plugin
+   * routes on it anyway): waiting, running and KV usage read 0 and in-flight counts every open dispatch.
+   */
+  staleFigures: bool = false;
+
+  /**
+   * Makes `s` the pool the scheduler sees; a no-op when it already is in the same state. `stale`:
+   * keep the endpoints as listed but drop their load figures, which are too old to mean anything.
+   */
+  sync(s: snap.Snapshot, stale: bool = false): void {
+    if (this.synced === s && this.staleFigures == stale) return;
+    // Back to fresh on the same snapshot (not reached by age alone): rebuild to get the figures back.
+    if (this.synced !== s || !stale) this.rebuild(s);
+    this.staleFigures = stale;
+    if (stale) this.dropLoadFigures();
+  }
+
+  /** Once per stale transition: only this VM's own dispatches say anything about load now. */
+  private dropLoadFigures(): void {
+    const eps = this.endpoints;
+    for (let i = 0; i < eps.length; i++) {
+      const e = eps[i];
+      e.waiting = 0;
+      e.running = 0;
+      e.kvUsage = 0;
+    }
+    // Scrape time 0: every open dispatch counts, none is inside a scraped figure any more.
+    this.inflight.rebase(eps, 0);
+  }
+
+  private rebuild(s: snap.Snapshot): void {
     this.synced = s;
     const stamp = ++this.stamp;
     const byHostPort = this.byHostPort;

@@ -3,6 +3,8 @@ import {
   DESTINATIONS_ORIGINAL_DST,
   DESTINATIONS_OVERRIDE_HOST,
   parseConfig,
+  STALE_FAIL,
+  STALE_ROUTE,
   STRICT_FROM_POOL,
   tokensFromEnv,
 } from "../config";
@@ -56,6 +58,9 @@ describe("plugin config", () => {
     expect<u32>(c.controlMaxBytes).toBe(4 << 20);
     expect<bool>(c.hasRandomSeed).toBe(false);
     expect<string>(c.keyPrefix()).toBe("epp.v1/ns/p/");
+    expect<i32>(c.staleMode).toBe(STALE_ROUTE);
+    expect<bool>(c.debugHeaders).toBe(false);
+    expect<string>(c.healthPath).toBe("");
   });
   it("reads every field", () => {
     const c = parseConfig(
@@ -146,6 +151,39 @@ describe("plugin config", () => {
     expect<bool>(parseConfig("{" + BASE + ',"strictModels":"yes"}').error.includes("strictModels")).toBe(
       true,
     );
+  });
+});
+
+describe("stale mode, debug headers, health path", () => {
+  it("reads staleMode route / fail", () => {
+    expect<i32>(parseConfig("{" + BASE + ',"staleMode":"route"}').config!.staleMode).toBe(STALE_ROUTE);
+    expect<i32>(parseConfig("{" + BASE + ',"staleMode":"fail"}').config!.staleMode).toBe(STALE_FAIL);
+  });
+  it("refuses any other staleMode", () => {
+    expect<bool>(parseConfig("{" + BASE + ',"staleMode":"Route"}').error.includes("staleMode")).toBe(true);
+    expect<bool>(parseConfig("{" + BASE + ',"staleMode":1}').error.includes("staleMode")).toBe(true);
+  });
+  it("reads debugHeaders as a boolean only", () => {
+    expect<bool>(parseConfig("{" + BASE + ',"debugHeaders":true}').config!.debugHeaders).toBe(true);
+    expect<bool>(parseConfig("{" + BASE + ',"debugHeaders":"yes"}').error.includes("debugHeaders")).toBe(
+      true,
+    );
+  });
+  it("reads healthPath; null is off", () => {
+    expect<string>(parseConfig("{" + BASE + ',"healthPath":"/epp/healthz"}').config!.healthPath).toBe(
+      "/epp/healthz",
+    );
+    expect<string>(parseConfig("{" + BASE + ',"healthPath":null}').config!.healthPath).toBe("");
+  });
+  it("refuses a healthPath that is not a plain path or is the control path", () => {
+    expect<bool>(parseConfig("{" + BASE + ',"healthPath":"healthz"}').error.includes("healthPath")).toBe(
+      true,
+    );
+    expect<bool>(parseConfig("{" + BASE + ',"healthPath":"/h?x=1"}').error.includes("healthPath")).toBe(true);
+    expect<bool>(parseConfig("{" + BASE + ',"healthPath":""}').error.includes("healthPath")).toBe(true);
+    expect<bool>(
+      parseConfig("{" + BASE + ',"healthPath":"/epp/v1/snapshot"}').error.includes("controlPath"),
+    ).toBe(true);
   });
 });
 

@@ -70,18 +70,8 @@ export function buildProfile(
       .withScorer(new PrefixCacheScorer(index), cfg.param("prefixWeight", GIE_PREFIX_WEIGHT))
       .withScorer(new LoraAffinityScorer(), cfg.param("loraWeight", 0));
   }
-  const load = new LoadModel();
-  load.runningWeight = cfg.param("runningLoadWeight", load.runningWeight);
-  load.tokensPerUnit = cfg.param("tokensPerLoadUnit", load.tokensPerUnit);
-  load.epsilon = cfg.param("affinityEpsilon", load.epsilon);
-  load.slack = cfg.param("affinitySlack", load.slack);
-  load.maxQueue = cfg.param("affinityMaxQueue", load.maxQueue);
-  const rendezvous = new RendezvousAffinityScorer(load);
-  rendezvous.blocks = <i32>cfg.param("affinityBlocks", <f64>AFFINITY_BLOCKS);
-  rendezvous.minBlocks = <i32>cfg.param("affinityMinBlocks", <f64>AFFINITY_MIN_BLOCKS);
-  rendezvous.index = index; // defer to the local index when it knows a holder
-  if (cfg.param("affinityDirectory", 1) != 0) rendezvous.directory = directory;
-  rendezvous.placement = placementFrom(cfg);
+  const load = loadModelFrom(cfg);
+  const rendezvous = rendezvousFrom(cfg, load, index, directory);
   return new SchedulingProfile(PROFILE_DEFAULT, pickerFrom(cfg))
     .withFilter(new ReadyFilter())
     .withFilter(new EndpointSubsetFilter())
@@ -90,6 +80,54 @@ export function buildProfile(
     .withScorer(new BoundedPrefixScorer(index, load), cfg.param("prefixWeight", DEFAULT_PREFIX_WEIGHT))
     .withScorer(rendezvous, cfg.param("affinityWeight", DEFAULT_AFFINITY_WEIGHT))
     .withScorer(new LoraAffinityScorer(), cfg.param("loraWeight", DEFAULT_LORA_WEIGHT));
+}
+
+/**
+ * The profile for a snapshot past staleAfterMs, whatever the configured one: the pool's endpoints carry
+ * no load figures then (PoolView zeroes them), so the load model reduces to this VM's in-flight requests
+ * and prompt tokens: least request, with prefix affinity (local index, then rendezvous) while the
+ * in-flight load bound holds. Scores with old KV usage or adapter lists would only add noise.
+ */
+export function buildStaleProfile(
+  cfg: SchedulerConfig,
+  index: PrefixIndex,
+  directory: AffinityDirectory | null = null,
+): SchedulingProfile {
+  const load = loadModelFrom(cfg);
+  return new SchedulingProfile("stale", new MaxScorePicker())
+    .withFilter(new ReadyFilter())
+    .withFilter(new EndpointSubsetFilter())
+    .withScorer(new FreshLoadScorer(load), cfg.param("queueWeight", DEFAULT_QUEUE_WEIGHT))
+    .withScorer(new BoundedPrefixScorer(index, load), cfg.param("prefixWeight", DEFAULT_PREFIX_WEIGHT))
+    .withScorer(
+      rendezvousFrom(cfg, load, index, directory),
+      cfg.param("affinityWeight", DEFAULT_AFFINITY_WEIGHT),
+    );
+}
+
+function loadModelFrom(cfg: SchedulerConfig): LoadModel {
+  const load = new LoadModel();
+  load.runningWeight = cfg.param("runningLoadWeight", load.runningWeight);
+  load.tokensPerUnit = cfg.param("tokensPerLoadUnit", load.tokensPerUnit);
+  load.epsilon = cfg.param("affinityEpsilon", load.epsilon);
+  load.slack = cfg.param("affinitySlack", load.slack);
+  load.maxQueue = cfg.param("affinityMaxQueue", load.maxQueue);
+  return load;
+}
+
+function rendezvousFrom(
+  cfg: SchedulerConfig,
+  load: LoadModel,
+  index: PrefixIndex,
+  directory: AffinityDirectory | null,
+): RendezvousAffinityScorer {
+  const rendezvous = new RendezvousAffinityScorer(load);
+  rendezvous.blocks = <i32>cfg.param("affinityBlocks", <f64>AFFINITY_BLOCKS);
+  rendezvous.minBlocks = <i32>cfg.param("affinityMinBlocks", <f64>AFFINITY_MIN_BLOCKS);
+  rendezvous.index = index; // defer to the local index when it knows a holder
+  if (cfg.param("affinityDirectory", 1) != 0) rendezvous.directory = directory;
+  rendezvous.placement = placementFrom(cfg);
+  return rendezvous;
 }
 
 /** `affinityPlacement` 1 hash / 2 balanced; absent or 0: balanced with one Envoy, hash with several

@@ -4,7 +4,7 @@
 
 import { Endpoint, RequestInfo, SchedulerConfig, CycleState, SCHEDULE_OK } from "./types.ts";
 import { SchedulingProfile } from "./framework.ts";
-import { buildProfile, isLegacy } from "./profiles.ts";
+import { buildProfile, buildStaleProfile, isLegacy } from "./profiles.ts";
 import { admit } from "./saturation.ts";
 import { PrefixIndex } from "../prefix/index.ts";
 import { AffinityDirectory } from "./affinity-directory.ts";
@@ -20,6 +20,8 @@ export class Scheduler {
   cs: CycleState;
   config: SchedulerConfig;
   profile: SchedulingProfile;
+  /** Least request + prefix affinity for a pool without load figures; built on first use. */
+  staleProfile: SchedulingProfile | null = null;
   maxResults: i32 = 1 + DEFAULT_MAX_FALLBACKS;
   /** Endpoint indices of the last successful schedule(), best first. */
   result: StaticArray<i32> = new StaticArray<i32>(1 + DEFAULT_MAX_FALLBACKS);
@@ -42,6 +44,7 @@ export class Scheduler {
     if (cfg.sameAs(this.config)) return;
     this.config = cfg.clone();
     this.profile = buildProfile(this.config, this.index, this.directory);
+    this.staleProfile = null;
     this.applyLimits();
   }
 
@@ -49,6 +52,7 @@ export class Scheduler {
   useDirectory(directory: AffinityDirectory): void {
     this.directory = directory;
     this.profile = buildProfile(this.config, this.index, directory);
+    this.staleProfile = null;
   }
 
   private applyLimits(): void {
@@ -81,20 +85,27 @@ export class Scheduler {
 
   /**
    * Picks endpoints for a request. Returns SCHEDULE_OK (result/resultCount filled), SCHEDULE_SHED (429)
-   * or SCHEDULE_NO_CANDIDATES (503).
+   * or SCHEDULE_NO_CANDIDATES (503). `stale`: the endpoints carry no load figures (PoolView
+   * staleFigures), so nothing is shed and the stale profile balances by this VM's in-flight counts.
    */
-  schedule(eps: Endpoint[], req: RequestInfo): i32 {
+  schedule(eps: Endpoint[], req: RequestInfo, stale: bool = false): i32 {
     this.resultCount = 0;
     const n = eps.length;
     // Cheap guard so a caller that forgot syncEndpoints() cannot index out of bounds.
     if (this.cs.cand.length < n) this.syncEndpoints(eps);
-    if (!isLegacy(this.config)) {
+    if (!stale && !isLegacy(this.config)) {
       const a = admit(eps, req, this.config);
       if (a != SCHEDULE_OK) return a;
     }
+    let profile = this.profile;
+    if (stale) {
+      if (this.staleProfile == null)
+        this.staleProfile = buildStaleProfile(this.config, this.index, this.directory);
+      profile = this.staleProfile!;
+    }
     this.cs.begin(n);
-    const status = this.profile.run(eps, req, this.cs, this.maxResults, this.result);
-    if (status == SCHEDULE_OK) this.resultCount = this.profile.picked;
+    const status = profile.run(eps, req, this.cs, this.maxResults, this.result);
+    if (status == SCHEDULE_OK) this.resultCount = profile.picked;
     return status;
   }
 

@@ -329,8 +329,8 @@ test("no snapshot: FailClose → 503, FailOpen → continue without a destinatio
   await open.plugin.shutdown();
 });
 
-test("stale snapshot (older than staleAfterMs) follows the failure mode; 0 disables staleness", async () => {
-  const { plugin, clock } = await load({ staleAfterMs: 1000 });
+test("staleMode fail: a stale snapshot (older than staleAfterMs) follows the failure mode; 0 disables staleness", async () => {
+  const { plugin, clock } = await load({ staleAfterMs: 1000, staleMode: "fail" });
   push(plugin, snapshotBytes(1n, [{ address: "10.0.0.1" }]));
   clock.advance(1000);
   assert.equal(header(inference(plugin).forwarded, DEST), "10.0.0.1:8000");
@@ -454,7 +454,8 @@ test("served header: replaces an upstream copy and names the upstream.address of
 });
 
 test("staleness is judged on this Envoy's clock: a snapshot dated ahead is refused past the skew, and ages from its arrival", async () => {
-  const { plugin, clock } = await load({ staleAfterMs: 1000, maxClockSkewMs: 1000 });
+  // staleMode fail makes the age visible as a 503.
+  const { plugin, clock } = await load({ staleAfterMs: 1000, maxClockSkewMs: 1000, staleMode: "fail" });
   const hourAhead = push(
     plugin,
     snapshotBytes(1n, [{ address: "10.0.0.1" }], { createdAtMs: CREATED_MS + 3_600_000 }),

@@ -233,7 +233,8 @@ test("one worker per Envoy fetches, once per interval, with the configured reque
 });
 
 test("304 keeps the stored snapshot; the ETag of the last stored body is sent back", async () => {
-  const { clock, plugin, sidecar, now } = await start(2);
+  // staleMode fail, so the snapshot's age shows as a 503 (the default routes on past staleAfterMs).
+  const { clock, plugin, sidecar, now } = await start(2, {}, { staleMode: "fail" });
   const bytes = snapshot(7, "10.0.0.7", now());
   sidecar.answer = servesSnapshots(() => ({ bytes, etag: '"7"' }));
   clock.advance(INTERVAL + 10);
