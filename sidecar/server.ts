@@ -4,25 +4,12 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Registry } from "prom-client";
-import type { Snapshot } from "./snapshot/types.ts";
 import { snapshotToJson } from "./snapshot/decoder.ts";
-import type { TargetStatus } from "./publisher/publisher.ts";
+import type { PublishedSnapshot, SidecarState } from "./state.ts";
 import { STATUS_PAGE_HTML } from "./status/page.ts";
 import { statusView } from "./status/status-json.ts";
 
-export interface PublishedSnapshot {
-  snapshot: Snapshot;
-  bytes: Uint8Array;
-}
-
-/** What the server needs to know about the running sidecar. */
-export interface SidecarState {
-  readiness(): { ready: boolean; reasons: string[] };
-  /** Pool keys ("namespace/name") with a current snapshot. */
-  poolKeys(): string[];
-  latest(poolKey: string): PublishedSnapshot | undefined;
-  pushStatus(): TargetStatus[];
-}
+export type { PublishedSnapshot, SidecarState };
 
 export interface SidecarServerOptions {
   state: SidecarState;

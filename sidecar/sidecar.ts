@@ -15,7 +15,7 @@ import { GenerationClock } from "./snapshot/generation.ts";
 import type { EngineType, Snapshot } from "./snapshot/types.ts";
 import type { Publisher, PushResult } from "./publisher/publisher.ts";
 import type { SidecarMetrics } from "./metrics.ts";
-import type { PublishedSnapshot, SidecarState } from "./server.ts";
+import type { PublishedSnapshot, SidecarState } from "./state.ts";
 
 export interface SidecarOptions {
   inventory: Inventory;

@@ -1,7 +1,11 @@
 // Pushes each pool's latest snapshot to every Envoy target's control path.
 // Per (target, pool) only the newest snapshot matters: while a push is in flight, newer snapshots replace
 // the pending one instead of queueing, so a slow or dead target never delays the others and never builds
-// a backlog. Failures retry with capped exponential backoff.
+// a backlog. A target that answers badly is retried with capped exponential backoff. A target that cannot
+// be reached (a restarting Envoy) is watched with a bare TCP connect every probeIntervalMs instead, and
+// pushed to as soon as a connect succeeds: a restarted Envoy gets its first snapshot within about one probe
+// interval of listening, while a long-dead target costs one SYN per interval and never a snapshot upload.
+import net from "node:net";
 import { Agent, request } from "undici";
 
 export interface PublishTarget {
@@ -23,6 +27,8 @@ export interface PushResult {
   latencyMs: number;
   /** The generation the target reports holding (x-epp-snapshot-generation), when it says. */
   remoteGeneration?: bigint;
+  /** The push failed for want of a connection (the target is down or restarting). */
+  unreachable?: boolean;
 }
 
 export interface PublisherOptions {
@@ -31,6 +37,10 @@ export interface PublisherOptions {
   timeoutMs?: number;
   initialBackoffMs?: number;
   maxBackoffMs?: number;
+  /** How often an unreachable target is probed with a TCP connect (default 100 ms). */
+  probeIntervalMs?: number;
+  /** How long one probe may wait for its connect (default 1000 ms; a blackholed target). */
+  probeTimeoutMs?: number;
   onResult?: (r: PushResult) => void;
   now?: () => number;
 }
@@ -48,6 +58,8 @@ export interface TargetStatus {
   /** After a 409: the generation the target holds instead of ours. */
   heldGeneration?: string;
   consecutiveFailures: number;
+  /** The last failure was a connection failure: the target is probed, not pushed to, until it accepts. */
+  unreachable?: boolean;
 }
 
 interface Pending {
@@ -59,6 +71,8 @@ interface Pending {
 class Slot {
   pending?: Pending;
   inFlight = false;
+  /** A connect probe is running (the target was unreachable); its end decides what comes next. */
+  probing = false;
   timer?: NodeJS.Timeout;
   status: TargetStatus;
   constructor(
@@ -82,6 +96,8 @@ export class Publisher {
       timeoutMs: 2000,
       initialBackoffMs: 100,
       maxBackoffMs: 5000,
+      probeIntervalMs: 100,
+      probeTimeoutMs: 1000,
       now: Date.now,
       ...options,
     };
@@ -144,8 +160,8 @@ export class Publisher {
       this.slots.set(key, slot);
     }
     slot.pending = snap;
-    // A slot waiting out a backoff keeps waiting; it will send the newest snapshot when the timer fires.
-    if (!slot.inFlight && !slot.timer) void this.drain(slot);
+    // A slot waiting out a backoff or a probe keeps waiting; it then sends the newest snapshot.
+    if (!slot.inFlight && !slot.timer && !slot.probing) void this.drain(slot);
   }
 
   private async drain(slot: Slot): Promise<void> {
@@ -163,6 +179,7 @@ export class Publisher {
       st.lastAttemptAt = this.opts.now();
       if (result.outcome === "ok" || result.outcome === "superseded") {
         st.consecutiveFailures = 0;
+        st.unreachable = undefined;
         st.lastSuccessAt = st.lastAttemptAt;
         if (result.outcome === "ok") st.ackedGeneration = snap.generation.toString();
         st.heldGeneration = result.outcome === "superseded" ? result.remoteGeneration?.toString() : undefined;
@@ -171,22 +188,43 @@ export class Publisher {
       st.consecutiveFailures++;
       // A snapshot the filter rejected as corrupt will not get better by resending the same bytes.
       if (result.outcome !== "rejected") slot.pending ??= snap;
-      if (slot.pending) {
-        const delay = Math.min(
-          this.opts.maxBackoffMs,
-          this.opts.initialBackoffMs * 2 ** Math.min(st.consecutiveFailures - 1, 16),
-        );
-        slot.timer = setTimeout(
-          () => {
-            slot.timer = undefined;
-            void this.drain(slot);
-          },
-          delay * (0.8 + 0.4 * Math.random()),
-        );
-        slot.timer.unref();
+      if (!slot.pending) return;
+      if (result.unreachable) {
+        st.unreachable = true;
+        // The first failure may be a keep-alive socket the old process left behind: probe at once.
+        this.probe(slot, st.consecutiveFailures === 1 ? 0 : this.opts.probeIntervalMs);
+        return;
       }
+      st.unreachable = undefined;
+      const delay = Math.min(
+        this.opts.maxBackoffMs,
+        this.opts.initialBackoffMs * 2 ** Math.min(st.consecutiveFailures - 1, 16),
+      );
+      this.schedule(slot, delay * (0.8 + 0.4 * Math.random()), () => void this.drain(slot));
       return;
     }
+  }
+
+  private schedule(slot: Slot, delayMs: number, fire: () => void): void {
+    slot.timer = setTimeout(() => {
+      slot.timer = undefined;
+      fire();
+    }, delayMs);
+    slot.timer.unref();
+  }
+
+  /** Connects (and closes) until the target accepts, then pushes the newest pending snapshot. */
+  private probe(slot: Slot, delayMs: number): void {
+    this.schedule(slot, delayMs, () => {
+      if (this.stopped || this.slots.get(slotKey(slot.target, slot.pool)) !== slot) return;
+      slot.probing = true;
+      void tcpConnects(slot.target.url, this.opts.probeTimeoutMs).then((up) => {
+        slot.probing = false;
+        if (this.stopped || this.slots.get(slotKey(slot.target, slot.pool)) !== slot) return;
+        if (up) void this.drain(slot);
+        else this.probe(slot, this.opts.probeIntervalMs);
+      });
+    });
   }
 
   private async push(slot: Slot, snap: Pending): Promise<PushResult> {
@@ -223,9 +261,51 @@ export class Publisher {
         outcome: "error",
         error: (err as Error).message,
         latencyMs: performance.now() - started,
+        ...(isConnectionFailure(err) ? { unreachable: true } : {}),
       };
     }
   }
+}
+
+// No HTTP answer because there was no connection (refused, reset, closed before a response, no route):
+// a restarting Envoy. A target that accepts and then does not answer in time is not one (backoff).
+const CONNECTION_ERRORS = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "EPIPE",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EHOSTDOWN",
+  "ETIMEDOUT",
+  "UND_ERR_SOCKET",
+  "UND_ERR_CLOSED",
+  "UND_ERR_CONNECT_TIMEOUT",
+]);
+
+function isConnectionFailure(err: unknown): boolean {
+  for (let e = err as { code?: unknown; cause?: unknown } | undefined, i = 0; e && i < 4; i++) {
+    if (typeof e.code === "string" && CONNECTION_ERRORS.has(e.code)) return true;
+    e = e.cause as typeof e;
+  }
+  return false;
+}
+
+/** True when a TCP connection to the URL's host and port opens within `timeoutMs` (then closed at once). */
+export function tcpConnects(url: string, timeoutMs: number): Promise<boolean> {
+  const u = new URL(url);
+  const port = Number(u.port || (u.protocol === "https:" ? 443 : 80));
+  const host = u.hostname.replace(/^\[|\]$/g, "");
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port });
+    socket.unref(); // a probe never keeps a stopping process alive
+    const done = (up: boolean) => {
+      socket.destroy();
+      resolve(up);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once("connect", () => done(true));
+    socket.once("error", () => done(false));
+  });
 }
 
 function slotKey(t: PublishTarget, pool: string): string {

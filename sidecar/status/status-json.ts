@@ -1,6 +1,6 @@
 // The data behind the status page: per pool, the endpoints of the latest snapshot and the push state of
 // every Envoy target. Served as /status.json.
-import type { SidecarState } from "../server.ts";
+import type { SidecarState } from "../state.ts";
 
 export interface StatusView {
   generatedAtMs: number;

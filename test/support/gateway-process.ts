@@ -76,9 +76,13 @@ export async function startGatewayProcess(opts: {
   endpoints: string[];
   bootstrap?: string;
   workers?: number;
+  /** Fixed listener ports (a restart on the same ports); 0 or absent: any free port. */
+  ports?: { data: number; control: number };
+  /** The control token (a restarted gateway keeps its sidecar's); default random. */
+  token?: string;
 }): Promise<GatewayProcess> {
   const bootstrap = opts.bootstrap ?? OVERRIDE_HOST_BOOTSTRAP;
-  const token = randomBytes(24).toString("hex");
+  const token = opts.token ?? randomBytes(24).toString("hex");
   const dir = mkdtempSync(join(tmpdir(), "epp-gateway-proc-"));
   const configFile = join(dir, "gateway.json");
   const control = readShippedEnvoy(bootstrap).listeners.find((l) => l.name === "control");
@@ -87,7 +91,7 @@ export async function startGatewayProcess(opts: {
     configFile,
     JSON.stringify(
       gatewayConfigFromEnvoy(bootstrap, {
-        listeners: { data: { port: 0 }, control: { port: 0 } },
+        listeners: { data: { port: opts.ports?.data ?? 0 }, control: { port: opts.ports?.control ?? 0 } },
         wasm: join(ROOT, "build/filter.wasm"),
         workers: opts.workers ?? 2,
         endpoints: opts.endpoints,
