@@ -5,7 +5,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gatewayConfigFromEnvoy, readShippedEnvoy } from "../../scripts/local-stack/gateway-config.ts";
@@ -50,6 +50,12 @@ async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T 
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** Replaces the manifest whole (write, then rename), so the sidecar never reads it half-written. */
+function writeManifest(path: string, text: string): void {
+  writeFileSync(path + ".tmp~", text);
+  renameSync(path + ".tmp~", path);
 }
 
 function poolYaml(pool: { namespace: string; name: string }, pods: { name: string; port: number }[]): string {
@@ -209,10 +215,11 @@ test("pull mode: gateway + sidecar with no push target + pods; routing follows t
     }
 
     // sim-2 leaves the pool: the next pulled snapshot no longer has it, so the filter stops picking it.
-    writeFileSync(manifests, poolYaml(pool, pods.slice(0, 2)));
+    writeManifest(manifests, poolYaml(pool, pods.slice(0, 2)));
+    // 24 in a row off sim-2: by chance alone (sim-2 still in the snapshot) that is (2/3)^24, about 6e-5.
     await until("routing to leave sim-2", 10_000, async () => {
       const rs = [];
-      for (let i = 0; i < 8; i++) rs.push(await complete(gatewayPort!, `two pods ${i}`));
+      for (let i = 0; i < 24; i++) rs.push(await complete(gatewayPort!, `two pods ${i}`));
       return rs.every((r) => r.status === 200 && r.pod !== "sim-2" && r.served) ? true : undefined;
     });
     for (let i = 0; i < 20; i++) {
@@ -221,7 +228,7 @@ test("pull mode: gateway + sidecar with no push target + pods; routing follows t
       assert.notEqual(r.pod, "sim-2");
     }
     // It comes back: the filter picks it again.
-    writeFileSync(manifests, poolYaml(pool, pods));
+    writeManifest(manifests, poolYaml(pool, pods));
     await until("routing to reach sim-2 again", 15_000, async () => {
       const r = await complete(gatewayPort!, `sim-2 back ${Math.random()}`);
       return r.pod === "sim-2" && r.served === byName.get("sim-2") ? true : undefined;
