@@ -39,6 +39,11 @@ export class PluginConfig {
   healthPath: string = "";
   /** How far the sidecar's clock may run ahead of this Envoy's (a snapshot dated further ahead: 400). */
   maxClockSkewMs: u64 = 1000;
+  /**
+   * An endpoint whose connect failed this recently is avoided while another is reachable; when every
+   * ready endpoint failed this recently, requests get 503 no_reachable_endpoint at once. 0 = off.
+   */
+  failedConnectWindowMs: u64 = 1000;
   controlMaxBytes: u32 = 4 << 20;
   hasRandomSeed: bool = false;
   randomSeed: u64 = 0;
@@ -208,6 +213,13 @@ export function parseConfig(text: string): ConfigResult {
       return invalid(out, "healthPath", "must be a path starting with / and without a query");
     if (health.str == c.controlPath) return invalid(out, "healthPath", "must differ from controlPath");
     c.healthPath = health.str;
+  }
+
+  const window = root.get("failedConnectWindowMs");
+  if (window != null) {
+    if (!isNonNegativeInteger(window, 3_600_000))
+      return invalid(out, "failedConnectWindowMs", "must be an integer between 0 and 3600000 (0 = off)");
+    c.failedConnectWindowMs = <u64>window.num;
   }
 
   const skew = root.get("maxClockSkewMs");

@@ -41,6 +41,7 @@ import { sendError, sendJsonReply } from "./replies.ts";
 import { jsonString } from "./snapshot/to-json.ts";
 import { activate, config, configurePlugin, forgetPlugin, Plugin, plugin, pluginOf } from "./plugins.ts";
 import { releaseLease } from "./pull.ts";
+import { noteOutcome } from "./outcome.ts";
 
 export { DESTINATION_HEADER };
 export const SERVED_HEADER = "x-gateway-destination-endpoint-served";
@@ -58,6 +59,8 @@ class Stream {
   picked: string | null = null;
   /** The pick was made on a snapshot past staleAfterMs. */
   stale: bool = false;
+  /** `upstream.address` when the response headers passed (the last attempt's host). */
+  served: string | null = null;
   dispatch: Dispatch = new Dispatch();
   constructor(readonly plugin: Plugin) {}
 }
@@ -293,15 +296,19 @@ export function onResponseHeaders(id: u32): u32 {
   if (s == null || s.picked == null) return HEADERS_CONTINUE;
   // Replace, never add: an upstream's own copy must not survive next to ours.
   const served = servedBy();
+  s.served = served;
   replaceHeader(HeaderMap.Response, SERVED_HEADER, served != null ? served : s.picked!);
   if (config.debugHeaders)
     replaceHeader(HeaderMap.Response, SNAPSHOT_STATE_HEADER, s.stale ? "stale" : "fresh");
   return HEADERS_CONTINUE;
 }
 
-/** on_log: the request is over; its dispatch stops counting as in flight. */
+/** on_log: the request is over; its outcome updates the connect-failure marks, its dispatch leaves in-flight. */
 export function onLog(id: u32): void {
-  if (streams.has(id)) finishDispatch(streams.get(id).dispatch);
+  const s = enter(id);
+  if (s == null) return;
+  if (s.picked != null && config.failedConnectWindowMs > 0) noteOutcome(s.picked!, s.served, s.dispatch);
+  finishDispatch(s.dispatch);
 }
 
 export function onDelete(id: u32): void {

@@ -15,6 +15,8 @@ export class Dispatch {
   counted: bool = false;
   /** The set it is open in (each plugin has its own). */
   set: InflightSet | null = null;
+  /** The destination list written for it (the header's value), to tell which entries retries used. */
+  destinations: string | null = null;
 }
 
 function uncount(d: Dispatch): void {

@@ -7,6 +7,7 @@ import { RequestInfo, SCHEDULE_OK, SCHEDULE_SHED } from "./scheduling/types.ts";
 import { Dispatch } from "./inflight.ts";
 import { sendError } from "./replies.ts";
 import { config, plugin } from "./plugins.ts";
+import { REACH_NONE } from "./reachability.ts";
 
 export const DESTINATION_HEADER = "x-gateway-destination-endpoint";
 
@@ -18,6 +19,26 @@ export function pickAndRoute(req: RequestInfo, d: Dispatch): string | null {
   const pool = plugin.pool;
   const eps = pool.endpoints;
   const scheduler = pool.scheduler;
+  const nowMs = nowNanos() / 1_000_000;
+  const window = config.failedConnectWindowMs;
+  if (window > 0 && pool.reachability(nowMs, window) == REACH_NONE) {
+    // Every ready endpoint refused connects just now: answer at once rather than feed a dead pool.
+    sendError(
+      503,
+      "every ready endpoint in pool " +
+        config.poolNamespace +
+        "/" +
+        config.poolName +
+        " failed to connect within the last " +
+        window.toString() +
+        " ms",
+      "service_unavailable",
+      "no_reachable_endpoint",
+      ["retry-after"],
+      ["1"],
+    );
+    return null;
+  }
   const status = scheduler.schedule(eps, req, pool.staleFigures);
   if (status == SCHEDULE_SHED) {
     sendError(
@@ -38,8 +59,10 @@ export function pickAndRoute(req: RequestInfo, d: Dispatch): string | null {
   }
   const first = scheduler.result[0];
   scheduler.onPicked(eps, first, req);
-  pool.inflight.record(d, eps[first], req.promptTokens, nowNanos() / 1_000_000);
-  replaceHeader(HeaderMap.Request, DESTINATION_HEADER, scheduler.destinationList(eps));
+  pool.inflight.record(d, eps[first], req.promptTokens, nowMs);
+  const list = scheduler.destinationList(eps);
+  d.destinations = list;
+  replaceHeader(HeaderMap.Request, DESTINATION_HEADER, list);
   clearRouteCache();
   return eps[first].hostPort;
 }

@@ -10,6 +10,7 @@ import { ModelEntry, ModelTable, ObjectiveEntry, RewriteRule } from "./schedulin
 import { PluginConfig, STRICT_FROM_POOL } from "./config.ts";
 import { InflightSet } from "./inflight.ts";
 import { SharedAffinityDirectory } from "./affinity-shared.ts";
+import { markFailed, markUnreachable, recentFailure, REACH_CLEAR } from "./reachability.ts";
 
 function schedulerConfig(s: snap.SchedulerConfig, config: PluginConfig): SchedulerConfig {
   const c = new SchedulerConfig();
@@ -98,6 +99,42 @@ export class PoolView {
   ) {
     this.scheduler = new Scheduler(seed);
     this.scheduler.useDirectory(new SharedAffinityDirectory(config.keyPrefix()));
+  }
+
+  /** Newest connect-failure mark in this view (0: none yet): lets a pick skip the reachability pass. */
+  private lastFailureMs: u64 = 0;
+  /** Some endpoint may still carry `unreachable` from an earlier pass. */
+  private marksVisible: bool = false;
+
+  /** The current endpoint with this `ip:port`, or null. */
+  find(hostPort: string): Endpoint | null {
+    if (!this.byHostPort.has(hostPort)) return null;
+    const e = this.byHostPort.get(hostPort);
+    return e.slot < 0 ? null : e;
+  }
+
+  /** A request to `e` ended in a connect failure at `nowMs` (Envoy's clock). */
+  noteConnectFailure(e: Endpoint, nowMs: u64): void {
+    markFailed(e, nowMs);
+    if (e.failedAtMs > this.lastFailureMs) this.lastFailureMs = e.failedAtMs;
+  }
+
+  /**
+   * Per pick: marks this cycle's unreachable endpoints and returns REACH_* (reachability.ts). When no
+   * mark can be within the window the pass is skipped (after clearing flags a previous pass left).
+   */
+  reachability(nowMs: u64, windowMs: u64): i32 {
+    if (!recentFailure(this.lastFailureMs, nowMs, windowMs)) {
+      if (this.marksVisible) {
+        const eps = this.endpoints;
+        for (let i = 0; i < eps.length; i++) unchecked(eps[i]).unreachable = false;
+        this.marksVisible = false;
+      }
+      return REACH_CLEAR;
+    }
+    const r = markUnreachable(this.endpoints, nowMs, windowMs);
+    this.marksVisible = r != REACH_CLEAR;
+    return r;
   }
 
   /**

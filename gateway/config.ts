@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { hostKey, parseInternetAddressAndPort } from "./destination.ts";
+import type { OverloadConfig } from "./overload.ts";
 
 export interface ListenerConfig {
   name: string;
@@ -22,6 +23,8 @@ export interface ListenerConfig {
    * through is answered with this status by the router, never sent upstream.
    */
   directResponse?: { status: number; body?: string };
+  /** This listener's connection limit, replacing the top-level maxConnections. */
+  maxConnections?: number;
 }
 
 /**
@@ -89,9 +92,20 @@ export interface GatewayConfig {
    * plugin gets them. Envoy refuses an http_call to a cluster it does not have (BadArgument).
    */
   clusters: Record<string, string>;
+  /**
+   * Open connections per listener; a connection over it is closed as soon as it is accepted (Envoy's listener
+   * connection limit, downstream_cx_overflow).
+   */
+  maxConnections: number;
+  /** The HCM's request_headers_timeout: a request head not complete in time gets 408 and the connection closes. */
+  requestHeadersTimeoutMs: number;
+  /** The HCM's stream_idle_timeout: no bytes either way for this long ends the stream (408/504, or a reset). */
+  streamIdleTimeoutMs: number;
+  /** The overload manager's memory ceiling (overload.ts). */
+  overload: OverloadConfig;
 }
 
-const DEFAULTS: Omit<GatewayConfig, "pluginConfig" | "cluster" | "clusters"> = {
+const DEFAULTS: Omit<GatewayConfig, "pluginConfig" | "cluster" | "clusters" | "overload"> = {
   listeners: [{ name: "data", address: "0.0.0.0", port: 8080 }],
   wasm: "build/filter.wasm",
   vmId: "epp",
@@ -103,7 +117,18 @@ const DEFAULTS: Omit<GatewayConfig, "pluginConfig" | "cluster" | "clusters"> = {
   allowOnHeadersStopIteration: true,
   defaultUpstreams: [],
   upstreamTimeoutMs: 300_000,
+  // Generous: far above what tests and `npm start` open, low enough that a connection flood meets a limit.
+  maxConnections: 4096,
+  // Envoy's request_headers_timeout is off by default; Node's own headers timeout (60 s) is kept instead.
+  requestHeadersTimeoutMs: 60_000,
+  // HttpConnectionManagerConfig::StreamIdleTimeoutMs, 5 min (http_connection_manager/config.h).
+  streamIdleTimeoutMs: 300_000,
 };
+
+// 1 GiB of JavaScript heap and buffers: far above a serving gateway (about 100 MB), below where the process suffers.
+const DEFAULT_OVERLOAD: OverloadConfig = { maxHeapBytes: 1024 * 1024 * 1024, sampleIntervalMs: 100 };
+// Node refuses a headers timeout above its request timeout (http.Server requestTimeout, 300 s by default).
+const MAX_HEADERS_TIMEOUT_MS = 300_000;
 
 // Cluster.connect_timeout defaults to 5 s (api/envoy/config/cluster/v3/cluster.proto).
 const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
@@ -149,6 +174,7 @@ export function normalizeConfig(raw: unknown, baseDir = process.cwd(), env = pro
     ) {
       throw new ConfigError(`listeners[${l.name}].bufferLimitBytes must be a positive integer`);
     }
+    if (l.maxConnections !== undefined) positiveInt(l.maxConnections, `listeners[${l.name}].maxConnections`);
     if (l.directResponse !== undefined) {
       const d = l.directResponse as { status?: unknown; body?: unknown };
       if (typeof d.status !== "number" || !Number.isInteger(d.status) || d.status < 200 || d.status > 599) {
@@ -173,6 +199,13 @@ export function normalizeConfig(raw: unknown, baseDir = process.cwd(), env = pro
     );
   }
   if (!Number.isInteger(cfg.workers) || cfg.workers < 1) throw new ConfigError("workers must be ≥ 1");
+  positiveInt(cfg.maxConnections, "maxConnections");
+  positiveMs(cfg.requestHeadersTimeoutMs, "requestHeadersTimeoutMs", 0);
+  if (cfg.requestHeadersTimeoutMs > MAX_HEADERS_TIMEOUT_MS) {
+    throw new ConfigError(`requestHeadersTimeoutMs must be at most ${MAX_HEADERS_TIMEOUT_MS}`);
+  }
+  positiveMs(cfg.streamIdleTimeoutMs, "streamIdleTimeoutMs", 0);
+  cfg.overload = normalizeOverload(input.overload);
   for (const u of cfg.defaultUpstreams) {
     try {
       new URL(u);
@@ -201,6 +234,26 @@ function positiveMs(v: unknown, where: string, fallback: number): number {
     throw new ConfigError(`${where} must be a positive number of milliseconds`);
   }
   return v;
+}
+
+function positiveInt(v: unknown, where: string): void {
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 1) {
+    throw new ConfigError(`${where} must be a positive integer`);
+  }
+}
+
+function normalizeOverload(raw: unknown): OverloadConfig {
+  if (raw === undefined) return { ...DEFAULT_OVERLOAD };
+  if (!isObject(raw)) throw new ConfigError("overload must be an object with maxHeapBytes");
+  checkKeys(raw, ["maxHeapBytes", "sampleIntervalMs"], "overload");
+  const maxHeapBytes = raw.maxHeapBytes ?? DEFAULT_OVERLOAD.maxHeapBytes;
+  positiveInt(maxHeapBytes, "overload.maxHeapBytes");
+  const sampleIntervalMs = positiveMs(
+    raw.sampleIntervalMs,
+    "overload.sampleIntervalMs",
+    DEFAULT_OVERLOAD.sampleIntervalMs,
+  );
+  return { maxHeapBytes: maxHeapBytes as number, sampleIntervalMs };
 }
 
 function normalizeCluster(raw: unknown): ClusterConfig {

@@ -26,6 +26,8 @@ export class RetryState {
   private retriesRemaining: number;
   private nextIntervalMs: number;
   private retried = false;
+  /** The last refusal was for want of retries (the router then sets URX, router.cc maybeRetryReset). */
+  limitExceeded = false;
 
   constructor(
     private readonly policy: RetryPolicyConfig,
@@ -57,6 +59,7 @@ export class RetryState {
     if (!this.wouldRetry(reason, requestStarted)) return undefined;
     if (this.retriesRemaining === 0) {
       this.stats.inc("upstream_rq_retry_limit_exceeded");
+      this.limitExceeded = true;
       return undefined;
     }
     this.retriesRemaining--;

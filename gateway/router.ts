@@ -4,6 +4,7 @@
 import http from "node:http";
 import type { Socket } from "node:net";
 import type { HeaderList, HttpStream } from "../host/index.ts";
+import { ResponseFlag } from "../host/types.ts";
 import type { Cluster, LbContext, UpstreamHost } from "./cluster.ts";
 import type { RetryPolicyConfig } from "./config.ts";
 import { isConnectFailure, RetryState, type ResetReason } from "./retry.ts";
@@ -33,6 +34,16 @@ const STRERROR: Record<string, string> = {
   EPERM: "Operation not permitted",
 };
 
+// router.cc Filter::streamResetReasonToResponseFlag for the reasons an HTTP/1.1 attempt can end with.
+const RESET_FLAG: Record<ResetReason, number> = {
+  "local connection failure": ResponseFlag.UpstreamConnectionFailure,
+  "remote connection failure": ResponseFlag.UpstreamConnectionFailure,
+  "connection timeout": ResponseFlag.UpstreamConnectionFailure,
+  "connection termination": ResponseFlag.UpstreamConnectionTermination,
+  "local reset": ResponseFlag.LocalReset,
+  "protocol error": ResponseFlag.UpstreamProtocolError,
+};
+
 // Header conversion and checks live in headers.ts; re-exported for the server and older imports.
 export { fromWire, toWire };
 
@@ -56,6 +67,9 @@ export interface Downstream {
   localReply(status: number, body: string, details: string): void;
   /** Abort the downstream response (the response already started): no clean end. */
   reset(): void;
+  /** Stop / restart reading the request body (the upstream is not taking more yet). */
+  pauseRequest?(): void;
+  resumeRequest?(): void;
 }
 
 interface AttemptEvents {
@@ -164,8 +178,15 @@ class UpstreamAttempt {
     this.ev.onFailure(reason, transportFailure, this.connected);
   }
 
-  write(chunk: Uint8Array): void {
-    if (this.req && !this.req.destroyed && !this.req.writableEnded) this.req.write(chunk);
+  /** False when the upstream socket's write buffer is full: the caller stops reading until `onDrain`. */
+  write(chunk: Uint8Array): boolean {
+    if (this.req && !this.req.destroyed && !this.req.writableEnded) return this.req.write(chunk);
+    return true;
+  }
+
+  onDrain(cb: () => void): void {
+    if (this.req && !this.req.destroyed) this.req.once("drain", cb);
+    else cb();
   }
 
   /** Ends the request, with trailers if the downstream sent some (chunked encoding carries them). */
@@ -210,6 +231,9 @@ export class Router {
   private requestStarted = false;
   private responseStarted = false;
   private done = false;
+  /** The client's body is not being read while the attempt's socket buffer is full. */
+  private readPaused = false;
+  private upstreamResponse: http.IncomingMessage | undefined;
 
   constructor(
     headers: HeaderList,
@@ -276,7 +300,7 @@ export class Router {
       }
     }
     if (this.attempt) {
-      if (data.length > 0) this.attempt.write(data);
+      if (data.length > 0 && !this.attempt.write(data)) this.waitForDrain(this.attempt);
       if (endOfStream) this.attempt.end();
     } else if (!this.retry) {
       this.finish();
@@ -305,6 +329,32 @@ export class Router {
     this.attempt?.end(trailers);
   }
 
+  /**
+   * Flow control toward the upstream (Envoy's onDecoderFilterAboveWriteBufferHighWatermark): while the attempt's
+   * socket buffer is full, the client's body is not read, so a slow upstream costs no memory here.
+   */
+  private waitForDrain(attempt: UpstreamAttempt): void {
+    if (this.readPaused) return;
+    this.readPaused = true;
+    this.down.pauseRequest?.();
+    attempt.onDrain(() => this.resumeReading());
+  }
+
+  private resumeReading(): void {
+    if (!this.readPaused) return;
+    this.readPaused = false;
+    this.down.resumeRequest?.();
+  }
+
+  /** The client is not taking the response as fast as it comes: stop reading the upstream until it drains. */
+  pauseResponse(): void {
+    this.upstreamResponse?.pause();
+  }
+
+  resumeResponse(): void {
+    this.upstreamResponse?.resume();
+  }
+
   /** The downstream went away or the filter replied locally: stop everything upstream. */
   abort(): void {
     this.finish();
@@ -316,6 +366,7 @@ export class Router {
     this.attempt?.destroy();
     this.attempt = undefined;
     this.buffered = [];
+    this.resumeReading();
   }
 
   /** Filter::decodeHeaders / doRetry: ask the cluster for this attempt's host, then send. */
@@ -324,6 +375,10 @@ export class Router {
     if (!host) {
       // Filter::sendNoHealthyUpstreamResponse.
       this.finish();
+      this.down.stream.setResponseInfo({
+        flags: ResponseFlag.NoHealthyUpstream,
+        details: "no_healthy_upstream",
+      });
       this.down.localReply(503, "no healthy upstream", "no_healthy_upstream");
       return;
     }
@@ -343,7 +398,9 @@ export class Router {
       onTimeout: () => this.onTimeout(attempt),
     });
     this.attempt = attempt;
-    for (const chunk of this.buffered) attempt.write(chunk);
+    let full = false;
+    for (const chunk of this.buffered) full = !attempt.write(chunk) || full;
+    if (full) this.waitForDrain(attempt);
     if (this.requestComplete) attempt.end(this.trailers);
   }
 
@@ -357,6 +414,8 @@ export class Router {
   ): void {
     if (this.done || attempt !== this.attempt) return;
     this.attempt = undefined;
+    // The replay buffer (bounded by the buffer limit) takes the body while no attempt is running.
+    this.resumeReading();
     this.o.log?.({ upstream: host.key, reason, transportFailure }, "upstream attempt failed");
     // Filter::maybeRetryReset: upstream_request_started_ is sticky across attempts.
     this.requestStarted ||= requestStarted;
@@ -376,6 +435,10 @@ export class Router {
       `reset reason: ${reason}` +
       (transportFailure ? `, transport failure reason: ${transportFailure}` : "");
     const details = `upstream_reset_before_response_started{${reason}${transportFailure ? `|${transportFailure}` : ""}}`;
+    // router.cc maybeRetryReset (URX when out of retries), onUpstreamReset → streamResetReasonToResponseFlag.
+    const flags =
+      (this.retry?.limitExceeded ? ResponseFlag.UpstreamRetryLimitExceeded : 0) | RESET_FLAG[reason];
+    this.down.stream.setResponseInfo({ flags, details: details.replace(/\s/g, "_") });
     this.down.localReply(status, body, details.replace(/\s/g, "_"));
   }
 
@@ -385,7 +448,14 @@ export class Router {
     this.o.stats.inc("upstream_rq_timeout");
     this.finish();
     if (this.responseStarted) this.down.reset();
-    else this.down.localReply(504, "upstream request timeout", "response_timeout");
+    else {
+      // Filter::onResponseTimeout: UT.
+      this.down.stream.setResponseInfo({
+        flags: ResponseFlag.UpstreamRequestTimeout,
+        details: "response_timeout",
+      });
+      this.down.localReply(504, "upstream request timeout", "response_timeout");
+    }
   }
 
   private onResponse(attempt: UpstreamAttempt, up: http.IncomingMessage): void {
@@ -394,7 +464,9 @@ export class Router {
       return;
     }
     this.responseStarted = true;
+    this.upstreamResponse = up;
     this.retry?.onResponseHeaders();
+    this.down.stream.setResponseInfo({ details: "via_upstream" }); // Filter::onUpstreamHeaders
     // No retry is possible any more: the replay buffer can go.
     this.buffered = [];
     this.bufferedBytes = 0;

@@ -19,6 +19,7 @@ import { HOP_BY_HOP, Router } from "./router.ts";
 import { fromWire, isFinalStatus, toOutgoing } from "./headers.ts";
 import { RateLimitedLog } from "./log-limit.ts";
 import { GatewayStats } from "./stats.ts";
+import { OverloadMonitor } from "./overload.ts";
 
 export interface GatewayLogger {
   info(obj: object, msg?: string): void;
@@ -44,21 +45,33 @@ export class Gateway {
   readonly stats = new GatewayStats();
   private readonly cluster: Cluster;
   private readonly limitedLog: RateLimitedLog;
+  /** The memory ceiling: while over it, new connections are closed and new requests answered 503. */
+  readonly overload: OverloadMonitor;
 
   constructor(
     readonly config: GatewayConfig,
-    log: GatewayLogger = silentLogger,
+    private readonly log: GatewayLogger = silentLogger,
     envoy?: EnvoyProcess,
   ) {
     this.envoy = envoy ?? new EnvoyProcess();
     this.cluster = createCluster(config.cluster, this.stats, config.defaultUpstreams);
     this.limitedLog = new RateLimitedLog(log);
+    this.overload = new OverloadMonitor(config.overload, (over, usage) => {
+      const fields = { heapBytes: usage, maxHeapBytes: config.overload.maxHeapBytes };
+      if (over) log.warn(fields, "overloaded: rejecting new connections and requests");
+      else log.info(fields, "overload over: accepting connections again");
+    });
   }
 
   /** Loads the module (one plugin per listener, sharing the vm_id, as Envoy does) and starts listening. */
   async start(): Promise<void> {
     const code = await readFile(this.config.wasm);
     const module = await WebAssembly.compile(code);
+    this.overload.start();
+    this.log.info(
+      { heapBytes: this.overload.lastUsage, maxHeapBytes: this.config.overload.maxHeapBytes },
+      "overload manager started",
+    );
     for (const listener of this.config.listeners) {
       const plugin = await this.envoy.loadPlugin(module, {
         name: listener.pluginName ?? this.config.pluginName,
@@ -73,7 +86,29 @@ export class Gateway {
         clusters: this.config.clusters,
       });
       this.plugins.set(listener.name, plugin);
-      const server = http.createServer((req, res) => this.handle(listener, plugin, req, res));
+      const server = http.createServer(
+        {
+          // The HCM's request_headers_timeout: Node answers 408 and closes (_http_server.js onRequestTimeout).
+          // Node checks its timers every connectionsCheckingInterval (30 s by default): check often enough that
+          // the timeout means what it says.
+          headersTimeout: this.config.requestHeadersTimeoutMs,
+          connectionsCheckingInterval: Math.max(
+            50,
+            Math.min(1000, Math.floor(this.config.requestHeadersTimeoutMs / 4)),
+          ),
+        },
+        (req, res) => this.handle(listener, plugin, req, res),
+      );
+      // The listener's connection limit: Node closes a connection over it at accept and emits 'drop'
+      // (source/common/listener_manager/active_tcp_listener.cc ActiveTcpListener::onAccept).
+      server.maxConnections = listener.maxConnections ?? this.config.maxConnections;
+      server.on("drop", () => this.stats.inc("downstream_cx_overflow"));
+      // Overloaded: accept and close at once (envoy.overload_actions.reject_incoming_connections).
+      server.on("connection", (socket: import("node:net").Socket) => {
+        if (!this.overload.overloaded) return;
+        this.stats.inc("downstream_cx_overload_reject");
+        socket.destroy();
+      });
       // Expect: 100-continue. Node's default writes "100 Continue" straight to the socket at once, even while an
       // earlier pipelined response is still being written (its bytes land inside that response). Envoy's HTTP/1
       // connection manager answers 100 Continue itself (proxy_100_continue unset) and handles one request at a
@@ -117,6 +152,7 @@ export class Gateway {
       ),
     );
     this.agent.destroy();
+    this.overload.stop();
     for (const p of this.plugins.values()) await p.shutdown();
   }
 
@@ -126,13 +162,40 @@ export class Gateway {
     req: http.IncomingMessage,
     res: http.ServerResponse,
   ): void {
+    req.on("error", () => {});
+    res.on("error", () => {});
+    // envoy.overload_actions.stop_accepting_requests: the request is answered before any filter runs
+    // (source/common/http/conn_manager_impl.cc ActiveStream::decodeHeaders, "envoy overloaded").
+    if (this.overload.overloaded) {
+      this.stats.inc("downstream_rq_overload_close");
+      req.resume();
+      plainReply(res, 503, "envoy overloaded\n");
+      return;
+    }
     let router: Router | undefined;
     let finished = false;
+
+    // The HCM's stream_idle_timeout: any byte either way restarts it (ActiveStream::resetIdleTimer). When it
+    // fires: 408 while the request is still arriving, 504 once it is complete (Utility::maybeRequestTimeoutCode),
+    // a reset once the response started (ActiveStream::onIdleTimeout).
+    const idle = setTimeout(() => {
+      this.stats.inc("downstream_rq_idle_timeout");
+      router?.abort();
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      // A 408 leaves an unread body on the connection: close it, as Envoy's HTTP/1 codec does.
+      plainReply(res, req.complete ? 504 : 408, "stream timeout\n", !req.complete);
+    }, this.config.streamIdleTimeoutMs);
+    const touch = () => idle.refresh();
+    let responsePaused = false;
 
     // (The callbacks below run only after `s` is assigned.)
     const finish = () => {
       if (finished) return;
       finished = true;
+      clearTimeout(idle);
       s.destroy();
     };
 
@@ -206,7 +269,14 @@ export class Gateway {
             stats: this.stats,
             log: (obj, msg) => this.warn(msg, obj, msg),
           },
-          { stream: s, localReply, reset: () => res.destroy() },
+          {
+            stream: s,
+            localReply,
+            reset: () => res.destroy(),
+            // Flow control: a slow upstream stops the reading of the client's body (TCP pushes back on it).
+            pauseRequest: () => req.pause(),
+            resumeRequest: () => req.resume(),
+          },
         );
       }),
       forwardRequestData: guard("forwardRequestData", (data: Uint8Array, endOfStream: boolean) =>
@@ -221,13 +291,24 @@ export class Gateway {
         if (!isFinalStatus(status)) return refuse(`invalid :status ${status}`, "upstream or filter");
         const out = toOutgoing(headers, HOP_BY_HOP);
         if (out.problem) return refuse(out.problem, "upstream or filter");
+        touch();
         res.writeHead(status, out.headers);
         res.flushHeaders();
         if (endOfStream) res.end();
       }),
       forwardResponseData: guard("forwardResponseData", (data: Uint8Array, endOfStream: boolean) => {
         if (res.writableEnded || res.destroyed) return;
-        if (data.length > 0) res.write(data);
+        touch();
+        // Flow control toward a slow client: stop reading the upstream until the response drains.
+        if (data.length > 0 && !res.write(data) && !responsePaused) {
+          responsePaused = true;
+          router?.pauseResponse();
+          res.once("drain", () => {
+            responsePaused = false;
+            touch();
+            router?.resumeResponse();
+          });
+        }
         if (endOfStream) res.end();
       }),
       localReply: guard("localReply", (reply: LocalReply) => {
@@ -250,10 +331,11 @@ export class Gateway {
       },
     });
 
-    // A client that goes away mid-request or mid-response: node:http destroys req/res with an error; these
-    // listeners keep that from becoming an unhandled 'error' event.
-    req.on("error", () => {});
-    res.on("error", () => {});
+    // (A client that goes away mid-request or mid-response: node:http destroys req/res with an error; the
+    // listeners added at the top keep that from becoming an unhandled 'error' event.)
+    // A response that ends while flow control holds the request paused: read (and drop) the rest, or the
+    // connection's next request is never parsed.
+    res.on("finish", () => req.resume());
     res.on("close", () => {
       if (!res.writableFinished) router?.abort();
       finish();
@@ -266,7 +348,10 @@ export class Gateway {
       if (hasBody) {
         req.on(
           "data",
-          guard("request data", (chunk: Buffer) => s.decodeData(chunk, false)),
+          guard("request data", (chunk: Buffer) => {
+            touch();
+            s.decodeData(chunk, false);
+          }),
         );
         req.on(
           "end",
@@ -290,12 +375,16 @@ export class Gateway {
 }
 
 /** A reply that bypasses the filter (it may be the filter's own headers that failed), then the request is done. */
-function plainReply(res: http.ServerResponse, status: number, body: string): void {
+function plainReply(res: http.ServerResponse, status: number, body: string, close = false): void {
   if (res.headersSent || res.destroyed) {
     res.destroy();
     return;
   }
-  res.writeHead(status, { "content-type": "text/plain", "content-length": String(Buffer.byteLength(body)) });
+  res.writeHead(status, {
+    "content-type": "text/plain",
+    "content-length": String(Buffer.byteLength(body)),
+    ...(close ? { connection: "close" } : {}),
+  });
   res.end(body);
 }
 

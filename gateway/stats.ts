@@ -21,6 +21,12 @@ export type StatName =
   | "override_host_selected"
   | "override_host_skipped"
   | "override_host_fallback"
+  // Envoy listener and connection-manager stats (listener.<addr>.*, http.<prefix>.*): connection limit, overload
+  // rejects, stream idle timeouts, requests shed by the overload manager.
+  | "downstream_cx_overflow"
+  | "downstream_cx_overload_reject"
+  | "downstream_rq_idle_timeout"
+  | "downstream_rq_overload_close"
   // Ours: ORIGINAL_DST without the header went to `defaultUpstreams` (a local stand-in, not an Envoy path).
   | "default_upstream_selected";
 

@@ -90,6 +90,9 @@ export class WasmHttpStream implements HttpStream, StreamSide {
   private destroyed = false;
   private reset = false;
   private responseCode = 0;
+  /** StreamInfo legacyResponseFlags() and responseCodeDetails(), as the router or a local reply set them. */
+  private responseFlags = 0;
+  private responseDetails: string | undefined;
   private readonly limit: number;
 
   constructor(
@@ -366,6 +369,8 @@ export class WasmHttpStream implements HttpStream, StreamSide {
    */
   private doLocalReply(status: number, details: string, body: Uint8Array, headers: HeaderList): void {
     if (this.finished) return;
+    // DownstreamFilterManager::sendLocalReply records the details before the reply meets the encoders.
+    this.responseDetails = details;
     this.localReplied = true;
     this.localReplyPending = false;
     this.req.headersAvailable = false;
@@ -520,6 +525,11 @@ export class WasmHttpStream implements HttpStream, StreamSide {
     this.upstreamHost = { address, port };
   }
 
+  setResponseInfo(info: { flags?: number; details?: string }): void {
+    if (info.flags !== undefined) this.responseFlags |= info.flags;
+    if (info.details !== undefined) this.responseDetails = info.details;
+  }
+
   property(path: string): Uint8Array | undefined {
     const seg = path.split("\0");
     const reqHeaders = this.req.headersAvailable || this.logPhase ? this.req.headers : undefined;
@@ -558,6 +568,10 @@ export class WasmHttpStream implements HttpStream, StreamSide {
       }
       case "response":
         if (seg[1] === "code" && this.responseCode > 0) return int64(this.responseCode);
+        // source/extensions/filters/common/expr/context.cc ResponseLookupValues: `flags` is always an int64
+        // (legacyResponseFlags, 0 when none is set); `code_details` a string, absent until set.
+        if (seg[1] === "flags" && seg.length === 2) return int64(this.responseFlags);
+        if (seg[1] === "code_details" && seg.length === 2) return s(this.responseDetails);
         if (
           seg[1] === "headers" &&
           seg.length === 3 &&

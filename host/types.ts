@@ -19,6 +19,28 @@ export const WasmResult = {
   Unimplemented: 12,
 } as const;
 
+/**
+ * Bits of Envoy's `response.flags` property: StreamInfo::legacyResponseFlags() sets bit N for the
+ * CoreResponseFlag with enum value N (envoy/stream_info/stream_info.h enum CoreResponseFlag,
+ * source/common/stream_info/stream_info_impl.h legacyResponseFlags; v1.35.0).
+ */
+export const ResponseFlag = {
+  /** UH (NoHealthyUpstream = 1). */
+  NoHealthyUpstream: 1 << 1,
+  /** UT (UpstreamRequestTimeout = 2). */
+  UpstreamRequestTimeout: 1 << 2,
+  /** LR (LocalReset = 3). */
+  LocalReset: 1 << 3,
+  /** UF (UpstreamConnectionFailure = 5). */
+  UpstreamConnectionFailure: 1 << 5,
+  /** UC (UpstreamConnectionTermination = 6). */
+  UpstreamConnectionTermination: 1 << 6,
+  /** URX (UpstreamRetryLimitExceeded = 15). */
+  UpstreamRetryLimitExceeded: 1 << 15,
+  /** UPE (UpstreamProtocolError = 23). */
+  UpstreamProtocolError: 1 << 23,
+} as const;
+
 export const MapType = {
   RequestHeaders: 0,
   RequestTrailers: 1,
@@ -136,6 +158,12 @@ export interface HttpStream {
    * `upstream.address` / `upstream.port` properties answer with the last attempt's host, as in Envoy.
    */
   setUpstreamHost(address: string, port: number): void;
+  /**
+   * The router records how the stream ended: `flags` are OR-ed into the stream's response flags (Envoy's
+   * StreamInfo::setResponseFlag accumulates), `details` replaces the response code details. The
+   * `response.flags` / `response.code_details` properties answer with them.
+   */
+  setResponseInfo(info: { flags?: number; details?: string }): void;
   readonly workerIndex: number;
   /** Context id inside its worker VM (0 until created). */
   readonly contextId: number;

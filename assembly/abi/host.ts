@@ -171,7 +171,11 @@ export function bufferLength(buffer: u32): i64 {
  * when the host does not have it now.
  */
 export function getProperty(path: string): ArrayBuffer | null {
-  const p = String.UTF8.encode(path);
+  return getPropertyEncoded(String.UTF8.encode(path));
+}
+
+/** getProperty with the path already UTF-8 encoded (a per-request read without encoding it each time). */
+export function getPropertyEncoded(p: ArrayBuffer): ArrayBuffer | null {
   clearOut();
   if (proxy_get_property(changetype<usize>(p), p.byteLength, outPtr, outLen) != WASM_OK) return null;
   return takeResult();

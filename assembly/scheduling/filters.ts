@@ -6,7 +6,9 @@ import { Filter, PredicateFilter } from "./framework.ts";
 
 /**
  * Keeps ready endpoints whose metrics are not stale; when every ready endpoint is stale, keeps them
- * all (old metrics beat refusing the request). No ready endpoint → empty → 503.
+ * all (old metrics beat refusing the request). No ready endpoint → empty → 503. Before that, ready
+ * endpoints with a recent connect failure (unreachable) drop out while any ready one has none; a
+ * conformance subset request keeps them (it names its endpoints itself).
  */
 export class ReadyFilter extends Filter {
   constructor() {
@@ -14,14 +16,24 @@ export class ReadyFilter extends Filter {
   }
   apply(eps: Endpoint[], req: RequestInfo, cs: CycleState): void {
     let ready = 0;
-    let fresh = 0;
+    let reachable = 0;
     for (let k = 0, n = cs.n; k < n; k++) {
       const i = unchecked(cs.cand[k]);
       const e = unchecked(eps[i]);
       if (!e.ready) continue;
       unchecked((cs.cand[ready++] = i));
-      if (!e.stale) fresh++;
+      if (!e.unreachable) reachable++;
     }
+    if (reachable > 0 && reachable < ready && req.endpointSubset.length == 0) {
+      let m = 0;
+      for (let k = 0; k < ready; k++) {
+        const i = unchecked(cs.cand[k]);
+        if (!unchecked(eps[i]).unreachable) unchecked((cs.cand[m++] = i));
+      }
+      ready = m;
+    }
+    let fresh = 0;
+    for (let k = 0; k < ready; k++) if (!unchecked(eps[unchecked(cs.cand[k])]).stale) fresh++;
     cs.n = ready;
     if (fresh == 0 || fresh == ready) return;
     let m = 0;

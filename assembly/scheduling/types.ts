@@ -40,6 +40,10 @@ export class Endpoint {
   // VM-local, always fresh: what this VM dispatched to the endpoint since the snapshot's scrape time.
   inflightRequests: i32 = 0;
   inflightPromptTokens: i32 = 0;
+  /** VM-local: when (Envoy's clock, ms) a request here last ended in a connect failure; 0 = none since. */
+  failedAtMs: u64 = 0;
+  /** Set per cycle (reachability.ts): that failure is within the window, so prefer other endpoints. */
+  unreachable: bool = false;
 
   private hostHashCache: u64 = 0;
 

@@ -35,6 +35,7 @@ function recorder() {
   const settled = new Promise<void>((resolve) => (settle = resolve));
   const stream = {
     setUpstreamHost: (address: string, port: number) => r.hosts.push(`${address}:${port}`),
+    setResponseInfo: () => {},
     encodeHeaders: (headers: HeaderList, eos: boolean) => {
       r.status = Number(headers[0]![1]);
       r.headers = headers;

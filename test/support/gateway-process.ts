@@ -80,6 +80,8 @@ export async function startGatewayProcess(opts: {
   ports?: { data: number; control: number };
   /** The control token (a restarted gateway keeps its sidecar's); default random. */
   token?: string;
+  /** Top-level gateway settings over the derived ones (maxConnections, streamIdleTimeoutMs, overload, …). */
+  settings?: Record<string, unknown>;
 }): Promise<GatewayProcess> {
   const bootstrap = opts.bootstrap ?? OVERRIDE_HOST_BOOTSTRAP;
   const token = opts.token ?? randomBytes(24).toString("hex");
@@ -89,15 +91,16 @@ export async function startGatewayProcess(opts: {
   const controlPath = String((control?.pluginConfig as { controlPath?: string }).controlPath);
   writeFileSync(
     configFile,
-    JSON.stringify(
-      gatewayConfigFromEnvoy(bootstrap, {
+    JSON.stringify({
+      ...gatewayConfigFromEnvoy(bootstrap, {
         listeners: { data: { port: opts.ports?.data ?? 0 }, control: { port: opts.ports?.control ?? 0 } },
         wasm: join(ROOT, "build/filter.wasm"),
         workers: opts.workers ?? 2,
         endpoints: opts.endpoints,
         pluginConfig: { pool: LOCAL_POOL, controlToken: token, failureMode: "FailClose" },
       }),
-    ),
+      ...opts.settings,
+    }),
   );
   const proc = spawn(
     process.execPath,
