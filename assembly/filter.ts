@@ -13,7 +13,7 @@ import {
   bufferLength,
   getBufferBytes,
   getHeader,
-  getProperty,
+  getPropertyEncoded,
   HeaderMap,
   log,
   LogLevel,
@@ -286,8 +286,10 @@ export function onRequestTrailers(id: u32): u32 {
 }
 
 /** `upstream.address` as Envoy serves it: the host of the attempt that answered. */
+const UPSTREAM_ADDRESS = String.UTF8.encode("upstream\0address");
+
 function servedBy(): string | null {
-  const v = getProperty("upstream\0address");
+  const v = getPropertyEncoded(UPSTREAM_ADDRESS);
   return v == null || v.byteLength == 0 ? null : String.UTF8.decode(v);
 }
 

@@ -167,14 +167,9 @@ export function bufferLength(buffer: u32): i64 {
 }
 
 /**
- * A property by its NUL-separated path (Envoy's attribute path, e.g. "upstream\0address"), or null
- * when the host does not have it now.
+ * A property by its NUL-separated path (Envoy's attribute path, e.g. "upstream\0address"), UTF-8 encoded once
+ * by the caller so a per-request read encodes nothing; null when the host does not have it now.
  */
-export function getProperty(path: string): ArrayBuffer | null {
-  return getPropertyEncoded(String.UTF8.encode(path));
-}
-
-/** getProperty with the path already UTF-8 encoded (a per-request read without encoding it each time). */
 export function getPropertyEncoded(p: ArrayBuffer): ArrayBuffer | null {
   clearOut();
   if (proxy_get_property(changetype<usize>(p), p.byteLength, outPtr, outLen) != WASM_OK) return null;
