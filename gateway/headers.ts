@@ -39,13 +39,15 @@ export function headerProblem(name: string, wireValue: string): string | undefin
   return undefined;
 }
 
+const SKIP_NONE: ReadonlySet<string> = new Set();
+
 /**
  * Converts non-pseudo headers for Node and reports the first one node:http would refuse (the caller answers with
  * a 5xx instead of letting Node throw). `skip` drops names (hop-by-hop headers) before the check.
  */
 export function toOutgoing(
   headers: HeaderList,
-  skip: ReadonlySet<string> = new Set(),
+  skip: ReadonlySet<string> = SKIP_NONE,
 ): { headers: Record<string, string | string[]>; problem?: string } {
   const out: Record<string, string | string[]> = {};
   let problem: string | undefined;

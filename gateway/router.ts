@@ -505,10 +505,3 @@ export class Router {
     });
   }
 }
-
-export function appendHeader(headers: http.OutgoingHttpHeaders, key: string, value: string): void {
-  const prev = headers[key];
-  if (prev === undefined) headers[key] = value;
-  else if (Array.isArray(prev)) prev.push(value);
-  else headers[key] = [String(prev), value];
-}
