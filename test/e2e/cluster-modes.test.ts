@@ -11,16 +11,15 @@ import { Gateway } from "../../gateway/server.ts";
 import { normalizeConfig } from "../../gateway/config.ts";
 import { FileInventory } from "../../sidecar/inventory/files.ts";
 import { encodeSnapshot } from "../../sidecar/snapshot/encoder.ts";
-import type { Snapshot } from "../../sidecar/snapshot/types.ts";
 import { startSimCluster, type SimCluster } from "../../sim/pods.ts";
 import {
   gatewayConfigFromEnvoy,
   ORIGINAL_DST_BOOTSTRAP,
   OVERRIDE_HOST_BOOTSTRAP,
-  readShippedEnvoy,
 } from "../../scripts/local-stack/gateway-config.ts";
 import { startSidecar, waitFor } from "../support/sidecar-harness.ts";
 import { startUpstream, type TestUpstream } from "../support/upstreams.ts";
+import { loopbackSnapshot, shippedControl } from "../support/shipped-control.ts";
 
 const MODEL = "meta-llama/Llama-3.1-8B-Instruct";
 const SERVED = "x-gateway-destination-endpoint-served";
@@ -31,18 +30,6 @@ const BOOTSTRAP: Record<Mode, string> = {
   original_dst: ORIGINAL_DST_BOOTSTRAP,
   override_host: OVERRIDE_HOST_BOOTSTRAP,
 };
-
-/** The pool and control token the shipped control listener is configured with (nothing is overridden). */
-function shippedControl(mode: Mode) {
-  const control = readShippedEnvoy(BOOTSTRAP[mode]).listeners.find((l) => l.name === "control");
-  assert.ok(control, `${BOOTSTRAP[mode]} has a control listener`);
-  const c = control.pluginConfig as {
-    pool: { namespace: string; name: string };
-    controlPath: string;
-    controlToken: string;
-  };
-  return { pool: c.pool, path: c.controlPath, token: c.controlToken };
-}
 
 /**
  * A gateway running the shipped bootstrap for `mode`, with `endpoints` as override_host's endpoint set.
@@ -130,7 +117,7 @@ async function withStack(
   pods: number,
   body: (s: { gw: Gateway; sims: SimCluster }) => Promise<void>,
 ) {
-  const control = shippedControl(mode);
+  const control = shippedControl(BOOTSTRAP[mode]);
   const sims = await startSimCluster({ pods, basePort: 0, preset: "fast", timeScale: 10, seed: 4 });
   const dir = mkdtempSync(join(tmpdir(), "epp-cluster-modes-"));
   let gw: Gateway | undefined;
@@ -191,55 +178,15 @@ for (const mode of ["original_dst", "override_host"] as const) {
   }
 }
 
-// Four plain upstreams that record the headers they get, with hand-made snapshots: which pod is the pick is
-// then ours to decide, and a killed pod stays the pick.
-function snapshot(
-  pool: { namespace: string; name: string },
-  generation: bigint,
-  ups: TestUpstream[],
-): Snapshot {
-  return {
-    generation,
-    createdAtMs: Date.now(),
-    pool: { ...pool, failureMode: "FailClose", strictModels: false, targetPorts: [8000] },
-    endpoints: ups.map((u, i) => ({
-      podName: `pod-${i}`,
-      address: "127.0.0.1",
-      port: u.port,
-      ready: true,
-      stale: false,
-      hasMetrics: true,
-      engine: "vllm",
-      metricsAgeMs: 10,
-      // pod-0 is the least loaded by far, then pod-1, …
-      waiting: i * 4,
-      running: i * 4,
-      kvUsage: 0.1 + i * 0.2,
-      maxLoras: 0,
-      kvBlockSize: 16,
-      kvBlockCount: 1000,
-      runningAdapters: [],
-      waitingAdapters: [],
-    })),
-    models: [],
-    objectives: [],
-    rewrites: [],
-    scheduler: {
-      profile: "default",
-      queueThreshold: 5,
-      kvThreshold: 0.8,
-      metricsStalenessMs: 200,
-      params: {},
-    },
-  };
-}
+// Four plain upstreams that record the headers they get, with hand-made snapshots (loopbackSnapshot): which
+// pod is the pick is then ours to decide, and a killed pod stays the pick.
 
 async function withUpstreams(
   mode: Mode,
   body: (s: { gw: Gateway; ups: TestUpstream[]; push: () => Promise<void> }) => Promise<void>,
   patchDataPlugin?: (c: Record<string, unknown>) => void,
 ) {
-  const control = shippedControl(mode);
+  const control = shippedControl(BOOTSTRAP[mode]);
   const ups: TestUpstream[] = [];
   let gw: Gateway | undefined;
   try {
@@ -258,7 +205,15 @@ async function withUpstreams(
           authorization: `Bearer ${control.token}`,
           "content-type": "application/octet-stream",
         },
-        body: new Uint8Array(encodeSnapshot(snapshot(control.pool, generation++, ups))),
+        body: new Uint8Array(
+          encodeSnapshot(
+            loopbackSnapshot(
+              control.pool,
+              generation++,
+              ups.map((u) => u.port),
+            ),
+          ),
+        ),
       });
       assert.equal(res.status, 204, await res.text());
     };

@@ -9,64 +9,13 @@ import http from "node:http";
 import { Gateway } from "../../gateway/server.ts";
 import { normalizeConfig } from "../../gateway/config.ts";
 import { encodeSnapshot } from "../../sidecar/snapshot/encoder.ts";
-import type { Snapshot } from "../../sidecar/snapshot/types.ts";
-import {
-  gatewayConfigFromEnvoy,
-  OVERRIDE_HOST_BOOTSTRAP,
-  readShippedEnvoy,
-} from "../../scripts/local-stack/gateway-config.ts";
+import { gatewayConfigFromEnvoy, OVERRIDE_HOST_BOOTSTRAP } from "../../scripts/local-stack/gateway-config.ts";
 import { startUpstream, type TestUpstream } from "../support/upstreams.ts";
 import { waitFor } from "../support/deadline.ts";
+import { loopbackSnapshot, shippedControl } from "../support/shipped-control.ts";
 
 const MODEL = "meta-llama/Llama-3.1-8B-Instruct";
 const WINDOW_MS = 3000;
-
-function shippedControl() {
-  const control = readShippedEnvoy(OVERRIDE_HOST_BOOTSTRAP).listeners.find((l) => l.name === "control");
-  assert.ok(control);
-  const c = control.pluginConfig as {
-    pool: { namespace: string; name: string };
-    controlPath: string;
-    controlToken: string;
-  };
-  return { pool: c.pool, path: c.controlPath, token: c.controlToken };
-}
-
-function snapshot(pool: { namespace: string; name: string }, generation: bigint, ports: number[]): Snapshot {
-  return {
-    generation,
-    createdAtMs: Date.now(),
-    pool: { ...pool, failureMode: "FailClose", strictModels: false, targetPorts: [8000] },
-    endpoints: ports.map((port, i) => ({
-      podName: `pod-${i}`,
-      address: "127.0.0.1",
-      port,
-      ready: true,
-      stale: false,
-      hasMetrics: true,
-      engine: "vllm",
-      metricsAgeMs: 10,
-      waiting: i * 4,
-      running: i * 4,
-      kvUsage: 0.1 + i * 0.2,
-      maxLoras: 0,
-      kvBlockSize: 16,
-      kvBlockCount: 1000,
-      runningAdapters: [],
-      waitingAdapters: [],
-    })),
-    models: [],
-    objectives: [],
-    rewrites: [],
-    scheduler: {
-      profile: "default",
-      queueThreshold: 5,
-      kvThreshold: 0.8,
-      metricsStalenessMs: 200,
-      params: {},
-    },
-  };
-}
 
 interface Reply {
   status: number;
@@ -106,7 +55,7 @@ async function revive(port: number, name: string): Promise<http.Server> {
 }
 
 test("override_host: a pool whose pods are all dead gets 503 at once without connect attempts; a revived pod serves after the window", async () => {
-  const control = shippedControl();
+  const control = shippedControl(OVERRIDE_HOST_BOOTSTRAP);
   const ups: TestUpstream[] = [];
   let gw: Gateway | undefined;
   let revived: http.Server | undefined;
@@ -131,7 +80,7 @@ test("override_host: a pool whose pods are all dead gets 503 at once without con
       headers: { authorization: `Bearer ${control.token}`, "content-type": "application/octet-stream" },
       body: new Uint8Array(
         encodeSnapshot(
-          snapshot(
+          loopbackSnapshot(
             control.pool,
             1n,
             ups.map((u) => u.port),
