@@ -142,11 +142,15 @@ export function onRequestHeaders(id: u32, endOfStream: bool): u32 {
   const s = enter(id);
   if (s == null) return HEADERS_CONTINUE;
   const path = getHeader(HeaderMap.Request, ":path");
-  if (config.controlEnabled() && path != null && pathWithoutQuery(path) == config.controlPath) {
+  // The path without its query, computed once and only when this plugin answers a path itself.
+  const control = config.controlEnabled();
+  const health = config.healthPath.length > 0;
+  const bare = path != null && (control || health) ? pathWithoutQuery(path) : "";
+  if (control && path != null && bare == config.controlPath) {
     s.control = true;
     return controlHeaders(endOfStream);
   }
-  if (config.healthPath.length > 0 && path != null && pathWithoutQuery(path) == config.healthPath) {
+  if (health && path != null && bare == config.healthPath) {
     answerHealth();
     return HEADERS_STOP;
   }
