@@ -3,19 +3,21 @@
 // the local stack's ports, the absolute module path and the same plugin configuration the local gateway gets; or,
 // given the pods' addresses, envoy/envoy-override-host.yaml with those addresses as its STATIC endpoints.
 // Only the control listener's plugin configuration keeps the control path and the token.
-import { accessSync, constants, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { accessSync, constants, mkdtempSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { delimiter, join, resolve } from "node:path";
-import { parse as parseYaml } from "yaml";
-
-const ROOT = new URL("../..", import.meta.url).pathname;
-export const ENVOY_TEMPLATE = join(ROOT, "envoy/envoy.yaml");
-export const OVERRIDE_HOST_TEMPLATE = join(ROOT, "envoy/envoy-override-host.yaml");
-
-/** Plugin configuration fields that enable the control path: only the control listener gets them. */
-const CONTROL_FIELDS = ["controlPath", "controlToken", "controlTokenEnv"];
-/** Fields fixed by the template's cluster type (ORIGINAL_DST parses one ip:port; override_host a list). */
-const DESTINATION_FIELDS = ["destinationMode", "maxFallbacks"];
+import {
+  connectionManagers,
+  CONTROL_FIELDS,
+  DESTINATION_FIELDS,
+  list,
+  obj as objIn,
+  type Obj,
+  ORIGINAL_DST_BOOTSTRAP,
+  OVERRIDE_HOST_BOOTSTRAP,
+  readBootstrap,
+  wasmPluginConfigs,
+} from "./envoy-bootstrap.ts";
 
 export interface LocalEnvoyOptions {
   /** Data listener port (the gateway port). */
@@ -35,40 +37,18 @@ export interface LocalEnvoyOptions {
   endpoints?: { address: string; port: number }[];
 }
 
-type Obj = Record<string, unknown>;
-
-function obj(v: unknown, what: string): Obj {
-  if (typeof v !== "object" || v === null || Array.isArray(v))
-    throw new Error(`Envoy template: ${what} missing`);
-  return v as Obj;
-}
-
-function list(v: unknown, what: string): Obj[] {
-  if (!Array.isArray(v)) throw new Error(`Envoy template: ${what} missing`);
-  return v.map((x, i) => obj(x, `${what}[${i}]`));
-}
-
-/** The Wasm filters' PluginConfig objects of one listener. */
-function wasmConfigs(listener: Obj): Obj[] {
-  return list(listener.filter_chains, "filter_chains")
-    .flatMap((fc) => list(fc.filters, "filters"))
-    .filter((f) => f.name === "envoy.filters.network.http_connection_manager")
-    .flatMap((f) => list(obj(f.typed_config, "hcm typed_config").http_filters, "http_filters"))
-    .filter((f) => f.name === "envoy.filters.http.wasm")
-    .map((f) => obj(obj(f.typed_config, "wasm typed_config").config, "wasm config"));
-}
-
 function withoutFields(o: Obj, fields: string[]): Obj {
   return Object.fromEntries(Object.entries(o).filter(([k]) => !fields.includes(k)));
 }
 
 /** Replaces the single STATIC cluster's endpoints of envoy-override-host.yaml. */
 function setEndpoints(config: Obj, endpoints: { address: string; port: number }[]): void {
+  const file = OVERRIDE_HOST_BOOTSTRAP;
   if (endpoints.length === 0) throw new Error("endpoints: at least one pod address is needed");
-  const clusters = list(obj(config.static_resources, "static_resources").clusters, "clusters");
+  const clusters = list(file, objIn(file, config.static_resources, "static_resources").clusters, "clusters");
   const cluster = clusters.find((c) => c.type === "STATIC");
-  if (!cluster) throw new Error("envoy/envoy-override-host.yaml: no STATIC cluster");
-  const assignment = obj(cluster.load_assignment, "load_assignment");
+  if (!cluster) throw new Error(`${file}: no STATIC cluster`);
+  const assignment = objIn(file, cluster.load_assignment, "load_assignment");
   assignment.endpoints = [
     {
       lb_endpoints: endpoints.map((e) => ({
@@ -80,8 +60,9 @@ function setEndpoints(config: Obj, endpoints: { address: string; port: number }[
 
 /** The template (envoy.yaml, or envoy-override-host.yaml with endpoints) with the local ports, module and plugin config. */
 export function localEnvoyConfig(o: LocalEnvoyOptions): Obj {
-  const template = o.endpoints ? OVERRIDE_HOST_TEMPLATE : ENVOY_TEMPLATE;
-  const config = obj(parseYaml(readFileSync(template, "utf8")), "document");
+  const template = o.endpoints ? OVERRIDE_HOST_BOOTSTRAP : ORIGINAL_DST_BOOTSTRAP;
+  const obj = (v: unknown, what: string) => objIn(template, v, what);
+  const config = readBootstrap(template);
   if (o.endpoints) setEndpoints(config, o.endpoints);
   const overrides = Object.keys(o.pluginConfig).filter((k) => DESTINATION_FIELDS.includes(k));
   if (overrides.length > 0)
@@ -90,16 +71,16 @@ export function localEnvoyConfig(o: LocalEnvoyOptions): Obj {
     );
   const admin = obj(obj(obj(config.admin, "admin").address, "admin.address").socket_address, "admin socket");
   admin.port_value = o.adminPort;
-  const listeners = list(obj(config.static_resources, "static_resources").listeners, "listeners");
+  const listeners = list(template, obj(config.static_resources, "static_resources").listeners, "listeners");
   const ports: Record<string, number> = { data: o.port, control: o.controlPort };
   for (const name of Object.keys(ports)) {
     const l = listeners.find((x) => x.name === name);
-    if (!l) throw new Error(`Envoy template: no listener named ${name}`);
+    if (!l) throw new Error(`${template}: no listener named ${name}`);
     obj(obj(l.address, "listener address").socket_address, "listener socket").port_value = ports[name];
   }
   const wasm = resolve(o.wasm);
   for (const l of listeners)
-    for (const cfg of wasmConfigs(l)) {
+    for (const cfg of connectionManagers(template, l).flatMap((m) => wasmPluginConfigs(template, m))) {
       const code = obj(obj(obj(cfg.vm_config, "vm_config").code, "code").local, "code.local");
       code.filename = wasm;
       const configuration = obj(cfg.configuration, "configuration");

@@ -2,23 +2,25 @@
 // envoy/envoy-override-host.yaml), so `npm start` and the cluster-mode tests run exactly what the Envoy files
 // say: the cluster type, the route retry policy, each listener's Wasm plugin configuration, name and buffer limit.
 // Only what the gateway models is read; anything else in those places is an error, not silently dropped.
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
-import { parse as parseYaml } from "yaml";
+import {
+  connectionManagers,
+  CONTROL_FIELDS,
+  DESTINATION_FIELDS,
+  fail,
+  list,
+  obj,
+  type Obj,
+  ORIGINAL_DST_BOOTSTRAP,
+  OVERRIDE_HOST_BOOTSTRAP,
+  readBootstrap,
+  wasmPluginConfigs,
+} from "./envoy-bootstrap.ts";
 
-const ROOT = new URL("../..", import.meta.url).pathname;
-export const ORIGINAL_DST_BOOTSTRAP = join(ROOT, "envoy/envoy.yaml");
-export const OVERRIDE_HOST_BOOTSTRAP = join(ROOT, "envoy/envoy-override-host.yaml");
+export { ORIGINAL_DST_BOOTSTRAP, OVERRIDE_HOST_BOOTSTRAP };
 
 const DESTINATION_HEADER = "x-gateway-destination-endpoint";
 const OVERRIDE_HOST_POLICY = "envoy.load_balancing_policies.override_host";
 const ROUND_ROBIN_POLICY = "envoy.load_balancing_policies.round_robin";
-/** Plugin configuration fields that enable the control path (only the control listener's config has them). */
-const CONTROL_FIELDS = ["controlPath", "controlToken", "controlTokenEnv"];
-/** Fields the bootstrap's cluster type decides. */
-const DESTINATION_FIELDS = ["destinationMode", "maxFallbacks"];
-
-type Obj = Record<string, unknown>;
 
 export interface ShippedListener {
   name: string;
@@ -44,20 +46,6 @@ export interface ShippedEnvoy {
     | { type: "override_host"; name: string; connectTimeoutMs: number; endpoints: string[] };
 }
 
-function fail(file: string, what: string): never {
-  throw new Error(`${file}: ${what}`);
-}
-
-function obj(file: string, v: unknown, what: string): Obj {
-  if (typeof v !== "object" || v === null || Array.isArray(v)) fail(file, `${what} missing`);
-  return v as Obj;
-}
-
-function list(file: string, v: unknown, what: string): Obj[] {
-  if (!Array.isArray(v)) fail(file, `${what} missing`);
-  return v.map((x, i) => obj(file, x, `${what}[${i}]`));
-}
-
 /** A protobuf Duration in YAML ("2s", "0.25s") as milliseconds. */
 function durationMs(file: string, v: unknown, what: string): number {
   const m = typeof v === "string" ? /^([0-9]+(?:\.[0-9]+)?)s$/.exec(v) : null;
@@ -66,22 +54,18 @@ function durationMs(file: string, v: unknown, what: string): number {
 }
 
 function hcm(file: string, listener: Obj): Obj {
-  const managers = list(file, listener.filter_chains, "filter_chains")
-    .flatMap((fc) => list(file, fc.filters, "filters"))
-    .filter((f) => f.name === "envoy.filters.network.http_connection_manager");
+  const managers = connectionManagers(file, listener);
   if (managers.length !== 1)
     fail(file, `listener ${String(listener.name)}: expected one HTTP connection manager`);
-  return obj(file, managers[0]!.typed_config, "hcm typed_config");
+  return managers[0]!;
 }
 
 function readListener(file: string, l: Obj): ShippedListener & { wasm: Obj } {
   const name = String(l.name);
   const manager = hcm(file, l);
-  const wasm = list(file, manager.http_filters, "http_filters").filter(
-    (f) => f.name === "envoy.filters.http.wasm",
-  );
+  const wasm = wasmPluginConfigs(file, manager);
   if (wasm.length !== 1) fail(file, `listener ${name}: expected one Wasm filter`);
-  const config = obj(file, obj(file, wasm[0]!.typed_config, "wasm typed_config").config, "wasm config");
+  const config = wasm[0]!;
   const configuration = obj(file, config.configuration, "wasm configuration");
   const pluginConfig = JSON.parse(String(configuration.value)) as Obj;
   const vhosts = list(file, obj(file, manager.route_config, "route_config").virtual_hosts, "virtual_hosts");
@@ -171,7 +155,7 @@ function readCluster(file: string, c: Obj): ShippedEnvoy["cluster"] {
 
 /** Reads what the gateway models from one of our Envoy bootstraps. */
 export function readShippedEnvoy(file: string): ShippedEnvoy {
-  const doc = obj(file, parseYaml(readFileSync(file, "utf8")), "document");
+  const doc = readBootstrap(file);
   const resources = obj(file, doc.static_resources, "static_resources");
   const listeners = list(file, resources.listeners, "listeners").map((l) => readListener(file, l));
   const wasmConfigs = listeners.map((l) => l.wasm);
