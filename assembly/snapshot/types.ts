@@ -65,6 +65,54 @@ export class SchedulerConfig {
   paramValues: f64[] = [];
 }
 
+/** Parameter kinds in the PLUGINS section (docs/snapshot-format.md). */
+export const PARAM_NUMBER: u8 = 0;
+export const PARAM_STRING: u8 = 1;
+export const PARAM_BOOL: u8 = 2;
+
+/** One plugin parameter as the sidecar validated it: durations arrive as milliseconds (PARAM_NUMBER). */
+export class PluginParam {
+  key: string = "";
+  kind: u8 = PARAM_NUMBER;
+  num: f64 = 0;
+  str: string = "";
+  flag: bool = false;
+}
+
+/** One `plugins[]` entry of an EndpointPickerConfig. */
+export class PluginSpec {
+  type: string = "";
+  /** The config's `name`, which defaults to the type. */
+  name: string = "";
+  params: PluginParam[] = [];
+}
+
+/** A `schedulingProfiles[].plugins[]` entry: an index into SchedulingSpec.plugins and its weight. */
+export class ProfileEntry {
+  plugin: i32 = 0;
+  weight: f64 = 1;
+}
+
+export class ProfileSpec {
+  name: string = "";
+  entries: ProfileEntry[] = [];
+}
+
+/** No plugin index (PLUGINS section: 0xFFFF). */
+export const NO_PLUGIN: i32 = -1;
+
+/** The PLUGINS section: the validated EndpointPickerConfig the filter builds its scheduler from. */
+export class SchedulingSpec {
+  plugins: PluginSpec[] = [];
+  profiles: ProfileSpec[] = [];
+  /** Index of the profile handler plugin, or NO_PLUGIN (single-profile-handler). */
+  handler: i32 = NO_PLUGIN;
+  /** Index of the saturation detector plugin, or NO_PLUGIN (utilization-detector, default parameters). */
+  saturation: i32 = NO_PLUGIN;
+  /** CRC-32 of the section payload: the filter rebuilds its profiles only when this changes. */
+  crc: u32 = 0;
+}
+
 export class Snapshot {
   generation: u64 = 0;
   createdAtMs: u64 = 0;
@@ -75,4 +123,6 @@ export class Snapshot {
   objectives: Objective[] = [];
   rewrites: Rewrite[] = [];
   scheduler: SchedulerConfig = new SchedulerConfig();
+  /** The PLUGINS section (format version 2); null = none sent, the built-in `default` config applies. */
+  scheduling: SchedulingSpec | null = null;
 }
