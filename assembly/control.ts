@@ -4,6 +4,10 @@
 
 import {
   BUFFER_REQUEST_BODY,
+  DATA_CONTINUE,
+  DATA_STOP_AND_BUFFER,
+  HEADERS_CONTINUE,
+  HEADERS_STOP,
   getBufferBytes,
   getHeader,
   HeaderMap,
@@ -14,11 +18,6 @@ import {
 import { sendError } from "./replies.ts";
 import { config } from "./plugins.ts";
 import { INGEST_NOT_NEWER, INGEST_STORED, INGEST_UNCHANGED, ingestSnapshot } from "./ingest.ts";
-
-export const HEADERS_CONTINUE: u32 = 0;
-export const HEADERS_STOP: u32 = 1;
-export const DATA_CONTINUE: u32 = 0;
-export const DATA_STOP_AND_BUFFER: u32 = 1;
 
 const GENERATION_HEADER = "x-epp-snapshot-generation";
 

@@ -1,8 +1,9 @@
 // Stream glue for the data path and the plugin lifecycle. A data request flows:
 //   headers: strip a spoofed destination, check the snapshot, then either decide now (no body, or a
-//            path we do not parse) or stop and buffer (OpenAI paths with a body; size limit → 413);
-//   body:    at end of stream (or at the trailers, when they follow the body) inference-request.ts
-//            scans, resolves the model and schedules (pick.ts);
+//            path we do not parse) or stop and buffer (OpenAI paths with a body);
+//   body:    as soon as the buffered head holds `model` and enough prompt (inference-request.ts), or at
+//            the end of the body / its trailers: resolve, schedule (pick.ts), continue; the rest of the
+//            body then streams through, watched for a second `model`. Buffering past maxBodyBytes → 413;
 //   response headers: x-gateway-destination-endpoint-served = the upstream that answered;
 //   log/delete: the dispatch leaves the plugin's in-flight count (inflight.ts).
 // Every callback first activates the plugin (root context) its stream belongs to (plugins.ts).
@@ -11,6 +12,15 @@ import {
   BUFFER_PLUGIN_CONFIGURATION,
   BUFFER_REQUEST_BODY,
   bufferLength,
+  clearRouteCache,
+  DATA_CONTINUE,
+  DATA_STOP_AND_BUFFER,
+  HEADERS_CONTINUE,
+  HEADERS_STOP,
+  sendLocalReply,
+  setBufferBytes,
+  TRAILERS_CONTINUE,
+  TRAILERS_STOP,
   getBufferBytes,
   getHeader,
   getPropertyEncoded,
@@ -24,20 +34,14 @@ import {
   setTickPeriod,
 } from "./abi/host.ts";
 import { parseConfig, STALE_FAIL, tokensFromEnv } from "./config.ts";
-import {
-  controlBody,
-  controlHeaders,
-  pathWithoutQuery,
-  DATA_CONTINUE,
-  DATA_STOP_AND_BUFFER,
-  HEADERS_CONTINUE,
-  HEADERS_STOP,
-} from "./control.ts";
+import { controlBody, controlHeaders, pathWithoutQuery } from "./control.ts";
 import { DESTINATION_HEADER } from "./pick.ts";
-import { routeBody, routeUnparsed } from "./inference-request.ts";
+import { duplicateModel, MODEL_HEADER, routeBodyPrefix, routeUnparsed } from "./inference-request.ts";
+import { Decision, DECIDE_PASS, DECIDE_REPLY, DECIDE_ROUTE, DECIDE_WAIT } from "./decision.ts";
+import { informationalHeaderValue } from "./request/header-value.ts";
+import { ModelKeyWatch } from "./request/model-key-watch.ts";
 import { Dispatch, finishDispatch } from "./inflight.ts";
 import { kindFromPath, KIND_AUTO } from "./request/prompt.ts";
-import { sendError, sendJsonReply } from "./replies.ts";
 import { jsonString } from "./snapshot/to-json.ts";
 import { activate, config, configurePlugin, forgetPlugin, Plugin, plugin, pluginOf } from "./plugins.ts";
 import { releaseLease } from "./pull.ts";
@@ -48,14 +52,15 @@ export const SERVED_HEADER = "x-gateway-destination-endpoint-served";
 /** With debugHeaders: whether the pick was made on a fresh snapshot or on a stale one (staleMode route). */
 export const SNAPSHOT_STATE_HEADER = "x-epp-snapshot-state";
 
-const TRAILERS_CONTINUE: u32 = 0;
-const TRAILERS_STOP: u32 = 1;
-
 class Stream {
   control: bool = false;
   /** Waiting for the end of an OpenAI body; `kind` says how to read its prompt. */
   buffering: bool = false;
   kind: i32 = KIND_AUTO;
+  /** Buffered bytes at which to look at the body again (each look at least doubles it). */
+  nextLook: u32 = 0;
+  /** Routed on the body's head: the rest is watched as it streams through. */
+  watch: ModelKeyWatch | null = null;
   picked: string | null = null;
   /** The pick was made on a snapshot past staleAfterMs. */
   stale: bool = false;
@@ -122,13 +127,50 @@ export function onContextCreate(id: u32, rootId: u32): void {
   if (p != null) streams.set(id, new Stream(p));
 }
 
-function tooLarge(): void {
-  sendError(
+/** The one Decision of this VM: the director fills it, apply() carries it out. */
+const decision = new Decision();
+
+function tooLarge(s: Stream): void {
+  decision.reset();
+  decision.error(
     413,
-    "request body is larger than maxBodyBytes (" + config.maxBodyBytes.toString() + " bytes)",
+    "request body is larger than maxBodyBytes (" +
+      config.maxBodyBytes.toString() +
+      " bytes) and the filter has not found its model yet",
     "invalid_request_error",
     "request_too_large",
   );
+  apply(s);
+}
+
+/**
+ * Carries out `decision` on the stream — the only place the data path answers locally or changes the
+ * request. True when the stream may continue (routed, or passed through).
+ */
+function apply(s: Stream): bool {
+  const d = decision;
+  if (d.kind == DECIDE_REPLY) {
+    s.buffering = false;
+    d.replyNames.push("content-type");
+    d.replyValues.push("application/json");
+    sendLocalReply(d.status, d.details, d.body, d.replyNames, d.replyValues);
+    return false;
+  }
+  if (d.kind == DECIDE_PASS) {
+    s.buffering = false;
+    return true;
+  }
+  if (d.kind != DECIDE_ROUTE) return false;
+  s.buffering = false;
+  s.picked = d.served;
+  replaceHeader(HeaderMap.Request, DESTINATION_HEADER, d.destinations);
+  const head = d.head;
+  if (head != null) setBufferBytes(BUFFER_REQUEST_BODY, 0, <u32>d.headEnd, head);
+  if (d.contentLength >= 0) replaceHeader(HeaderMap.Request, "content-length", d.contentLength.toString());
+  const target = d.targetModel;
+  if (target != null) replaceHeader(HeaderMap.Request, MODEL_HEADER, informationalHeaderValue(target));
+  clearRouteCache();
+  return true;
 }
 
 /** JSON media types: application/json and application/*+json, any parameters. */
@@ -152,6 +194,7 @@ export function onRequestHeaders(id: u32, endOfStream: bool): u32 {
   }
   if (health && path != null && bare == config.healthPath) {
     answerHealth();
+    apply(s);
     return HEADERS_STOP;
   }
   // A client-supplied destination must never survive, whatever happens next.
@@ -160,34 +203,33 @@ export function onRequestHeaders(id: u32, endOfStream: bool): u32 {
   const snapshot = plugin.snapshots.refresh();
   const stale = snapshot != null && isStale();
   // staleMode fail: past staleAfterMs the snapshot is unusable and the failure mode applies.
+  decision.reset();
   if (snapshot == null || (stale && config.staleMode == STALE_FAIL)) {
-    if (config.failOpen) return HEADERS_CONTINUE;
-    const why =
-      snapshot == null ? "no endpoint snapshot has been received yet" : "the endpoint snapshot is stale";
-    sendError(503, why, "service_unavailable", snapshot == null ? "no_snapshot" : "stale_snapshot");
-    return HEADERS_STOP;
+    if (config.failOpen) decision.pass();
+    else {
+      const why =
+        snapshot == null ? "no endpoint snapshot has been received yet" : "the endpoint snapshot is stale";
+      decision.error(503, why, "service_unavailable", snapshot == null ? "no_snapshot" : "stale_snapshot");
+    }
+    return apply(s) ? HEADERS_CONTINUE : HEADERS_STOP;
   }
   s.stale = stale;
   const kind = path == null ? KIND_AUTO : kindFromPath(path);
   // No body, or a path we do not parse (documented): decide on load alone, without buffering.
   if (endOfStream || kind == KIND_AUTO) {
     plugin.pool.sync(snapshot, stale);
-    s.picked = routeUnparsed(s.dispatch);
-    return s.picked == null ? HEADERS_STOP : HEADERS_CONTINUE;
+    routeUnparsed(s.dispatch, decision);
+    return apply(s) ? HEADERS_CONTINUE : HEADERS_STOP;
   }
   const type = getHeader(HeaderMap.Request, "content-type");
   if (type != null && !isJsonContentType(type)) {
-    sendError(
+    decision.error(
       400,
       "content-type must be application/json for " + pathWithoutQuery(path!),
       "invalid_request_error",
       "invalid_content_type",
     );
-    return HEADERS_STOP;
-  }
-  const length = getHeader(HeaderMap.Request, "content-length");
-  if (length != null && length.length > 0 && parseFloat(length) > <f64>config.maxBodyBytes) {
-    tooLarge();
+    apply(s);
     return HEADERS_STOP;
   }
   s.buffering = true;
@@ -206,10 +248,11 @@ function isStale(): bool {
 
 /** The health path: 200 while this plugin holds a snapshot it routes on, else 503 naming why. */
 function answerHealth(): void {
+  decision.reset();
   const snapshot = plugin.snapshots.refresh();
   const pool = jsonString(config.poolNamespace + "/" + config.poolName);
   if (snapshot == null) {
-    sendJsonReply(
+    decision.reply(
       503,
       "epp_not_ready",
       '{"status":"not_ready","reason":"no_snapshot","pool":' +
@@ -220,7 +263,7 @@ function answerHealth(): void {
   }
   const stale = isStale();
   if (stale && config.staleMode == STALE_FAIL) {
-    sendJsonReply(
+    decision.reply(
       503,
       "epp_not_ready",
       '{"status":"not_ready","reason":"stale_snapshot","pool":' +
@@ -229,7 +272,7 @@ function answerHealth(): void {
     );
     return;
   }
-  sendJsonReply(
+  decision.reply(
     200,
     "epp_ready",
     '{"status":"ready","snapshot":' +
@@ -242,9 +285,17 @@ function answerHealth(): void {
   );
 }
 
-/** The whole buffered body is here: route it. True when the stream may continue. */
-function routeBuffered(s: Stream, bodySize: u32): bool {
-  s.buffering = false;
+/** The first look at a body waits for this much of it (or its end). */
+const FIRST_LOOK_BYTES: u32 = 16 * 1024;
+
+/** The one slot routeBodyPrefix fills with the watcher for the rest of a body routed on its head. */
+const watchSlot: ModelKeyWatch[] = [new ModelKeyWatch()];
+
+/**
+ * Routes from the buffered body when it can: `bodySize` bytes are buffered, `complete` when that is all
+ * of it. True when the stream may continue; false while buffering or after a local reply.
+ */
+function routeBuffered(s: Stream, bodySize: u32, complete: bool): bool {
   // The snapshot may have moved on while the body arrived; the cached one never goes back to null.
   // staleMode fail routes a body whose headers were let through on the snapshot's figures, as before.
   const snapshot = plugin.snapshots.refresh();
@@ -252,22 +303,50 @@ function routeBuffered(s: Stream, bodySize: u32): bool {
     s.stale = isStale();
     plugin.pool.sync(snapshot, s.stale && config.staleMode != STALE_FAIL);
   }
-  s.picked = routeBody(bodySize, s.kind, s.dispatch);
-  return s.picked != null;
+  const placeholder = watchSlot[0];
+  decision.reset();
+  routeBodyPrefix(bodySize, complete, s.kind, s.dispatch, watchSlot, decision);
+  if (decision.kind == DECIDE_WAIT) {
+    s.nextLook = max(bodySize * 2, FIRST_LOOK_BYTES);
+    return false;
+  }
+  if (watchSlot[0] !== placeholder) {
+    s.watch = watchSlot[0];
+    watchSlot[0] = placeholder;
+  }
+  return apply(s);
+}
+
+/** A chunk of a body routed on its head: watch it for a second `model` (then 400) and let it pass. */
+function watchChunk(s: Stream, chunkSize: u32): u32 {
+  const w = s.watch!;
+  const bytes = getBufferBytes(BUFFER_REQUEST_BODY, 0, chunkSize);
+  if (bytes != null) w.feed(changetype<usize>(bytes), bytes.byteLength);
+  if (!w.duplicate) return DATA_CONTINUE;
+  s.watch = null;
+  decision.reset();
+  duplicateModel(decision);
+  apply(s);
+  return DATA_STOP_AND_BUFFER;
 }
 
 export function onRequestBody(id: u32, bodySize: u32, endOfStream: bool): u32 {
   const s = enter(id);
   if (s == null) return DATA_CONTINUE;
   if (s.control) return controlBody(bodySize, endOfStream);
+  if (s.watch != null) return watchChunk(s, bodySize);
   if (!s.buffering) return DATA_CONTINUE;
   if (bodySize > config.maxBodyBytes) {
-    s.buffering = false;
-    tooLarge();
+    tooLarge(s);
     return DATA_STOP_AND_BUFFER;
   }
-  if (!endOfStream) return DATA_STOP_AND_BUFFER;
-  return routeBuffered(s, bodySize) ? DATA_CONTINUE : DATA_STOP_AND_BUFFER;
+  // Each look re-reads the head, so looks are spaced geometrically: O(body) work in all.
+  if (!endOfStream && bodySize < s.nextLook) return DATA_STOP_AND_BUFFER;
+  if (!endOfStream && bodySize < FIRST_LOOK_BYTES) {
+    s.nextLook = FIRST_LOOK_BYTES;
+    return DATA_STOP_AND_BUFFER;
+  }
+  return routeBuffered(s, bodySize, endOfStream) ? DATA_CONTINUE : DATA_STOP_AND_BUFFER;
 }
 
 /**
@@ -282,11 +361,10 @@ export function onRequestTrailers(id: u32): u32 {
   if (s.control) return controlBody(bodySize, true) == DATA_CONTINUE ? TRAILERS_CONTINUE : TRAILERS_STOP;
   if (!s.buffering) return TRAILERS_CONTINUE;
   if (bodySize > config.maxBodyBytes) {
-    s.buffering = false;
-    tooLarge();
+    tooLarge(s);
     return TRAILERS_STOP;
   }
-  return routeBuffered(s, bodySize) ? TRAILERS_CONTINUE : TRAILERS_STOP;
+  return routeBuffered(s, bodySize, true) ? TRAILERS_CONTINUE : TRAILERS_STOP;
 }
 
 /** `upstream.address` as Envoy serves it: the host of the attempt that answered. */

@@ -1,6 +1,7 @@
-// One inference request from buffered body to routing decision: scan the JSON once, resolve the model
-// (objective → priority, rewrite → target), hash the prompt's leading blocks, schedule, and — when the
-// target differs — rewrite the body's `model` and fix content-length. All scratch is per VM and reused.
+// One inference request from body to routing decision, made as soon as the body's head allows: scan
+// the head for `model` and the prompt's leading blocks, resolve the model (objective → priority, rewrite
+// → target), hash, schedule, and — when the target differs — rewrite `model` in the head and fix
+// content-length. The rest of the body streams past (model-key-watch.ts). All scratch is per VM.
 
 import {
   BUFFER_REQUEST_BODY,
@@ -10,21 +11,44 @@ import {
   log,
   logEnabled,
   LogLevel,
-  replaceHeader,
-  setBufferBytes,
 } from "./abi/host.ts";
-import { ScanResult, scanErrorBody, STREAM_TRUE } from "./request/result.ts";
-import { scanRequest } from "./request/json-scan.ts";
-import { extractModel, extractPrompt, DEFAULT_PROMPT_LIMIT } from "./request/prompt.ts";
+import {
+  MAX_DEPTH,
+  ScanResult,
+  scanErrorBody,
+  SCAN_INCOMPLETE,
+  SCAN_MODEL_DUPLICATE,
+  SCAN_MODEL_MISSING,
+  STREAM_TRUE,
+} from "./request/result.ts";
+import {
+  scanPrefix,
+  scanRequest,
+  KEY_INPUT,
+  KEY_INSTRUCTIONS,
+  KEY_MESSAGES,
+  KEY_PROMPT,
+} from "./request/json-scan.ts";
+import {
+  extractModel,
+  extractPrompt,
+  DEFAULT_PROMPT_LIMIT,
+  KIND_CHAT,
+  KIND_COMPLETIONS,
+  KIND_EMBEDDINGS,
+  KIND_RESPONSES,
+} from "./request/prompt.ts";
 import { ByteBuffer } from "./request/bytes.ts";
-import { rewriteModel } from "./request/rewrite.ts";
-import { hasControlCharacters, informationalHeaderValue } from "./request/header-value.ts";
+import { rewrittenHead } from "./request/rewrite.ts";
+import { closePrefix } from "./request/body-prefix.ts";
+import { ModelKeyWatch } from "./request/model-key-watch.ts";
+import { hasControlCharacters } from "./request/header-value.ts";
 import { computeBlockHashes, BLOCK_SIZE, DEFAULT_MAX_BLOCKS } from "./prefix/blocks.ts";
 import { RequestInfo } from "./scheduling/types.ts";
 import { MODEL_NOT_FOUND, Resolution, resolveModel } from "./scheduling/models.ts";
-import { pickAndRoute } from "./pick.ts";
+import { pick } from "./pick.ts";
 import { Dispatch } from "./inflight.ts";
-import { sendError, sendJsonReply } from "./replies.ts";
+import { Decision, DECIDE_ROUTE } from "./decision.ts";
 import { config, plugin } from "./plugins.ts";
 
 /** The served (target) model, for the upstream and access logs. */
@@ -53,37 +77,176 @@ function endpointSubset(): string {
   return config.conformance ? requestHeader(SUBSET_HEADER) : "";
 }
 
-/** Routes a request whose body is not parsed (no body, or a path we do not know): load only. */
-export function routeUnparsed(d: Dispatch): string | null {
+/** Decides for a request whose body is not parsed (no body, or a path we do not know): load only. */
+export function routeUnparsed(d: Dispatch, out: Decision): void {
   req.reset();
   req.endpointSubset = endpointSubset();
-  return pickAndRoute(req, d);
+  pick(req, d, out);
 }
 
-/** Routes a buffered OpenAI-style body of `kind` (request/prompt.ts KIND_*). Null = replied locally. */
-export function routeBody(bodySize: u32, kind: i32, d: Dispatch): string | null {
-  const body = getBufferBytes(BUFFER_REQUEST_BODY, 0, bodySize);
-  const ptr: usize = body == null ? 0 : changetype<usize>(body);
-  const len = body == null ? 0 : body.byteLength;
-  scanRequest(ptr, len, scan);
-  if (!scan.ok) {
-    sendJsonReply(400, "epp_invalid_request", scanErrorBody(scan.error, scan.errorPos));
-    return null;
+/** The first look at a body: enough for `model` and a full prompt window in the usual field order. */
+const FIRST_WINDOW: i32 = 24 * 1024;
+/** Past this much JSON, a prompt that still has not filled the hashing limit is routed with what it has. */
+const MAX_PROMPT_WINDOW: i32 = 256 * 1024;
+/** Bytes read per call while catching the key watcher up with the buffered body. */
+const WATCH_SLICE: i32 = 64 * 1024;
+
+/** Closed form of a truncated prefix (body-prefix.ts), for the prompt reader. */
+const closed = new ByteBuffer(MAX_PROMPT_WINDOW + 2 * MAX_DEPTH + 2, 4096);
+const promptScan = new ScanResult();
+/**
+ * Closing a cut string adds template text that the real prompt does not have there (at most
+ * "\n<|im_end|>\n" after a cut role or content): a closed prompt is trusted to the limit only when it
+ * runs this far past it.
+ */
+const CLOSING_SLACK: i32 = 16;
+const closedPrompt = new ByteBuffer(DEFAULT_PROMPT_LIMIT + CLOSING_SLACK, 4096);
+// The prompt routeScanned hashes: promptText's bytes for a whole body, closedPrompt's for a cut one.
+let promptPtr: usize = 0;
+let promptLen: i32 = 0;
+const headScan = new ScanResult();
+
+/** The top-level field that carries the prompt of `kind` has fully arrived. */
+function promptFieldDone(r: ScanResult, kind: i32): bool {
+  const cut = r.cut.topKey;
+  if (kind == KIND_CHAT) return r.messages.present && cut != KEY_MESSAGES;
+  if (kind == KIND_COMPLETIONS) return r.prompt.present && cut != KEY_PROMPT;
+  if (kind == KIND_EMBEDDINGS) return r.input.present && cut != KEY_INPUT;
+  return r.input.present && cut != KEY_INPUT && instructionsDone(r, kind);
+}
+
+/** /v1/responses puts `instructions` before `input` in the prompt: its text must be known first. */
+function instructionsDone(r: ScanResult, kind: i32): bool {
+  return kind != KIND_RESPONSES || (r.instructions.present && r.cut.topKey != KEY_INSTRUCTIONS);
+}
+
+function refuse(out: Decision, code: i32, at: i32): void {
+  out.reply(400, "epp_invalid_request", scanErrorBody(code, at));
+}
+
+/**
+ * Decides for an OpenAI-style body of `kind` (request/prompt.ts KIND_*) from what has arrived: `available`
+ * bytes are buffered and `complete` says whether that is the whole body. Reads as little as it can: the
+ * head up to `model` and the first MAX_PROMPT_WINDOW bytes at most for the prompt. `out` stays DECIDE_WAIT
+ * while more of the body is needed. When the decision comes before the whole body has been read,
+ * `watchOut[0]` receives the watcher for the rest.
+ */
+export function routeBodyPrefix(
+  available: u32,
+  complete: bool,
+  kind: i32,
+  d: Dispatch,
+  watchOut: ModelKeyWatch[],
+  out: Decision,
+): void {
+  const total = <i32>min<u32>(available, <u32>i32.MAX_VALUE);
+  let window = FIRST_WINDOW;
+  let body: ArrayBuffer | null = null;
+  let ptr: usize = 0;
+  let n = 0;
+  let whole = false;
+  // Widen the window until it holds `model`, then until the prompt is long enough or fully seen.
+  while (true) {
+    n = min(total, window);
+    whole = complete && n == total;
+    body = getBufferBytes(BUFFER_REQUEST_BODY, 0, <u32>n);
+    ptr = body == null ? 0 : changetype<usize>(body);
+    n = body == null ? 0 : body.byteLength;
+    if (whole) scanRequest(ptr, n, scan);
+    else scanPrefix(ptr, n, scan);
+    if (!scan.ok && scan.error != SCAN_INCOMPLETE) return refuse(out, scan.error, scan.errorPos);
+    if (!scan.model.present) {
+      if (n < total) {
+        window = n * 2;
+        continue;
+      }
+      return;
+    }
+    if (scan.model.end - scan.model.start <= 2) return refuse(out, SCAN_MODEL_MISSING, 0);
+    if (whole || !scan.cut.truncated) break;
+    const short = promptShort(ptr, n, kind);
+    if (short || !instructionsDone(scan, kind)) {
+      if (n < total && n < MAX_PROMPT_WINDOW) {
+        window = n * 2;
+        continue;
+      }
+      if (!complete && n < MAX_PROMPT_WINDOW) return;
+    }
+    break;
   }
-  extractModel(ptr, len, scan, modelText);
+  let watch: ModelKeyWatch | null = null;
+  if (!whole && scan.cut.truncated) {
+    // Deciding on a prefix: what has arrived beyond it is checked for a second `model` first.
+    watch = ModelKeyWatch.fromCut(scan.cut);
+    let at = scan.cut.safePos;
+    while (at < total) {
+      const slice = getBufferBytes(BUFFER_REQUEST_BODY, <u32>at, <u32>min(WATCH_SLICE, total - at));
+      if (slice == null || slice.byteLength == 0) break;
+      watch.feed(changetype<usize>(slice), slice.byteLength);
+      at += slice.byteLength;
+    }
+    if (watch.duplicate) return duplicateModel(out);
+  }
+  routeScanned(ptr, n, kind, d, contentLength(total), out);
+  if (out.kind == DECIDE_ROUTE && watch != null) watchOut[0] = watch;
+}
+
+/** A second top-level `model` in the part of the body that followed the decision. */
+export function duplicateModel(out: Decision): void {
+  refuse(out, SCAN_MODEL_DUPLICATE, 0);
+}
+
+/**
+ * Reads the prompt of the truncated prefix [ptr, ptr+n) (`scan` holds its prefix scan) into promptText,
+ * from at most MAX_PROMPT_WINDOW bytes. True when the prompt is shorter than the hashing limit and its
+ * field has not fully arrived: more of the body would add to it.
+ */
+function promptShort(ptr: usize, n: i32, kind: i32): bool {
+  let head = scan;
+  const m = min(n, MAX_PROMPT_WINDOW);
+  if (m < n) {
+    // The window grew past the prompt limit to find `model`: close only its first part.
+    scanPrefix(ptr, m, headScan);
+    head = headScan;
+  }
+  closedPrompt.reset();
+  promptPtr = closedPrompt.ptr;
+  promptLen = 0;
+  if (!head.cut.truncated || !closePrefix(ptr, m, head.cut, closed)) return true;
+  scanRequest(closed.ptr, closed.len, promptScan);
+  if (!promptScan.ok) return true;
+  const len = extractPrompt(closed.ptr, closed.len, promptScan, kind, closedPrompt);
+  promptLen = min(len, DEFAULT_PROMPT_LIMIT);
+  return len < closedPrompt.limit && !promptFieldDone(scan, kind);
+}
+
+/** The body's announced length, or what has arrived when it is chunked. */
+function contentLength(arrived: i32): i32 {
+  const v = getHeader(HeaderMap.Request, "content-length");
+  if (v == null || v.length == 0) return arrived;
+  const parsed = I32.parseInt(v);
+  return parsed > arrived ? parsed : arrived;
+}
+
+/**
+ * Routes from the scanned window [ptr, ptr+n): resolve the model, hash the prompt (already in
+ * promptText when the window was truncated), schedule, and rewrite the head when the target differs.
+ */
+function routeScanned(ptr: usize, n: i32, kind: i32, d: Dispatch, bodyBytes: i32, out: Decision): void {
+  extractModel(ptr, n, scan, modelText);
   if (modelText.len > MAX_MODEL_BYTES) {
-    sendError(400, '"model" is too long', "invalid_request_error", "invalid_model");
-    return null;
+    out.error(400, '"model" is too long', "invalid_request_error", "invalid_model");
+    return;
   }
   const requested = String.UTF8.decodeUnsafe(modelText.ptr, <usize>modelText.len);
   if (hasControlCharacters(requested)) {
-    sendError(
+    out.error(
       400,
       '"model" must not contain control characters (U+0000-U+001F, U+007F)',
       "invalid_request_error",
       "invalid_model",
     );
-    return null;
+    return;
   }
   const found = resolveModel(
     plugin.pool.models,
@@ -94,13 +257,13 @@ export function routeBody(bodySize: u32, kind: i32, d: Dispatch): string | null 
     resolution,
   );
   if (found == MODEL_NOT_FOUND) {
-    sendError(
+    out.error(
       404,
       "The model `" + requested + "` does not exist in pool " + config.poolNamespace + "/" + config.poolName,
       "invalid_request_error",
       "model_not_found",
     );
-    return null;
+    return;
   }
   const target = resolution.targetModel;
   req.reset();
@@ -112,30 +275,36 @@ export function routeBody(bodySize: u32, kind: i32, d: Dispatch): string | null 
   req.stream = scan.stream == STREAM_TRUE;
   req.endpointSubset = endpointSubset();
 
-  const promptLen = extractPrompt(ptr, len, scan, kind, promptText);
+  // A truncated window's prompt was read from its closed form (promptShort); a whole one is read here.
+  const cut = scan.cut.truncated;
+  if (!cut) {
+    promptLen = extractPrompt(ptr, n, scan, kind, promptText);
+    promptPtr = promptText.ptr;
+  }
   req.promptBytes = promptLen;
-  // A truncated prompt undercounts: the body length is the better size estimate then.
-  req.promptTokens = (promptText.truncated ? len : promptLen) / 4;
+  // A prompt cut at the hashing limit undercounts: the body's length is the better size estimate then.
+  req.promptTokens = (cut || promptText.truncated ? bodyBytes : promptLen) / 4;
   if (promptLen >= BLOCK_SIZE) {
     // Blocks are chained from the model the server sees, so rewrites to one target share a cache.
     const targetBytes = resolution.rewritten ? String.UTF8.encode(target) : null;
     const mPtr = targetBytes != null ? changetype<usize>(targetBytes) : modelText.ptr;
     const mLen = targetBytes != null ? targetBytes.byteLength : modelText.len;
-    req.hashCount = computeBlockHashes(promptText.ptr, promptLen, mPtr, mLen, hashes);
+    req.hashCount = computeBlockHashes(promptPtr, promptLen, mPtr, mLen, hashes);
     req.hashes = hashes;
   }
 
-  const served = pickAndRoute(req, d);
-  if (served == null) return null;
+  pick(req, d, out);
+  if (out.kind != DECIDE_ROUTE) return;
+  out.targetModel = target;
   if (resolution.rewritten) {
-    const out = rewriteModel(ptr, len, scan, target);
-    setBufferBytes(BUFFER_REQUEST_BODY, 0, <u32>len, out);
+    const head = rewrittenHead(ptr, scan, target);
+    out.head = head;
+    out.headEnd = scan.model.end;
     // Chunked requests carry no content-length; Envoy re-frames them, so only fix one that exists.
-    if (getHeader(HeaderMap.Request, "content-length") != null)
-      replaceHeader(HeaderMap.Request, "content-length", out.byteLength.toString());
+    const length = getHeader(HeaderMap.Request, "content-length");
+    if (length != null && length.length > 0)
+      out.contentLength = I64.parseInt(length) + <i64>(head.byteLength - scan.model.end);
   }
-  replaceHeader(HeaderMap.Request, MODEL_HEADER, informationalHeaderValue(target));
   if (logEnabled(LogLevel.Debug))
-    log(LogLevel.Debug, "model " + requested + " served as " + target + " by " + served);
-  return served;
+    log(LogLevel.Debug, "model " + requested + " served as " + target + " by " + out.served);
 }

@@ -1,21 +1,19 @@
-// Runs the scheduler for one request and applies its decision to the stream: the ordered destination
-// list (best first, then fallbacks) in x-gateway-destination-endpoint, or a 429 / 503 local reply.
-// Records the dispatch (prefix index + VM-local in-flight) so the next pick already sees it.
+// Runs the scheduler for one request and states the outcome in the Decision: the ordered destination list
+// (best first, then fallbacks) for x-gateway-destination-endpoint, or a 429 / 503 reply. After a pick it runs
+// the post-pick hooks (prefix index, affinity directory) and records the dispatch in the VM-local in-flight
+// set, so the next pick already sees it. It never touches the stream: filter.ts applies the Decision.
 
-import { clearRouteCache, HeaderMap, nowNanos, replaceHeader } from "./abi/host.ts";
+import { nowNanos } from "./abi/host.ts";
 import { RequestInfo, SCHEDULE_OK, SCHEDULE_SHED } from "./scheduling/types.ts";
 import { Dispatch } from "./inflight.ts";
-import { sendError } from "./replies.ts";
+import { Decision } from "./decision.ts";
 import { config, plugin } from "./plugins.ts";
 import { REACH_NONE } from "./reachability.ts";
 
 export const DESTINATION_HEADER = "x-gateway-destination-endpoint";
 
-/**
- * Picks endpoints for `req`. Returns the first (served) `ip:port`, or null after replying locally.
- * `d` receives the dispatch record (finish it when the stream ends).
- */
-export function pickAndRoute(req: RequestInfo, d: Dispatch): string | null {
+/** Picks endpoints for `req` into `out` (route, or a reply). `d` receives the dispatch (finish it at stream end). */
+export function pick(req: RequestInfo, d: Dispatch, out: Decision): void {
   const pool = plugin.pool;
   const eps = pool.endpoints;
   const scheduler = pool.scheduler;
@@ -23,7 +21,7 @@ export function pickAndRoute(req: RequestInfo, d: Dispatch): string | null {
   const window = config.failedConnectWindowMs;
   if (window > 0 && pool.reachability(nowMs, window) == REACH_NONE) {
     // Every ready endpoint refused connects just now: answer at once rather than feed a dead pool.
-    sendError(
+    out.error(
       503,
       "every ready endpoint in pool " +
         config.poolNamespace +
@@ -34,35 +32,32 @@ export function pickAndRoute(req: RequestInfo, d: Dispatch): string | null {
         " ms",
       "service_unavailable",
       "no_reachable_endpoint",
-      ["retry-after"],
-      ["1"],
     );
-    return null;
+    out.withHeader("retry-after", "1");
+    return;
   }
   const status = scheduler.schedule(eps, req, pool.staleFigures);
   if (status == SCHEDULE_SHED) {
-    sendError(
+    out.error(
       429,
       "the inference pool is saturated and this request is sheddable; retry later",
       "rate_limit_exceeded",
       "request_shed",
     );
-    return null;
+    return;
   }
   if (status != SCHEDULE_OK || scheduler.resultCount == 0) {
     const why =
       req.endpointSubset.length > 0
         ? "no ready endpoint matches test-epp-endpoint-selection"
         : "no ready endpoint in pool " + config.poolNamespace + "/" + config.poolName;
-    sendError(503, why, "service_unavailable", "no_ready_endpoint");
-    return null;
+    out.error(503, why, "service_unavailable", "no_ready_endpoint");
+    return;
   }
   const first = scheduler.result[0];
   scheduler.onPicked(eps, first, req);
   pool.inflight.record(d, eps[first], req.promptTokens, nowMs);
   const list = scheduler.destinationList(eps);
   d.destinations = list;
-  replaceHeader(HeaderMap.Request, DESTINATION_HEADER, list);
-  clearRouteCache();
-  return eps[first].hostPort;
+  out.route(list, eps[first].hostPort);
 }

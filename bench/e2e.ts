@@ -9,7 +9,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { distribution, summarizeStage, type RequestRecord } from "./report/metrics.ts";
-import { mulberry32 } from "./rng.ts";
+import { mulberry32 } from "../sim/rng.ts";
 import { freeConsecutivePorts } from "../scripts/local-stack/ports.ts";
 
 const { values } = parseArgs({

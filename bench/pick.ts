@@ -2,8 +2,11 @@
 // of 10, 100 and 1000 endpoints. Each sample is one whole data-path stream — context creation, request
 // headers (+ body when a prompt is sent), the pick, response headers, log/done/delete — so it is what
 // Envoy would spend in the filter per request.
+// With --chunk-bytes N the body arrives in N-byte pieces, as Envoy hands a body to filters as it reads it;
+// "decision" is then the time until the filter let the headers go upstream with their destination, the
+// rest is the pass-through of the remaining pieces.
 // Usage: npm run bench:pick -- [--requests 20000] [--sizes 10,100,1000] [--prompt-bytes 4096]
-//        [--profiles legacy,gie-default,default]  (default: only "default")
+//        [--chunk-bytes 0 (whole body at once)] [--profiles legacy,gie-default,default]  (default: "default")
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { EnvoyProcess, type HeaderList, type HttpStream, type StreamCallbacks } from "../host/index.ts";
@@ -15,6 +18,7 @@ const { values } = parseArgs({
     requests: { type: "string", default: "20000" },
     sizes: { type: "string", default: "10,100,1000" },
     "prompt-bytes": { type: "string", default: "4096" },
+    "chunk-bytes": { type: "string", default: "0" },
     wasm: { type: "string", default: "build/filter.wasm" },
     profiles: { type: "string", default: "default" },
   },
@@ -22,6 +26,7 @@ const { values } = parseArgs({
 const REQUESTS = Number(values.requests);
 const SIZES = values.sizes!.split(",").map(Number);
 const PROMPT_BYTES = Number(values["prompt-bytes"]);
+const CHUNK_BYTES = Number(values["chunk-bytes"]);
 const PROFILES = values.profiles!.split(",").filter(Boolean);
 const TOKEN = "bench-token";
 const POOL = { namespace: "bench", name: "pool" };
@@ -72,12 +77,15 @@ function promptBody(bytes: number): Uint8Array {
 interface Outcome {
   status?: number;
   destination?: string;
+  /** process.hrtime.bigint() when the headers went upstream. */
+  decidedAt?: bigint;
 }
 
 function callbacks(out: Outcome): StreamCallbacks {
   return {
     forwardRequestHeaders: (h: HeaderList) => {
       out.destination = h.find(([k]) => k === "x-gateway-destination-endpoint")?.[1];
+      out.decidedAt = process.hrtime.bigint();
     },
     forwardRequestData: () => {},
     forwardResponseHeaders: () => {},
@@ -107,8 +115,13 @@ async function main(): Promise<void> {
     [":status", "200"],
     ["content-type", "application/json"],
   ];
-  console.log(`filter: ${values.wasm}; ${REQUESTS} requests per size; prompt ${PROMPT_BYTES} B; 1 worker VM`);
-  console.log("profile      endpoints   p50 µs   p90 µs   p99 µs  mean µs  distinct picks");
+  const delivery = CHUNK_BYTES > 0 ? `${CHUNK_BYTES} B pieces` : "one piece";
+  console.log(
+    `filter: ${values.wasm}; ${REQUESTS} requests per size; prompt ${PROMPT_BYTES} B in ${delivery}; 1 worker VM`,
+  );
+  console.log(
+    "profile      endpoints   p50 µs   p90 µs   p99 µs  mean µs  decision p50 µs  decision p99 µs  distinct picks",
+  );
   for (const profile of PROFILES)
     for (const n of SIZES) {
       await benchOne(code, profile, n, body, reqHeaders, respHeaders);
@@ -149,15 +162,19 @@ async function benchOne(
     s.destroy();
     if (ctl.status !== 204) throw new Error(`snapshot push failed with ${ctl.status}`);
 
+    const pieces: Uint8Array[] = [];
+    const size = CHUNK_BYTES > 0 ? CHUNK_BYTES : body.length;
+    for (let i = 0; i < body.length; i += size) pieces.push(body.subarray(i, i + size));
     const run = (stream: HttpStream) => {
       stream.decodeHeaders(reqHeaders, false);
-      stream.decodeData(body, true);
+      pieces.forEach((p, i) => stream.decodeData(p, i === pieces.length - 1));
       stream.encodeHeaders(respHeaders, true);
       stream.destroy();
     };
     const warmup = Math.min(2000, REQUESTS);
     for (let i = 0; i < warmup; i++) run(plugin.newHttpStream(callbacks({})));
     const times = new Float64Array(REQUESTS);
+    const decisions = new Float64Array(REQUESTS);
     let routed = 0;
     const picks = new Set<string>();
     for (let i = 0; i < REQUESTS; i++) {
@@ -166,6 +183,7 @@ async function benchOne(
       const t0 = process.hrtime.bigint();
       run(stream);
       times[i] = Number(process.hrtime.bigint() - t0) / 1000;
+      decisions[i] = Number((out.decidedAt ?? t0) - t0) / 1000;
       if (out.destination) {
         routed++;
         picks.add(out.destination.split(",")[0]!);
@@ -174,9 +192,10 @@ async function benchOne(
     if (routed !== REQUESTS) throw new Error(`only ${routed}/${REQUESTS} requests were routed`);
     const mean = times.reduce((a, b) => a + b, 0) / times.length;
     times.sort();
+    decisions.sort();
     const fmt = (v: number) => v.toFixed(1).padStart(8);
     console.log(
-      `${profile.padEnd(12)} ${String(n).padStart(9)} ${fmt(percentile(times, 50))} ${fmt(percentile(times, 90))} ${fmt(percentile(times, 99))} ${fmt(mean)} ${String(picks.size).padStart(15)}`,
+      `${profile.padEnd(12)} ${String(n).padStart(9)} ${fmt(percentile(times, 50))} ${fmt(percentile(times, 90))} ${fmt(percentile(times, 99))} ${fmt(mean)} ${fmt(percentile(decisions, 50)).padStart(16)} ${fmt(percentile(decisions, 99)).padStart(16)} ${String(picks.size).padStart(15)}`,
     );
     await plugin.shutdown();
   }

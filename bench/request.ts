@@ -3,7 +3,7 @@
 // match/add with 100 and 1000 endpoints. Prints p50/p99 in µs.
 // Usage: npm run bench:request [-- --iterations N]
 import { loadRequestProbe, KIND } from "../test/request/request-probe.ts";
-import { rng } from "../test/request/reference.ts";
+import { mulberry32 } from "../sim/rng.ts";
 
 const args = process.argv.slice(2);
 const iterArg = args.indexOf("--iterations");
@@ -11,7 +11,7 @@ const ITERATIONS = iterArg >= 0 ? Number(args[iterArg + 1]) : 5000;
 
 const probe = loadRequestProbe();
 const x = probe.x;
-const r = rng(2026);
+const r = mulberry32(2026);
 const lorem = "the quick brown fox jumps over the lazy dog while the model thinks about tokens ";
 
 function sentence(n: number): string {

@@ -1,11 +1,3 @@
-// Seeded randomness for benchmarks and load generators (mulberry32): the same sequence for the same seed.
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// The seeded generator lives in sim/rng.ts; this re-export serves bench/scheduler.ts and scripts/chaos/
+// until they import it from there, and then goes.
+export { mulberry32 } from "../sim/rng.ts";

@@ -7,7 +7,7 @@ import { parseArgs } from "node:util";
 import { VirtualClock } from "../sim/clock/virtual-clock.ts";
 import { Engine } from "../sim/engine/engine.ts";
 import { presetConfig } from "../sim/engine/presets.ts";
-import { Rng } from "../sim/engine/rng.ts";
+import { Rng } from "../sim/rng.ts";
 
 const { values } = parseArgs({
   options: {

@@ -28,7 +28,7 @@ export function isToken(name: string): boolean {
 }
 
 /** A wire value (after toWire) Node and Envoy's request encoder both accept. */
-export function isValidWireValue(value: string): boolean {
+function isValidWireValue(value: string): boolean {
   return !INVALID_VALUE_BYTE.test(value);
 }
 

@@ -48,13 +48,13 @@ export const ENV_COMMON: Record<string, Sig> = {
   emscripten_notify_memory_growth: ["i32", ""],
   envoy_resolve_dns: S(3),
 };
-export const ENV_ABI_0_1_0: Record<string, Sig> = {
+const ENV_ABI_0_1_0: Record<string, Sig> = {
   proxy_get_configuration: S(2),
   proxy_continue_request: S(0, ""),
   proxy_continue_response: S(0, ""),
   proxy_clear_route_cache: S(0, ""),
 };
-export const ENV_ABI_0_2_0: Record<string, Sig> = {
+const ENV_ABI_0_2_0: Record<string, Sig> = {
   proxy_continue_stream: S(1),
   proxy_close_stream: S(1),
 };
@@ -89,7 +89,7 @@ export const WASI_MODULES = ["wasi_snapshot_preview1", "wasi_unstable"];
 
 export type AbiVersion = "0.1.0" | "0.2.0" | "0.2.1";
 
-export function envFunctionsFor(abi: AbiVersion): Record<string, Sig> {
+function envFunctionsFor(abi: AbiVersion): Record<string, Sig> {
   if (abi === "0.1.0") return { ...ENV_COMMON, ...ENV_ABI_0_1_0 };
   if (abi === "0.2.0") return { ...ENV_COMMON, ...ENV_ABI_0_2_0 };
   return { ...ENV_COMMON, ...ENV_ABI_0_2_1 };

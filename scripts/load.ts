@@ -2,7 +2,7 @@
 // so you can watch routing react on the status page. Loopback by default; prints a per-pod, per-status
 // and per-model summary at the end.
 import { parseArgs } from "node:util";
-import { mulberry32 } from "../bench/rng.ts";
+import { mulberry32 } from "../sim/rng.ts";
 
 const BASE_MODEL = "meta-llama/Llama-3.1-8B-Instruct";
 

@@ -9,10 +9,10 @@ export {
 export { PRESETS, presetConfig, type EngineConfig, type PresetName } from "./engine/presets.ts";
 export { stepTimeMs, type StepTimeModel, type StepShape } from "./engine/step-time.ts";
 export { tokenize, renderChat, CHARS_PER_TOKEN, type ChatMessage } from "./engine/tokenizer.ts";
-export { Rng } from "./engine/rng.ts";
+export { Rng } from "./rng.ts";
 export type { Clock } from "./clock/clock.ts";
 export { VirtualClock } from "./clock/virtual-clock.ts";
 export { RealClock } from "./clock/real-clock.ts";
-export type { EngineFlavor } from "./metrics.ts";
+export type { EngineFlavor } from "./engine/metrics.ts";
 export { startPodServer, type PodServer, type PodServerOptions } from "./http/server.ts";
 export { startSimCluster, type SimCluster, type SimClusterOptions } from "./pods.ts";

@@ -3,7 +3,7 @@
 import { RealClock } from "./clock/real-clock.ts";
 import { Engine } from "./engine/engine.ts";
 import { presetConfig, type EngineConfig } from "./engine/presets.ts";
-import type { EngineFlavor } from "./metrics.ts";
+import type { EngineFlavor } from "./engine/metrics.ts";
 import { startPodServer, type PodServer } from "./http/server.ts";
 
 export interface SimClusterOptions {

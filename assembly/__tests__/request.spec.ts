@@ -7,6 +7,8 @@ import {
   SCAN_NOT_OBJECT,
   SCAN_MODEL_MISSING,
   SCAN_MODEL_NOT_STRING,
+  SCAN_MODEL_DUPLICATE,
+  SCAN_INCOMPLETE,
   SCAN_STREAM_NOT_BOOL,
   SCAN_EMPTY,
   STREAM_TRUE,
@@ -15,7 +17,9 @@ import {
   scanErrorMessage,
   scanErrorBody,
 } from "../request/result";
-import { scanRequest, validateJson } from "../request/json-scan";
+import { scanPrefix, scanRequest, validateJson } from "../request/json-scan";
+import { closePrefix } from "../request/body-prefix";
+import { ModelKeyWatch } from "../request/model-key-watch";
 import {
   extractPrompt,
   extractModel,
@@ -167,10 +171,11 @@ describe("json scan: request fields", () => {
     expect(model('{"x":{"model":"inner"},"model":"outer"}')).toBe("outer");
     expect(model('{"mod\\u0065l":"esc"}')).toBe("esc");
   });
-  it("lets the last duplicate key win (as JSON.parse does)", () => {
-    expect(model('{"model":"first","model":"second"}')).toBe("second");
-    expect(scan('{"model":"first","model":1}')).toBe(SCAN_MODEL_NOT_STRING);
-    expect(scan('{"model":1,"model":"ok"}')).toBe(SCAN_OK);
+  it("refuses a top-level model given twice (parsers disagree on which copy wins)", () => {
+    expect(scan('{"model":"first","model":"second"}')).toBe(SCAN_MODEL_DUPLICATE);
+    expect(scan('{"model":"first","model":1}')).toBe(SCAN_MODEL_DUPLICATE);
+    expect(scan('{"model":1,"mod\\u0065l":"ok"}')).toBe(SCAN_MODEL_DUPLICATE);
+    expect(scan('{"model":"a","x":{"model":"b"}}')).toBe(SCAN_OK);
   });
   it("reports missing or bad fields", () => {
     expect(scan('{"prompt":"x"}')).toBe(SCAN_MODEL_MISSING);
@@ -252,5 +257,57 @@ describe("model rewrite", () => {
     const body = rewrite('{"model":"a\\u0041","x":1}', 'q"\\\n\u0001é😀');
     expect(body).toBe('{"model":"q\\"\\\\\\u000a\\u0001é😀","x":1}');
     expect(model(body)).toBe('q"\\\n\u0001é😀');
+  });
+});
+
+/** Scans the head of `body` as a body that may continue; returns the scan error. */
+function scanHead(body: string): i32 {
+  const b = String.UTF8.encode(body);
+  scanPrefix(changetype<usize>(b), b.byteLength, r);
+  return r.error;
+}
+
+/** The closed document of the last scanHead over `body`, or "" when there is none. */
+function closed(body: string): string {
+  const b = String.UTF8.encode(body);
+  const out = new ByteBuffer(1024, 64);
+  if (!closePrefix(changetype<usize>(b), b.byteLength, r.cut, out)) return "";
+  return String.UTF8.decodeUnsafe(out.ptr, <usize>out.len);
+}
+
+describe("body heads (a body that has not fully arrived)", () => {
+  it("reports a cut document as incomplete, keeping the fields seen", () => {
+    expect(scanHead('{"model":"m","messages":[{"role":"user","content":"hel')).toBe(SCAN_INCOMPLETE);
+    expect(r.model.present).toBe(true);
+    expect(r.cut.truncated).toBe(true);
+    expect(scanHead('{"model":"m"}')).toBe(SCAN_OK);
+  });
+  it("refuses at once what the head already shows to be wrong", () => {
+    expect(scanHead('{"model":"a","model":"b","messages":[')).toBe(SCAN_MODEL_DUPLICATE);
+    expect(scanHead('{"model":1,"messages":[')).toBe(SCAN_MODEL_NOT_STRING);
+    expect(scanHead('{"model":"a",]')).toBe(SCAN_INVALID_JSON);
+  });
+  it("closes a head cut inside a string value, or after the last whole value", () => {
+    const head = '{"model":"m","messages":[{"role":"user","content":"hel';
+    scanHead(head);
+    expect(closed(head)).toBe('{"model":"m","messages":[{"role":"user","content":"hel"}]}');
+    const inKey = '{"model":"m","messages":[{"role":"user","cont';
+    scanHead(inKey);
+    expect(closed(inKey)).toBe('{"model":"m","messages":[{"role":"user"}]}');
+    const inEscape = '{"model":"m","prompt":"a\\u00';
+    scanHead(inEscape);
+    expect(closed(inEscape)).toBe('{"model":"m","prompt":"a"}');
+  });
+  it("watches the rest for a second top-level model, across chunk boundaries", () => {
+    const head = '{"model":"m","prompt":"';
+    scanHead(head);
+    // The watcher starts at the last safe point (after "m") and reads on from there.
+    const w = ModelKeyWatch.fromCut(r.cut);
+    const rest = String.UTF8.encode(',"prompt":"x \\" \\\\","meta":{"model":"n"},"mo');
+    w.feed(changetype<usize>(rest), rest.byteLength);
+    expect(w.duplicate).toBe(false);
+    const last = String.UTF8.encode('del":"b"}');
+    w.feed(changetype<usize>(last), last.byteLength);
+    expect(w.duplicate).toBe(true);
   });
 });

@@ -24,6 +24,15 @@ import {
   wasi_random_get,
 } from "./imports.ts";
 
+// What a stream callback returns (proxy-wasm ABI 0.2.1 FilterHeadersStatus / FilterDataStatus /
+// FilterTrailersStatus; Envoy maps them in source/extensions/common/wasm/context.cc convertFilter*Status).
+export const HEADERS_CONTINUE: u32 = 0;
+export const HEADERS_STOP: u32 = 1;
+export const DATA_CONTINUE: u32 = 0;
+export const DATA_STOP_AND_BUFFER: u32 = 1;
+export const TRAILERS_CONTINUE: u32 = 0;
+export const TRAILERS_STOP: u32 = 1;
+
 export const WASM_OK: u32 = 0;
 export const WASM_NOT_FOUND: u32 = 1;
 export const WASM_CAS_MISMATCH: u32 = 8;

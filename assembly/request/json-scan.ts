@@ -7,11 +7,17 @@
 // strings must be valid UTF-8 with no raw control characters; escapes \" \\ \/ \b \f \n \r \t \uXXXX
 // (lone surrogates are accepted, as JSON.parse does); numbers -?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?
 // of any size; nothing but whitespace after the document. Deliberate limit: nesting depth ≤ MAX_DEPTH.
-// Duplicate top-level keys: the last one wins, as with JSON.parse.
+// Duplicate top-level keys: the last one wins, as with JSON.parse — except `model`, which must appear
+// once (parsers disagree on which copy wins, and the model server must see the one we routed).
+//
+// Prefix mode (scanPrefix): the bytes may be only the start of the body. Running out of bytes is then
+// SCAN_INCOMPLETE, not an error, and the result says where the prefix can be cut and closed into a
+// complete document (Truncation), so the prompt can be read from a body that has not fully arrived.
 
 import {
   ScanResult,
   Span,
+  Truncation,
   SCAN_OK,
   SCAN_INVALID_JSON,
   SCAN_TOO_DEEP,
@@ -20,6 +26,8 @@ import {
   SCAN_MODEL_NOT_STRING,
   SCAN_STREAM_NOT_BOOL,
   SCAN_EMPTY,
+  SCAN_INCOMPLETE,
+  SCAN_MODEL_DUPLICATE,
   MAX_DEPTH,
   STREAM_ABSENT,
   STREAM_FALSE,
@@ -29,13 +37,14 @@ import { ByteBuffer } from "./bytes.ts";
 import { appendString, setStringLimit } from "./json-string.ts";
 
 // Top-level keys we care about.
-const KEY_OTHER: i32 = 0;
-const KEY_MODEL: i32 = 1;
-const KEY_STREAM: i32 = 2;
-const KEY_PROMPT: i32 = 3;
-const KEY_MESSAGES: i32 = 4;
-const KEY_INPUT: i32 = 5;
-const KEY_INSTRUCTIONS: i32 = 6;
+export const KEY_NONE: i32 = -1;
+export const KEY_OTHER: i32 = 0;
+export const KEY_MODEL: i32 = 1;
+export const KEY_STREAM: i32 = 2;
+export const KEY_PROMPT: i32 = 3;
+export const KEY_MESSAGES: i32 = 4;
+export const KEY_INPUT: i32 = 5;
+export const KEY_INSTRUCTIONS: i32 = 6;
 
 // Scanner state (one scan at a time per VM, so globals are safe and fastest).
 let base: usize = 0;
@@ -44,13 +53,62 @@ let pos: i32 = 0;
 let err: i32 = SCAN_OK;
 let errAt: i32 = 0;
 let lastEscaped: bool = false;
+// Prefix mode and what a truncation needs to know (see Truncation in result.ts).
+let partial: bool = false;
+let curDepth: i32 = 0;
+let bits: u64 = 0;
+let inString: bool = false;
+let keyMode: bool = false;
+let lastCharEnd: i32 = 0;
+let topKey: i32 = KEY_NONE;
+let modelKeys: i32 = 0;
+let safePos: i32 = 0;
+let safeDepth: i32 = 0;
+let safeBits: u64 = 0;
+let safeBeforeKey: bool = false;
+let safeModelKeys: i32 = 0;
+let cutInValue: bool = false;
+let cutString: i32 = 0;
+let cutDepth: i32 = 0;
+let cutBits: u64 = 0;
+let cutTopKey: i32 = KEY_NONE;
 // Escaped keys are rare; they are decoded into this small buffer to be compared.
 const keyScratch = new ByteBuffer(16, 16);
 
 const ONES: u64 = 0x0101010101010101;
 const HIGHS: u64 = 0x8080808080808080;
 
+/** The bytes ran out: in prefix mode more may follow, so remember where and stop without an error. */
+function short(): bool {
+  if (!partial) return fail(SCAN_INVALID_JSON);
+  if (err == SCAN_OK) {
+    err = SCAN_INCOMPLETE;
+    errAt = pos;
+    cutInValue = inString && !keyMode;
+    cutString = lastCharEnd;
+    cutDepth = curDepth;
+    cutBits = bits;
+    cutTopKey = topKey;
+  }
+  return false;
+}
+
+/** The container-stack bit of nesting depth `depth` (1-based). */
+function depthBit(depth: i32): u64 {
+  return (1 as u64) << ((depth - 1) as u64);
+}
+
+/** A point after which closing brackets complete the document. */
+function markSafe(beforeKey: bool): void {
+  safePos = pos;
+  safeDepth = curDepth;
+  safeBits = bits;
+  safeBeforeKey = beforeKey;
+  safeModelKeys = modelKeys;
+}
+
 function fail(code: i32): bool {
+  if (code == SCAN_INVALID_JSON && pos >= end && partial) return short();
   if (err == SCAN_OK) {
     err = code;
     errAt = pos;
@@ -90,7 +148,7 @@ function scanUtf8(): bool {
     if (c0 == 0xf0) lo = 0x90;
     else if (c0 == 0xf4) hi = 0x8f;
   } else return fail(SCAN_INVALID_JSON);
-  if (pos + n >= end) return fail(SCAN_INVALID_JSON);
+  if (pos + n >= end) return short();
   const c1 = <u32>load<u8>(base + <usize>pos + 1);
   if (c1 < lo || c1 > hi) return fail(SCAN_INVALID_JSON);
   for (let k = 2; k <= n; k++) {
@@ -108,6 +166,7 @@ function isHex(c: u32): bool {
 function scanString(): bool {
   pos++;
   lastEscaped = false;
+  inString = true;
   while (true) {
     // Fast path: skip 8 plain ASCII bytes at a time (no quote, backslash, control or high byte).
     while (pos + 8 <= end) {
@@ -118,10 +177,12 @@ function scanString(): bool {
       if ((special & HIGHS) != 0) break;
       pos += 8;
     }
+    lastCharEnd = pos;
     if (pos >= end) return fail(SCAN_INVALID_JSON);
     const c = peek();
     if (c == 0x22) {
       pos++;
+      inString = false;
       return true;
     }
     if (c < 0x20) return fail(SCAN_INVALID_JSON);
@@ -131,7 +192,7 @@ function scanString(): bool {
       if (pos >= end) return fail(SCAN_INVALID_JSON);
       const e = peek();
       if (e == 0x75) {
-        if (pos + 5 > end) return fail(SCAN_INVALID_JSON);
+        if (pos + 5 > end) return short();
         for (let k = 1; k <= 4; k++) {
           if (!isHex(<u32>load<u8>(base + <usize>(pos + k)))) {
             pos += k;
@@ -193,7 +254,7 @@ function scanNumber(): bool {
 
 /** Matches a 4-byte literal packed little-endian in `word`, plus an optional 5th byte. */
 function scanLiteral(word: u32, len: i32, fifth: u8): bool {
-  if (pos + len > end) return fail(SCAN_INVALID_JSON);
+  if (pos + len > end) return short();
   if (load<u32>(base + <usize>pos) != word) return fail(SCAN_INVALID_JSON);
   if (len == 5 && load<u8>(base + <usize>pos + 4) != fifth) return fail(SCAN_INVALID_JSON);
   pos += len;
@@ -219,7 +280,10 @@ function scanValue(depth: i32): bool {
 
 function scanArray(depth: i32): bool {
   if (depth > MAX_DEPTH) return fail(SCAN_TOO_DEEP);
+  curDepth = depth;
+  bits &= ~depthBit(depth);
   pos++;
+  markSafe(false);
   skipWs();
   if (pos < end && peek() == 0x5d) {
     pos++;
@@ -228,6 +292,8 @@ function scanArray(depth: i32): bool {
   while (true) {
     skipWs();
     if (!scanValue(depth)) return false;
+    curDepth = depth;
+    markSafe(false);
     skipWs();
     if (pos >= end) return fail(SCAN_INVALID_JSON);
     const c = peek();
@@ -283,7 +349,10 @@ function setSpan(s: Span, start: i32, escaped: bool): void {
 /** `top` is non-null only for the document's top-level object, whose fields are recorded. */
 function scanObject(depth: i32, top: ScanResult | null): bool {
   if (depth > MAX_DEPTH) return fail(SCAN_TOO_DEEP);
+  curDepth = depth;
+  bits |= depthBit(depth);
   pos++;
+  markSafe(top != null);
   skipWs();
   if (pos < end && peek() == 0x7d) {
     pos++;
@@ -293,7 +362,9 @@ function scanObject(depth: i32, top: ScanResult | null): bool {
     skipWs();
     if (pos >= end || peek() != 0x22) return fail(SCAN_INVALID_JSON);
     const keyStart = pos;
+    keyMode = true;
     if (!scanString()) return false;
+    keyMode = false;
     const key = top != null ? keyAt(keyStart) : KEY_OTHER;
     skipWs();
     if (pos >= end || peek() != 0x3a) return fail(SCAN_INVALID_JSON);
@@ -303,8 +374,12 @@ function scanObject(depth: i32, top: ScanResult | null): bool {
     if (pos >= end) return fail(SCAN_INVALID_JSON);
     const first = peek();
     lastEscaped = false;
+    if (top != null) topKey = key;
     if (!scanValue(depth)) return false;
+    curDepth = depth;
+    if (top != null) topKey = KEY_NONE;
     if (key != KEY_OTHER) recordField(changetype<ScanResult>(top), key, valueStart, first);
+    markSafe(false);
     skipWs();
     if (pos >= end) return fail(SCAN_INVALID_JSON);
     const c = peek();
@@ -327,6 +402,7 @@ let streamBad: bool = false;
 function recordField(r: ScanResult, key: i32, start: i32, first: u32): void {
   switch (key) {
     case KEY_MODEL: {
+      modelKeys++;
       if (first == 0x22) {
         modelState = MODEL_STRING;
         setSpan(r.model, start, lastEscaped);
@@ -367,18 +443,50 @@ function recordField(r: ScanResult, key: i32, start: i32, first: u32): void {
  * stream).
  */
 export function scanRequest(ptr: usize, len: i32, out: ScanResult): void {
-  out.reset();
+  scan(ptr, len, false, out);
+}
+
+/**
+ * Scans [ptr, ptr+len), the first `len` bytes of a body that may continue. Like scanRequest, except
+ * that running out of bytes inside the document gives SCAN_INCOMPLETE with the fields seen so far
+ * and `out.cut` filled in; a duplicate or non-string `model` already seen is still reported.
+ */
+export function scanPrefix(ptr: usize, len: i32, out: ScanResult): void {
+  scan(ptr, len, true, out);
+}
+
+function resetState(ptr: usize, len: i32, prefix: bool): void {
   base = ptr;
   end = len;
   pos = 0;
   err = SCAN_OK;
   errAt = 0;
+  partial = prefix;
+  curDepth = 0;
+  bits = 0;
+  inString = false;
+  keyMode = false;
+  lastCharEnd = 0;
+  topKey = KEY_NONE;
+  modelKeys = 0;
+  safePos = 0;
+  safeDepth = 0;
+  safeBits = 0;
+  safeBeforeKey = false;
+  safeModelKeys = 0;
+}
+
+function scan(ptr: usize, len: i32, prefix: bool, out: ScanResult): void {
+  out.reset();
+  resetState(ptr, len, prefix);
   modelState = MODEL_ABSENT;
   streamBad = false;
   skipWs();
   if (pos >= end) {
-    out.error = SCAN_EMPTY;
+    if (prefix) short();
+    out.error = prefix ? SCAN_INCOMPLETE : SCAN_EMPTY;
     out.errorPos = pos;
+    if (prefix) out.cut.truncated = true;
     return;
   }
   const isObject = peek() == 0x7b;
@@ -387,14 +495,26 @@ export function scanRequest(ptr: usize, len: i32, out: ScanResult): void {
     skipWs();
     if (pos < end) ok = fail(SCAN_INVALID_JSON);
   }
+  if (!ok && err == SCAN_INCOMPLETE && isObject) {
+    noteTruncation(out.cut);
+    // What the prefix already shows to be wrong is refused now; everything else waits for more bytes.
+    if (modelKeys > 1) out.error = SCAN_MODEL_DUPLICATE;
+    else if (modelState == MODEL_OTHER) out.error = SCAN_MODEL_NOT_STRING;
+    else out.error = SCAN_INCOMPLETE;
+    out.errorPos = out.error == SCAN_INCOMPLETE ? errAt : 0;
+    return;
+  }
   if (!ok) {
     out.reset();
     out.error = err;
     out.errorPos = errAt;
+    if (err == SCAN_INCOMPLETE) out.cut.truncated = true;
     return;
   }
   if (!isObject) {
     out.error = SCAN_NOT_OBJECT;
+  } else if (modelKeys > 1) {
+    out.error = SCAN_MODEL_DUPLICATE;
   } else if (modelState == MODEL_OTHER) {
     out.error = SCAN_MODEL_NOT_STRING;
     out.errorPos = 0;
@@ -405,12 +525,23 @@ export function scanRequest(ptr: usize, len: i32, out: ScanResult): void {
   }
 }
 
+function noteTruncation(t: Truncation): void {
+  t.truncated = true;
+  t.topKey = cutTopKey;
+  t.safePos = safePos;
+  t.safeDepth = safeDepth;
+  t.safeBits = safeBits;
+  t.safeBeforeKey = safeBeforeKey;
+  t.modelKeys = safeModelKeys;
+  t.inValueString = cutInValue;
+  t.stringCut = cutString;
+  t.depth = cutDepth;
+  t.bits = cutBits;
+}
+
 /** Validates [ptr, ptr+len) as one JSON document (any type) without recording fields. */
 export function validateJson(ptr: usize, len: i32): i32 {
-  base = ptr;
-  end = len;
-  pos = 0;
-  err = SCAN_OK;
+  resetState(ptr, len, false);
   skipWs();
   if (pos >= end) return SCAN_EMPTY;
   let ok = scanValue(0);

@@ -18,6 +18,10 @@ export const SCAN_MODEL_NOT_STRING: i32 = 5;
 export const SCAN_STREAM_NOT_BOOL: i32 = 6;
 /** Empty body. */
 export const SCAN_EMPTY: i32 = 7;
+/** A prefix scan ran out of bytes before the document ended (more may follow): not an error. */
+export const SCAN_INCOMPLETE: i32 = 8;
+/** The top-level object has `model` more than once: refused, since parsers disagree on which wins. */
+export const SCAN_MODEL_DUPLICATE: i32 = 9;
 
 /** Deepest nesting of arrays/objects accepted; the top-level object is depth 1. */
 export const MAX_DEPTH: i32 = 64;
@@ -53,6 +57,41 @@ export class Span {
   }
 }
 
+/** Container stack: bit d set = the container at depth d+1 is an object (else an array). */
+export class Truncation {
+  /** The window ended before the document did (error SCAN_INCOMPLETE). */
+  truncated: bool = false;
+  /** Top-level member being scanned when the window ended (json-scan KEY_*; KEY_NONE between members). */
+  topKey: i32 = -1;
+  /** Last point where the prefix, followed by closing brackets, is a complete document. */
+  safePos: i32 = 0;
+  safeDepth: i32 = 0;
+  safeBits: u64 = 0;
+  /** The safe point is just after the top-level `{`, so a key comes next. */
+  safeBeforeKey: bool = false;
+  /** The window ended inside a string value (not a key) that can be closed at `stringCut`. */
+  inValueString: bool = false;
+  stringCut: i32 = 0;
+  depth: i32 = 0;
+  bits: u64 = 0;
+  /** Top-level `model` keys seen entirely before safePos. */
+  modelKeys: i32 = 0;
+
+  reset(): void {
+    this.truncated = false;
+    this.topKey = -1;
+    this.safePos = 0;
+    this.safeDepth = 0;
+    this.safeBits = 0;
+    this.safeBeforeKey = false;
+    this.inValueString = false;
+    this.stringCut = 0;
+    this.depth = 0;
+    this.bits = 0;
+    this.modelKeys = 0;
+  }
+}
+
 export class ScanResult {
   error: i32 = SCAN_OK;
   /** Byte offset of the error (meaningful when error != SCAN_OK). */
@@ -65,6 +104,8 @@ export class ScanResult {
   messages: Span = new Span();
   input: Span = new Span();
   instructions: Span = new Span();
+  /** Prefix scans (json-scan.ts scanPrefix): how the scanned window ended; see Truncation. */
+  cut: Truncation = new Truncation();
 
   reset(): void {
     this.error = SCAN_OK;
@@ -75,6 +116,7 @@ export class ScanResult {
     this.messages.reset();
     this.input.reset();
     this.instructions.reset();
+    this.cut.reset();
   }
 
   @inline get ok(): bool {
@@ -104,13 +146,18 @@ export function scanErrorMessage(code: i32, pos: i32): string {
       return '"stream" must be a boolean';
     case SCAN_EMPTY:
       return "request body is empty";
+    case SCAN_INCOMPLETE:
+      return "request body ended inside the JSON document";
+    case SCAN_MODEL_DUPLICATE:
+      return '"model" must appear once in the request body';
   }
   return "invalid request";
 }
 
 /** The OpenAI error `param` for a code, or "" when none applies. */
 export function scanErrorParam(code: i32): string {
-  if (code == SCAN_MODEL_MISSING || code == SCAN_MODEL_NOT_STRING) return "model";
+  if (code == SCAN_MODEL_MISSING || code == SCAN_MODEL_NOT_STRING || code == SCAN_MODEL_DUPLICATE)
+    return "model";
   if (code == SCAN_STREAM_NOT_BOOL) return "stream";
   return "";
 }

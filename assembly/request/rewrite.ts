@@ -31,3 +31,18 @@ export function rewriteModel(ptr: usize, len: i32, r: ScanResult, newModel: stri
   memory.copy(dst + <usize>(start + scratch.len), ptr + <usize>r.model.end, <usize>tail);
   return out;
 }
+
+/**
+ * The body's head up to the end of `model`, rewritten: bytes [0, model.start) then `newModel` as a JSON
+ * string. Writing it over [0, model.end) (set_buffer_bytes drains and prepends, envoy-proxy-wasm.md)
+ * changes only the head, so the cost does not grow with the prompt.
+ */
+export function rewrittenHead(ptr: usize, r: ScanResult, newModel: string): Uint8Array {
+  scratch.reset();
+  pushJsonQuoted(scratch, newModel);
+  const start = r.model.start;
+  const out = new Uint8Array(start + scratch.len);
+  memory.copy(out.dataStart, ptr, <usize>start);
+  memory.copy(out.dataStart + <usize>start, scratch.ptr, <usize>scratch.len);
+  return out;
+}

@@ -4,7 +4,9 @@
 // Plain asc output: the only import is env.abort, which the Node side supplies.
 
 import { ScanResult, scanErrorMessage } from "../request/result.ts";
-import { scanRequest, validateJson } from "../request/json-scan.ts";
+import { scanPrefix, scanRequest, validateJson } from "../request/json-scan.ts";
+import { closePrefix } from "../request/body-prefix.ts";
+import { ModelKeyWatch } from "../request/model-key-watch.ts";
 import { extractPrompt, extractModel, DEFAULT_PROMPT_LIMIT } from "../request/prompt.ts";
 import { rewriteModel } from "../request/rewrite.ts";
 import { ByteBuffer } from "../request/bytes.ts";
@@ -180,4 +182,39 @@ export function indexSizeOf(endpoint: i32): i32 {
 }
 export function indexDistinct(): i32 {
   return index.distinctHashes;
+}
+
+// Prefix scans (a body that has not fully arrived): scan the first `len` bytes of the input.
+export function scanHead(len: i32): i32 {
+  scanPrefix(changetype<usize>(input), len, result);
+  return result.error;
+}
+
+export function headTruncated(): bool {
+  return result.cut.truncated;
+}
+
+export function headTopKey(): i32 {
+  return result.cut.topKey;
+}
+
+/** The closed form of the last scanHead's prefix into the output; its length, or -1 when there is none. */
+export function closeHead(len: i32): i32 {
+  const out = new ByteBuffer(len + 200, 256);
+  if (!closePrefix(changetype<usize>(input), len, result.cut, out)) return -1;
+  output = new Uint8Array(out.len);
+  memory.copy(output.dataStart, out.ptr, <usize>out.len);
+  return out.len;
+}
+
+/** Top-level `model` keys: the last scanHead's up to its safe point, then [safePos, len) fed in `chunk`s. */
+export function watchRest(len: i32, chunk: i32): i32 {
+  const w = ModelKeyWatch.fromCut(result.cut);
+  let at = result.cut.safePos;
+  while (at < len) {
+    const n = min(chunk, len - at);
+    w.feed(changetype<usize>(input) + <usize>at, n);
+    at += n;
+  }
+  return w.modelKeys;
 }

@@ -25,12 +25,6 @@ function init(): Promise<void> {
   return ready;
 }
 
-/** True when a font was found, so PNG text renders. */
-export async function pngHasFont(): Promise<boolean> {
-  await init();
-  return fonts.length > 0;
-}
-
 export async function svgToPng(svg: string): Promise<Uint8Array> {
   await init();
   const r = new Resvg(svg, {

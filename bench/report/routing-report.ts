@@ -11,7 +11,7 @@ import { svgToPng } from "./png.ts";
  * The knee: the highest QPS at which the first policy still serves ≥ 90% of its requests within
  * the SLOs (goodput / throughput); the lowest QPS when none does.
  */
-export function kneeQps(run: RoutingRun): number {
+function kneeQps(run: RoutingRun): number {
   const first = run.config.policies[0];
   let knee = run.config.qps[0];
   for (const s of run.stages) {
@@ -25,7 +25,7 @@ export function kneeQps(run: RoutingRun): number {
 
 const f = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : "–");
 
-export function markdownTable(run: RoutingRun): string {
+function markdownTable(run: RoutingRun): string {
   const c = run.config;
   const lines = [
     `### ${run.workload.name} — ${c.pods} × ${c.preset}, seed ${c.seed}, ${c.duration_s} s per stage (warm-up ${c.warmup_s} s, cool-down ${c.cooldown_s} s excluded), scrape ${c.scrape_interval_ms} ms + push delay ${c.push_delay_ms} ms${(c.workers ?? 1) > 1 ? `, ${c.workers} filter workers` : ""}${(c.replicas ?? 1) > 1 ? `, ${c.replicas} Envoy replicas` : ""}`,
@@ -55,7 +55,7 @@ function byPolicy(run: RoutingRun, y: (s: StageResult) => number): Series[] {
   }));
 }
 
-export function plots(run: RoutingRun): Record<string, string> {
+function plots(run: RoutingRun): Record<string, string> {
   const w = run.workload.name;
   const knee = kneeQps(run);
   return {

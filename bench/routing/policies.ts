@@ -13,7 +13,7 @@ export interface Policy {
   close?(): Promise<void>;
 }
 
-export const BASELINE_POLICIES = ["round-robin", "random", "least-request"] as const;
+const BASELINE_POLICIES = ["round-robin", "random", "least-request"] as const;
 export const FILTER_POLICIES = ["legacy", "gie-default", "default", "oracle"] as const;
 export const ALL_POLICIES: readonly string[] = [...BASELINE_POLICIES, ...FILTER_POLICIES];
 
@@ -38,7 +38,7 @@ export function parsePolicyName(name: string): { base: string; params: Record<st
 }
 
 /** A Kubernetes Service (kube-proxy round-robin over ready endpoints). */
-export function roundRobin(pods: number): Policy {
+function roundRobin(pods: number): Policy {
   let next = 0;
   return {
     name: "round-robin",
@@ -50,13 +50,13 @@ export function roundRobin(pods: number): Policy {
   };
 }
 
-export function random(pods: number, seed: number): Policy {
+function random(pods: number, seed: number): Policy {
   const rng = new Rng(seed ^ 0x5eed);
   return { name: "random", route: () => ({ pod: rng.int(0, pods - 1) }) };
 }
 
 /** Envoy LEAST_REQUEST with choice_count 2: two random distinct hosts, the one with fewer active requests. */
-export function leastRequest(pods: number, seed: number): Policy {
+function leastRequest(pods: number, seed: number): Policy {
   const rng = new Rng(seed ^ 0x1ea57);
   return {
     name: "least-request",

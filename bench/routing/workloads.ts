@@ -26,7 +26,7 @@ export interface Workload {
   generate(qps: number, durationMs: number, seed: number): WorkItem[];
 }
 
-export const BASE_MODEL = "meta-llama/Llama-3.1-8B-Instruct";
+const BASE_MODEL = "meta-llama/Llama-3.1-8B-Instruct";
 
 const FILLER = "route the prefix block to a warm cache and keep the queue short. ";
 
@@ -202,7 +202,7 @@ const decodeHeavy: Workload = {
   },
 };
 
-export const BURST_PERIOD_MS = 2000;
+const BURST_PERIOD_MS = 2000;
 
 const bursty: Workload = {
   name: "bursty",

@@ -3,7 +3,7 @@
 # snapshots to every Envoy. Build from the repository root:
 #   docker build -f deploy/docker/sidecar.Dockerfile -t epp-sidecar:dev .
 
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 # --ignore-scripts: no dependency may run code at install time.
@@ -15,10 +15,12 @@ RUN npx esbuild sidecar/main.ts --bundle --platform=node --target=node20 --forma
       --banner:js="import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" \
       --outfile=dist/sidecar.mjs
 
-FROM node:20-bookworm-slim AS runtime
+FROM node:24-bookworm-slim AS runtime
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=build /src/dist/sidecar.mjs /app/dist/sidecar.mjs
+# The shipped scheduling configs --profile NAME reads (dist/../config/scheduling/NAME.yaml).
+COPY config/scheduling /app/config/scheduling
 # The node image ships an unprivileged "node" user (uid 1000); Kubernetes manifests pin runAsUser 1000.
 USER 1000:1000
 EXPOSE 9090

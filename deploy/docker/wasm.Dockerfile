@@ -7,7 +7,7 @@
 # into an emptyDir for a standalone Envoy (a scratch image has no cp):
 #   docker build -f deploy/docker/wasm.Dockerfile --target installer -t REGISTRY/epp-wasm-filter:TAG-installer .
 
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund

@@ -15,9 +15,9 @@ import { BlockPool, blockHashes, chainHash } from "./kv-cache.ts";
 import { LoraManager } from "./lora.ts";
 import type { EngineConfig } from "./presets.ts";
 import { EngineRequest, type FinishReason, type RequestCallbacks, type SubmitInput } from "./request.ts";
-import { Rng } from "./rng.ts";
+import { Rng } from "../rng.ts";
 import { stepTimeMs } from "./step-time.ts";
-import { LoraInfoSeries, renderMetrics, type EngineFlavor } from "../metrics.ts";
+import { LoraInfoSeries, renderMetrics, type EngineFlavor, type MetricsSource } from "./metrics.ts";
 
 export interface EngineOptions {
   config: EngineConfig;
@@ -42,7 +42,7 @@ export class SubmitError extends Error {
 /** Bound on waiting requests skipped for LoRA per step, so a huge blocked queue stays cheap. */
 const MAX_LORA_SKIPS = 2048;
 
-export class Engine {
+export class Engine implements MetricsSource {
   readonly config: EngineConfig;
   readonly clock: Clock;
   readonly model: string;

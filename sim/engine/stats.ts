@@ -1,4 +1,4 @@
-// Counters and histograms an engine accumulates; sim/metrics.ts renders them.
+// Counters and histograms an engine accumulates; metrics.ts renders them.
 import {
   Histogram,
   REQUEST_LATENCY_BUCKETS,

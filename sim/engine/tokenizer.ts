@@ -23,7 +23,7 @@ export interface ChatMessage {
 }
 
 /** Text of a message's content: a string or an array of `{type:"text", text}` parts. */
-export function messageText(content: unknown): string {
+function messageText(content: unknown): string {
   if (typeof content === "string") return content;
   if (Array.isArray(content)) {
     return content

@@ -1,5 +1,6 @@
 // The images: Wasm OCI image layout Envoy Gateway and Istio load, the sidecar bundle on a slim non-root Node,
-// and the npm script that builds the same bundle.
+// and the npm script that builds the same bundle. Images run the current Node LTS (24; Node 20 reached end of
+// life in April 2026), while the bundles target the oldest Node package.json admits, so they run on 20, 22 and 24.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -26,6 +27,15 @@ function stages(file: string): Stage[] {
   return out;
 }
 
+const DOCKERFILES = ["sidecar", "sim", "wasm"].map((n) => `deploy/docker/${n}.Dockerfile`);
+
+function packageJson(): { engines: { node: string }; scripts: Record<string, string> } {
+  return JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as {
+    engines: { node: string };
+    scripts: Record<string, string>;
+  };
+}
+
 test("wasm.Dockerfile: the default (last) stage is FROM scratch with exactly one COPY to /plugin.wasm", () => {
   const all = stages("deploy/docker/wasm.Dockerfile");
   const last = all.at(-1)!;
@@ -37,13 +47,13 @@ test("wasm.Dockerfile: the default (last) stage is FROM scratch with exactly one
   assert.ok(installer.lines.some((l) => /\/plugin\.wasm$/.test(l) && l.startsWith("COPY")));
 });
 
-test("sidecar.Dockerfile: npm ci, esbuild bundle to dist/sidecar.mjs, slim Node 20 runtime, non-root", () => {
+test("sidecar.Dockerfile: npm ci, esbuild bundle to dist/sidecar.mjs, slim Node 24 runtime, non-root", () => {
   const all = stages("deploy/docker/sidecar.Dockerfile");
   assert.ok(all.length >= 2, "multi-stage");
   const [build, runtime] = [all[0], all.at(-1)!];
   assert.ok(build.lines.some((l) => /npm ci\b/.test(l)));
   assert.ok(build.lines.some((l) => /esbuild sidecar\/main\.ts .*--outfile=dist\/sidecar\.mjs/.test(l)));
-  assert.match(runtime.from, /^node:20[\w.-]*slim$/);
+  assert.match(runtime.from, /^node:24[\w.-]*slim$/);
   const user = runtime.lines.find((l) => l.startsWith("USER"));
   assert.ok(user && !/\b(root|0)(:|$)/.test(user.slice(5)), "runs as a non-root user");
   assert.ok(runtime.lines.some((l) => l.includes("dist/sidecar.mjs") && l.startsWith("ENTRYPOINT")));
@@ -51,11 +61,29 @@ test("sidecar.Dockerfile: npm ci, esbuild bundle to dist/sidecar.mjs, slim Node 
 });
 
 test("package.json bundle:sidecar builds the same file the image runs", () => {
-  const pkg = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as {
-    scripts: Record<string, string>;
-  };
+  const pkg = packageJson();
   assert.match(
     pkg.scripts["bundle:sidecar"] ?? "",
     /^esbuild sidecar\/main\.ts .*--outfile=dist\/sidecar\.mjs$/,
   );
+});
+
+test("every Node stage of every image is the current LTS, Node 24, on the same slim base", () => {
+  const froms = DOCKERFILES.flatMap((f) => stages(f).map((s) => ({ f, from: s.from })));
+  const node = froms.filter((s) => s.from.startsWith("node:"));
+  assert.ok(node.length >= 5, "build and runtime stages");
+  for (const s of node) assert.equal(s.from, "node:24-bookworm-slim", `${s.f}: ${s.from}`);
+});
+
+test("bundles target the oldest Node major that package.json engines admits (they must run on 20, 22 and 24)", () => {
+  const pkg = packageJson();
+  const majors = pkg.engines.node.split("||").map((r) => Number(/(\d+)/.exec(r)?.[1]));
+  assert.ok(majors.every(Number.isInteger), `engines.node ${pkg.engines.node}`);
+  const target = `--target=node${Math.min(...majors)}`;
+  const bundling = [
+    ...DOCKERFILES.flatMap((f) => stages(f).flatMap((s) => s.lines)).filter((l) => l.includes("esbuild ")),
+    pkg.scripts["bundle:sidecar"],
+  ];
+  assert.ok(bundling.length >= 3);
+  for (const l of bundling) assert.ok(l.includes(target), `${target} in: ${l}`);
 });

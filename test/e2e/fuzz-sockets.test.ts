@@ -15,7 +15,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
-import { rng } from "../support/rng.ts";
+import { mulberry32 } from "../../sim/rng.ts";
 import { snapshotFor, startGatewayProcess, type GatewayProcess } from "../support/gateway-process.ts";
 import {
   startRecordingUpstream,
@@ -498,7 +498,7 @@ test(
         1000,
       );
 
-      const r = rng(SEED);
+      const r = mulberry32(SEED);
       const tally: Tally = { requests: 0, responses: 0, statuses: new Map(), errors: [], controlPath204: 0 };
       let made = 0;
       const nextBatch = (): Case[] | undefined => {

@@ -8,16 +8,11 @@ import { readFileSync } from "node:fs";
 import { EnvoyProcess, VirtualClock } from "../../host/index.ts";
 import type { HeaderList, HttpStream, LocalReply, WasmPlugin } from "../../host/index.ts";
 import { ResponseFlag } from "../../host/types.ts";
-import { encodeSnapshot } from "../../sidecar/snapshot/encoder.ts";
-import { snapshotFromJson } from "../../sidecar/snapshot/decoder.ts";
 import { loadPuppet, newEnvoy } from "../host/puppet.ts";
 import { REQ, recorder } from "../host/recorder.ts";
+import { CREATED_MS, snapshotBytesWith } from "../support/snapshot-fixture.ts";
 
 const WASM = readFileSync(new URL("../../build/filter.wasm", import.meta.url));
-const MINIMAL = JSON.parse(
-  readFileSync(new URL("../fixtures/snapshots/minimal.json", import.meta.url), "utf8"),
-) as Record<string, unknown>;
-const CREATED_MS = 1_795_000_000_000;
 const TOKEN = "s3cret-token";
 const DEST = "x-gateway-destination-endpoint";
 const UF = ResponseFlag.UpstreamConnectionFailure;
@@ -26,27 +21,10 @@ const REFUSED =
   "upstream_reset_before_response_started{remote_connection_failure|delayed_connect_error:_Connection_refused}";
 
 function snapshotBytes(generation: bigint, addresses: string[], waiting: number[] = []): Uint8Array {
-  const base = structuredClone(MINIMAL) as { endpoints: Record<string, unknown>[]; pool: object };
-  const template = base.endpoints[0]!;
-  return encodeSnapshot(
-    snapshotFromJson({
-      ...base,
-      generation: generation.toString(),
-      createdAtMs: CREATED_MS,
-      pool: { ...base.pool, namespace: "default", name: "pool-a" },
-      endpoints: addresses.map((address, i) => ({
-        ...template,
-        podName: `pod-${i}`,
-        address,
-        port: 8000,
-        waiting: waiting[i] ?? 0,
-        running: 0,
-        kvUsage: 0,
-        ready: true,
-        stale: false,
-      })),
-    }),
-  );
+  return snapshotBytesWith({
+    generation,
+    endpoints: addresses.map((address, i) => ({ address, waiting: waiting[i] ?? 0 })),
+  });
 }
 
 function header(h: HeaderList | undefined, name: string): string | undefined {

@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { crc32 } from "node:zlib";
 import { EnvoyProcess, PluginConfigError } from "../../host/index.ts";
 import type { LocalReply } from "../../host/index.ts";
-import { rng } from "../support/rng.ts";
+import { mulberry32 } from "../../sim/rng.ts";
 
 const WASM = readFileSync(new URL("../../build/filter.wasm", import.meta.url));
 const GOLDEN = new Uint8Array(readFileSync(new URL("../fixtures/snapshots/realistic.bin", import.meta.url)));
@@ -21,7 +21,7 @@ const VALID_CONFIG =
 
 test("mutated plugin configurations load or are rejected with a message, never trap", async () => {
   const module = await WebAssembly.compile(WASM);
-  const next = rng(11);
+  const next = mulberry32(11);
   const alphabet = '{}[]":,0123456789-.eE truefalsnl\\u"poolcontrolTokennamespacename';
   let accepted = 0;
   for (let i = 0; i < 300; i++) {
@@ -64,7 +64,7 @@ test("garbage and corrupted control bodies get 400 (or 204/409 when valid) and n
     allowOnHeadersStopIteration: true,
     configuration: JSON.stringify({ pool: GOLDEN_POOL.pool, controlToken: "tok" }),
   });
-  const next = rng(99);
+  const next = mulberry32(99);
   const statuses = new Map<number, number>();
   for (let i = 0; i < 400; i++) {
     let body: Uint8Array;

@@ -5,53 +5,23 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { EnvoyProcess, PluginConfigError, VirtualClock } from "../../host/index.ts";
 import type { HeaderList, LocalReply, WasmPlugin } from "../../host/index.ts";
-import { encodeSnapshot } from "../../sidecar/snapshot/encoder.ts";
-import { snapshotFromJson } from "../../sidecar/snapshot/decoder.ts";
+import { CREATED_MS, snapshotBytesWith, type EndpointFixture } from "../support/snapshot-fixture.ts";
 
 const WASM = readFileSync(new URL("../../build/filter.wasm", import.meta.url));
-const MINIMAL = JSON.parse(
-  readFileSync(new URL("../fixtures/snapshots/minimal.json", import.meta.url), "utf8"),
-) as Record<string, unknown>;
-const CREATED_MS = 1_795_000_000_000;
 const TOKEN = "s3cret-token";
 const DEST = "x-gateway-destination-endpoint";
 
-interface EndpointSpec {
-  address: string;
-  port?: number;
-  waiting?: number;
-  running?: number;
-  ready?: boolean;
-  stale?: boolean;
-}
-
 function snapshotBytes(
   generation: bigint,
-  endpoints: EndpointSpec[],
+  endpoints: EndpointFixture[],
   opts: { pool?: string; createdAtMs?: number } = {},
 ): Uint8Array {
-  const base = structuredClone(MINIMAL) as {
-    endpoints: Record<string, unknown>[];
-    pool: Record<string, unknown>;
-  };
-  const template = base.endpoints[0]!;
-  const j = {
-    ...base,
-    generation: generation.toString(),
-    createdAtMs: opts.createdAtMs ?? CREATED_MS,
-    pool: { ...base.pool, namespace: "default", name: opts.pool ?? "pool-a" },
-    endpoints: endpoints.map((e, i) => ({
-      ...template,
-      podName: `pod-${i}`,
-      address: e.address,
-      port: e.port ?? 8000,
-      waiting: e.waiting ?? 0,
-      running: e.running ?? 0,
-      ready: e.ready ?? true,
-      stale: e.stale ?? false,
-    })),
-  };
-  return encodeSnapshot(snapshotFromJson(j));
+  return snapshotBytesWith({
+    generation,
+    endpoints,
+    createdAtMs: opts.createdAtMs,
+    pool: { name: opts.pool ?? "pool-a" },
+  });
 }
 
 interface Outcome {

@@ -22,7 +22,7 @@ import { EnvoyProcess, VirtualClock } from "../../host/index.ts";
 import type { HeaderList, LocalReply, WasmPlugin } from "../../host/index.ts";
 import { encodeSnapshot } from "../../sidecar/snapshot/encoder.ts";
 import type { Snapshot } from "../../sidecar/snapshot/types.ts";
-import { seededRandom } from "../sidecar/snapshot-samples.ts";
+import { mulberry32 } from "../../sim/rng.ts";
 
 const WASM = readFileSync(new URL("../../build/filter.wasm", import.meta.url));
 const ITERATIONS = Number(process.env.EPP_FUZZ_DATA_ITERATIONS ?? 100_000);
@@ -353,7 +353,7 @@ test(`${ITERATIONS} seeded text/OpenAI requests over 2 profiles: no trap, exactl
   const plugins: WasmPlugin[] = [];
   try {
     for (const p of PROFILES) plugins.push(await loadProfile(module, p));
-    const r = seededRandom(424242);
+    const r = mulberry32(424242);
     const outcomes = PROFILES.map(() => new Map<string, number>());
     const started = performance.now();
     for (let i = 0; i < ITERATIONS; i++) {

@@ -10,16 +10,12 @@ import type { HeaderList, LocalReply, WasmPlugin } from "../../host/index.ts";
 import type { ProcessServices } from "../../host/vm.ts";
 import type { LoadedPlugin } from "../../host/plugin.ts";
 import type { HttpCallRequest, HttpCallResult } from "../../host/http-call.ts";
-import { encodeSnapshot } from "../../sidecar/snapshot/encoder.ts";
-import { snapshotFromJson } from "../../sidecar/snapshot/decoder.ts";
-import { rng as seeded } from "../support/rng.ts";
+import { mulberry32 } from "../../sim/rng.ts";
+import { snapshotBytesWith } from "../support/snapshot-fixture.ts";
 
 const WASM = readFileSync(
   process.env.EPP_TEST_FILTER_WASM ?? new URL("../../build/filter.wasm", import.meta.url),
 );
-const MINIMAL = JSON.parse(
-  readFileSync(new URL("../fixtures/snapshots/minimal.json", import.meta.url), "utf8"),
-) as { endpoints: Record<string, unknown>[]; pool: Record<string, unknown> };
 const T0_MS = 1_795_000_000_000;
 const POOL = "pulled";
 const CLUSTER = "epp-sidecar";
@@ -29,15 +25,12 @@ const DEST = "x-gateway-destination-endpoint";
 const WARN = 3;
 
 function snapshot(generation: number, address: string, nowMs: number, pool = POOL): Uint8Array {
-  return encodeSnapshot(
-    snapshotFromJson({
-      ...MINIMAL,
-      generation: String(generation),
-      createdAtMs: nowMs,
-      pool: { ...MINIMAL.pool, namespace: "default", name: pool },
-      endpoints: [{ ...MINIMAL.endpoints[0]!, podName: "pod", address, port: 8000 }],
-    }),
-  );
+  return snapshotBytesWith({
+    generation,
+    createdAtMs: nowMs,
+    pool: { name: pool },
+    endpoints: [{ podName: "pod", address }],
+  });
 }
 
 type Answer =
@@ -261,7 +254,7 @@ test("a corrupt or foreign body never replaces a good snapshot, never traps, and
   clock.advance(INTERVAL + 10);
   everyWorkerRoutesTo(plugin, "10.0.0.10");
 
-  const rng = seeded(20);
+  const rng = mulberry32(20);
   const valid = snapshot(11, "10.0.0.11", now());
   const bodies: Uint8Array[] = [new Uint8Array(0), valid.subarray(0, valid.length - 1), valid.subarray(0, 7)];
   for (let i = 0; i < 40; i++) {

@@ -6,22 +6,13 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { EnvoyProcess, VirtualClock } from "../../host/index.ts";
 import type { HeaderList, HttpStream, LocalReply, WasmPlugin } from "../../host/index.ts";
-import { encodeSnapshot } from "../../sidecar/snapshot/encoder.ts";
-import type {
-  Snapshot,
-  SnapshotEndpoint,
-  SnapshotModel,
-  SnapshotObjective,
-  SnapshotRewrite,
-} from "../../sidecar/snapshot/types.ts";
+import type { SnapshotModel, SnapshotObjective, SnapshotRewrite } from "../../sidecar/snapshot/types.ts";
+import { CREATED_MS, snapshotBytesWith, type EndpointFixture } from "../support/snapshot-fixture.ts";
 
 const WASM = readFileSync(new URL("../../build/filter.wasm", import.meta.url));
-const CREATED_MS = 1_795_000_000_000;
 const TOKEN = "tok";
 const DEST = "x-gateway-destination-endpoint";
 const SERVED = "x-gateway-destination-endpoint-served";
-
-type EpSpec = Partial<SnapshotEndpoint> & { address: string };
 
 interface SnapOpts {
   createdAtMs?: number;
@@ -32,47 +23,17 @@ interface SnapOpts {
   profile?: string;
 }
 
-function snapshot(generation: number, eps: EpSpec[], o: SnapOpts = {}): Uint8Array {
-  const s: Snapshot = {
-    generation: BigInt(generation),
-    createdAtMs: o.createdAtMs ?? CREATED_MS,
-    pool: {
-      namespace: "default",
-      name: "pool-a",
-      failureMode: "FailClose",
-      strictModels: o.strict ?? false,
-      targetPorts: [8000],
-    },
-    endpoints: eps.map((e, i) => ({
-      podName: `pod-${i}`,
-      port: 8000,
-      ready: true,
-      stale: false,
-      hasMetrics: true,
-      engine: "vllm",
-      metricsAgeMs: 10,
-      waiting: 0,
-      running: 0,
-      kvUsage: 0.1,
-      maxLoras: 0,
-      kvBlockSize: 16,
-      kvBlockCount: 10000,
-      runningAdapters: [],
-      waitingAdapters: [],
-      ...e,
-    })),
-    models: o.models ?? [],
-    objectives: o.objectives ?? [],
-    rewrites: o.rewrites ?? [],
-    scheduler: {
-      profile: o.profile ?? "default",
-      queueThreshold: 5,
-      kvThreshold: 0.8,
-      metricsStalenessMs: 200,
-      params: {},
-    },
-  };
-  return encodeSnapshot(s);
+function snapshot(generation: number, eps: EndpointFixture[], o: SnapOpts = {}): Uint8Array {
+  return snapshotBytesWith({
+    generation,
+    createdAtMs: o.createdAtMs,
+    pool: { strictModels: o.strict ?? false },
+    endpoints: eps,
+    models: o.models,
+    objectives: o.objectives,
+    rewrites: o.rewrites,
+    scheduler: { profile: o.profile ?? "default" },
+  });
 }
 
 const FOUR = ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"].map((address) => ({ address }));

@@ -6,39 +6,20 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { EnvoyProcess, VirtualClock } from "../../host/index.ts";
 import type { HeaderList, LocalReply, WasmPlugin } from "../../host/index.ts";
-import { encodeSnapshot } from "../../sidecar/snapshot/encoder.ts";
-import { snapshotFromJson } from "../../sidecar/snapshot/decoder.ts";
+import { CREATED_MS, snapshotBytesWith } from "../support/snapshot-fixture.ts";
 
 const WASM = readFileSync(
   process.env.EPP_TEST_FILTER_WASM ?? new URL("../../build/filter.wasm", import.meta.url),
 );
-const MINIMAL = JSON.parse(
-  readFileSync(new URL("../fixtures/snapshots/minimal.json", import.meta.url), "utf8"),
-) as { endpoints: Record<string, unknown>[]; pool: Record<string, unknown> };
-const CREATED_MS = 1_795_000_000_000;
 const TOKEN = "control-token";
 const DEST = "x-gateway-destination-endpoint";
 
 function snapshot(generation: number, pool: string, addresses: string[]): Uint8Array {
-  const template = MINIMAL.endpoints[0]!;
-  return encodeSnapshot(
-    snapshotFromJson({
-      ...MINIMAL,
-      generation: String(generation),
-      createdAtMs: CREATED_MS,
-      pool: { ...MINIMAL.pool, namespace: "default", name: pool },
-      endpoints: addresses.map((address, i) => ({
-        ...template,
-        podName: `pod-${i}`,
-        address,
-        port: 8000,
-        waiting: 0,
-        running: 0,
-        ready: true,
-        stale: false,
-      })),
-    }),
-  );
+  return snapshotBytesWith({
+    generation,
+    pool: { name: pool },
+    endpoints: addresses.map((address) => ({ address })),
+  });
 }
 
 interface Outcome {

@@ -6,49 +6,16 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { EnvoyProcess, VirtualClock } from "../../host/index.ts";
 import type { HeaderList, HttpStream, LocalReply, WasmPlugin } from "../../host/index.ts";
-import { encodeSnapshot } from "../../sidecar/snapshot/encoder.ts";
-import { snapshotFromJson } from "../../sidecar/snapshot/decoder.ts";
+import { CREATED_MS, snapshotBytesWith, type EndpointFixture } from "../support/snapshot-fixture.ts";
 
 const WASM = readFileSync(new URL("../../build/filter.wasm", import.meta.url));
-const MINIMAL = JSON.parse(
-  readFileSync(new URL("../fixtures/snapshots/minimal.json", import.meta.url), "utf8"),
-) as Record<string, unknown>;
-const CREATED_MS = 1_795_000_000_000;
 const TOKEN = "s3cret-token";
 const DEST = "x-gateway-destination-endpoint";
 const STATE = "x-epp-snapshot-state";
 const STALE_AFTER_MS = 1000;
 
-interface EndpointSpec {
-  address: string;
-  waiting?: number;
-  running?: number;
-  kvUsage?: number;
-  ready?: boolean;
-}
-
-function snapshotBytes(generation: bigint, endpoints: EndpointSpec[]): Uint8Array {
-  const base = structuredClone(MINIMAL) as { endpoints: Record<string, unknown>[]; pool: object };
-  const template = base.endpoints[0]!;
-  return encodeSnapshot(
-    snapshotFromJson({
-      ...base,
-      generation: generation.toString(),
-      createdAtMs: CREATED_MS,
-      pool: { ...base.pool, namespace: "default", name: "pool-a" },
-      endpoints: endpoints.map((e, i) => ({
-        ...template,
-        podName: `pod-${i}`,
-        address: e.address,
-        port: 8000,
-        waiting: e.waiting ?? 0,
-        running: e.running ?? 0,
-        kvUsage: e.kvUsage ?? 0,
-        ready: e.ready ?? true,
-        stale: false,
-      })),
-    }),
-  );
+function snapshotBytes(generation: bigint, endpoints: EndpointFixture[]): Uint8Array {
+  return snapshotBytesWith({ generation, endpoints });
 }
 
 interface Outcome {
@@ -139,7 +106,7 @@ async function load(config: Record<string, unknown> = {}) {
   return { plugin, clock };
 }
 
-const FOUR: EndpointSpec[] = [
+const FOUR: EndpointFixture[] = [
   // Old figures that would send everything to 10.0.0.1 if they still counted.
   { address: "10.0.0.1", waiting: 0, running: 0 },
   { address: "10.0.0.2", waiting: 50, running: 60, kvUsage: 0.9 },

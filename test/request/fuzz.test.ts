@@ -4,7 +4,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { loadRequestProbe, KIND, SCAN } from "./request-probe.ts";
-import { depthOf, promptReference, rng } from "./reference.ts";
+import { mulberry32 } from "../../sim/rng.ts";
+import { topLevelModelKeys, depthOf, promptReference } from "./reference.ts";
 
 const ITERATIONS = 100_000;
 const MAX_DEPTH = 64;
@@ -172,7 +173,7 @@ function oracle(bytes: Uint8Array): { valid: boolean; value?: unknown } {
 
 test("fuzz: 100k seeded bodies agree with JSON.parse and never trap", () => {
   const probe = loadRequestProbe();
-  const r = rng(0x5eed);
+  const r = mulberry32(0x5eed);
   const counts = { valid: 0, invalid: 0, tooDeep: 0, ok: 0, promptChecked: 0, rewritten: 0 };
   for (let i = 0; i < ITERATIONS; i++) {
     let bytes: Uint8Array;
@@ -206,6 +207,10 @@ test("fuzz: 100k seeded bodies agree with JSON.parse and never trap", () => {
     }
     if (v === null || typeof v !== "object" || Array.isArray(v)) {
       assert.equal(got.error, SCAN.notObject, where());
+      continue;
+    }
+    if (topLevelModelKeys(new TextDecoder().decode(bytes)) > 1) {
+      assert.equal(got.error, SCAN.modelDuplicate, where());
       continue;
     }
     const o = v as Record<string, never>;

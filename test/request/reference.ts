@@ -135,22 +135,32 @@ export function promptReference(body: { [k: string]: Json }, kind: number): stri
   return ins + ("input" in body ? messages(body.input) : "");
 }
 
-/** Deterministic PRNG (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Nesting depth of a parsed value: scalars 0, each array/object level +1. */
 export function depthOf(v: unknown): number {
   if (v === null || typeof v !== "object") return 0;
   let d = 0;
   for (const x of Object.values(v)) d = Math.max(d, depthOf(x));
   return d + 1;
+}
+
+/** How many times the top-level object of valid JSON `text` has the key `model` (JSON.parse keeps one). */
+export function topLevelModelKeys(text: string): number {
+  let depth = 0;
+  let count = 0;
+  let expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      let j = i + 1;
+      while (text[j] !== '"') j += text[j] === "\\" ? 2 : 1;
+      if (depth === 1 && expectKey && JSON.parse(text.slice(i, j + 1)) === "model") count++;
+      expectKey = false;
+      i = j;
+    } else if (c === "{" || c === "[") {
+      depth++;
+      expectKey = depth === 1 && c === "{";
+    } else if (c === "}" || c === "]") depth--;
+    else if (c === "," && depth === 1) expectKey = true;
+  }
+  return count;
 }

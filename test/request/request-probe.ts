@@ -14,6 +14,8 @@ export const SCAN = {
   modelNotString: 5,
   streamNotBool: 6,
   empty: 7,
+  incomplete: 8,
+  modelDuplicate: 9,
 } as const;
 
 interface Exports {
@@ -50,6 +52,11 @@ interface Exports {
   indexSize(): number;
   indexSizeOf(endpoint: number): number;
   indexDistinct(): number;
+  scanHead(len: number): number;
+  headTruncated(): number;
+  headTopKey(): number;
+  closeHead(len: number): number;
+  watchRest(len: number, chunk: number): number;
 }
 
 export interface ScanOutcome {
@@ -116,6 +123,34 @@ export class RequestProbe {
     new Uint8Array(this.x.memory.buffer, this.x.auxBuffer(name.length), name.length).set(name);
     const n = this.x.rewrite(len, name.length);
     return this.bytes(this.x.outputPtr(), n);
+  }
+
+  /** Scans the first `len` bytes of `body` as a body that may continue; the closed prefix when cut. */
+  scanHead(
+    body: Uint8Array,
+    len: number,
+  ): { error: number; truncated: boolean; topKey: number; closed?: Uint8Array } {
+    this.load(body);
+    const error = this.x.scanHead(len);
+    const truncated = this.x.headTruncated() !== 0;
+    const out = { error, truncated, topKey: this.x.headTopKey() } as {
+      error: number;
+      truncated: boolean;
+      topKey: number;
+      closed?: Uint8Array;
+    };
+    if (truncated) {
+      const n = this.x.closeHead(len);
+      if (n >= 0) out.closed = this.bytes(this.x.outputPtr(), n);
+    }
+    return out;
+  }
+
+  /** Top-level `model` keys in `body`, the first `head` bytes scanned, the rest watched in `chunk`s. */
+  modelKeys(body: Uint8Array, head: number, chunk: number): number {
+    const len = this.load(body);
+    this.x.scanHead(head);
+    return this.x.watchRest(len, chunk);
   }
 
   errorMessage(code: number, pos: number): string {

@@ -2,18 +2,17 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { loadRequestProbe, SCAN } from "./request-probe.ts";
-import { rng } from "./reference.ts";
+import { mulberry32 } from "../../sim/rng.ts";
 
 const probe = loadRequestProbe();
 const dec = new TextDecoder("utf-8", { fatal: true });
 
 test("rewrite replaces only the model value and round-trips through JSON.parse", () => {
-  const r = rng(3);
+  const r = mulberry32(3);
   const names = ["llama-3-8b", 'quo"te', "back\\slash", "ctrl\u0001\n", "ünï 😀", "\ud800lone", ""];
   const bodies = [
     '{"model":"a","prompt":"hi"}',
     ' { "stream" : true , "model" : "old\\u0041" , "messages" : [ ] } ',
-    '{"model":"first","model":"second","input":["x"]}',
     '{"n":[1,{"model":"nested"}],"model":"top"}',
   ];
   for (let i = 0; i < 200; i++) {
@@ -29,9 +28,10 @@ test("rewrite replaces only the model value and round-trips through JSON.parse",
   }
 });
 
-test("rewrite of the last duplicate model leaves the first untouched", () => {
-  const out = dec.decode(probe.rewrite('{"model":"first","model":"second"}', "new"));
-  assert.equal(out, '{"model":"first","model":"new"}');
+test("a top-level model given twice is refused, however the second is spelled", () => {
+  for (const body of ['{"model":"first","model":"second"}', '{"model":"a","x":1,"\\u006dodel":"b"}'])
+    assert.equal(probe.scan(body).error, SCAN.modelDuplicate, body);
+  assert.equal(probe.scan('{"model":"a","n":{"model":"b"}}').error, SCAN.ok);
 });
 
 test("error messages are suitable for an OpenAI-style 400", () => {

@@ -1,10 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { DeadlineQueue } from "../../sidecar/collector/deadline-queue.ts";
-import { rng } from "../support/rng.ts";
+import { mulberry32 } from "../../sim/rng.ts";
 
 test("deadline queue: first in, first out across wrap-around and growth, against an array", () => {
-  const r = rng(7);
+  const r = mulberry32(7);
   const q = new DeadlineQueue<{ id: number }>(4);
   const model: { item: { id: number }; at: number; tag: number }[] = [];
   for (let step = 0; step < 20_000; step++) {

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { readFileSync, readdirSync } from "node:fs";
 import { parsePrometheusText, parseValue, parseValueTail } from "../../sidecar/collector/prom-parser.ts";
 import type { Sample } from "../../sidecar/collector/prom-parser.ts";
-import { rng } from "../support/rng.ts";
+import { mulberry32 } from "../../sim/rng.ts";
 
 test("parser: HELP and TYPE are recorded, samples keep labels and values", () => {
   const r = parsePrometheusText(
@@ -186,7 +186,7 @@ test("parser: reuseSamples hands back the same frozen Sample for a repeated long
 });
 
 test("parser: the name-filtered fast path agrees with the full line walk on 3,000 mutated pages", () => {
-  const random = rng(20261123);
+  const random = mulberry32(20261123);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
   const dir = new URL("../fixtures/metrics/", import.meta.url);
   const pages = readdirSync(dir).map((f) => readFileSync(new URL(f, dir), "utf8"));
@@ -236,7 +236,7 @@ test("parser: the name-filtered fast path agrees with the full line walk on 3,00
 
 test("parser: a value span reads to exactly the number Number() gives, plain decimals and the rest", () => {
   // Plain decimals take a fast path; every other form goes through parseValue. Both must agree with it.
-  const r = rng(424242);
+  const r = mulberry32(424242);
   const digits = (n: number) => Array.from({ length: n }, () => Math.floor(r() * 10)).join("");
   const special = ["NaN", "+Inf", "-Inf", "1e3", "-2.5E-7", "0x10", ".", "-", "+", "", "1.2.3", "00.100"];
   for (let t = 0; t < 20_000; t++) {

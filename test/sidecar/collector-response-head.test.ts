@@ -6,7 +6,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readResponseHead } from "../../sidecar/collector/lean-http.ts";
 import type { ResponseHead } from "../../sidecar/collector/lean-http.ts";
-import { rng } from "../support/rng.ts";
+import { mulberry32 } from "../../sim/rng.ts";
 
 /** The rules, over the head as a Latin-1 string (head = bytes before the CRLFCRLF). */
 function oracle(head: string): ResponseHead | string {
@@ -98,7 +98,7 @@ const VALUES = [
 ];
 
 test("response head: the byte reader follows the rules exactly on 5000 seeded random heads", () => {
-  const r = rng(20261203);
+  const r = mulberry32(20261203);
   const pick = <T>(xs: readonly T[]) => xs[Math.floor(r() * xs.length)]!;
   for (let n = 0; n < 5000; n++) {
     const lines = [pick(STATUS)];

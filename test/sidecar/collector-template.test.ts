@@ -7,7 +7,7 @@ import { ENGINE_MAPPINGS, extractMetrics, mappingMetricNames } from "../../sidec
 import type { EngineMapping } from "../../sidecar/collector/engines.ts";
 import { PageTemplate } from "../../sidecar/collector/page-template.ts";
 import { restrictToNames } from "../../sim/http/name-filter.ts";
-import { rng } from "../support/rng.ts";
+import { mulberry32 } from "../../sim/rng.ts";
 
 const fixture = (name: string) =>
   readFileSync(new URL(`../fixtures/metrics/${name}.txt`, import.meta.url), "utf8");
@@ -82,7 +82,7 @@ function changeStructure(text: string, r: () => number): string {
 
 test("template: same results as the parser over seeded value and structure changes", () => {
   for (const { label, text, mapping } of pages()) {
-    const r = rng(label.length * 7919 + 1);
+    const r = mulberry32(label.length * 7919 + 1);
     const template = new PageTemplate();
     let page = text;
     for (let step = 0; step < 400; step++) {
@@ -103,7 +103,7 @@ test("template: endpoints with the same page structure share it and still get th
   // Three endpoints, scraped in a seeded order: two serve one structure (they share a learned shape),
   // the third sometimes drifts to another structure and back. Every result must equal the parser's.
   for (const { label, text, mapping } of pages()) {
-    const r = rng(label.length * 31 + 5);
+    const r = mulberry32(label.length * 31 + 5);
     const endpoints = [0, 1, 2].map(() => ({ template: new PageTemplate(), page: text }));
     for (let step = 0; step < 600; step++) {
       const which = Math.floor(r() * 3);
@@ -141,7 +141,7 @@ test("template: a page with the learned structure is read through it; a changed 
 
 test("template: every page that differs only in valid values is a hit", () => {
   for (const { label, text, mapping } of pages()) {
-    const r = rng(label.length + 3);
+    const r = mulberry32(label.length + 3);
     const t = new PageTemplate();
     for (let i = 0; i < 100; i++) {
       const page = text.replace(

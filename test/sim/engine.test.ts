@@ -5,7 +5,7 @@ import { VirtualClock } from "../../sim/clock/virtual-clock.ts";
 import { Engine } from "../../sim/engine/engine.ts";
 import { presetConfig, type EngineConfig } from "../../sim/engine/presets.ts";
 import type { EngineRequest } from "../../sim/engine/request.ts";
-import { Rng } from "../../sim/engine/rng.ts";
+import { Rng } from "../../sim/rng.ts";
 import { tokenize } from "../../sim/engine/tokenizer.ts";
 
 interface RunResult {

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { VirtualClock } from "../../sim/clock/virtual-clock.ts";
-import { Rng } from "../../sim/engine/rng.ts";
+import { Rng } from "../../sim/rng.ts";
 
 test("events run in (time, insertion) order and the clock reads each event's time", () => {
   const clock = new VirtualClock();

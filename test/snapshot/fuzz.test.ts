@@ -8,7 +8,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { crc32 } from "node:zlib";
 import { decodeSnapshot as tsDecode } from "../../sidecar/snapshot/decoder.ts";
 import { loadSnapshotProbe } from "./probe.ts";
-import { rng } from "../support/rng.ts";
+import { mulberry32 } from "../../sim/rng.ts";
 
 const DIR = new URL("../fixtures/snapshots/", import.meta.url);
 // The 1000-endpoint vector is large; smaller ones keep the run to a few seconds.
@@ -45,7 +45,7 @@ test("every truncation of every golden vector is rejected", async () => {
 
 test("bit flips without a checksum repair are all rejected", async () => {
   const probe = await loadSnapshotProbe();
-  const next = rng(42);
+  const next = mulberry32(42);
   for (let i = 0; i < 3000; i++) {
     const g = goldens[i % goldens.length]!;
     const b = g.slice();
@@ -58,14 +58,15 @@ test("bit flips without a checksum repair are all rejected", async () => {
 
 test("random bytes, with and without a valid header, are rejected without trapping", async () => {
   const probe = await loadSnapshotProbe();
-  const next = rng(7);
+  const next = mulberry32(7);
   for (let i = 0; i < 2000; i++) {
     const len = Math.floor(next() * 300);
     const b = new Uint8Array(len);
     for (let k = 0; k < len; k++) b[k] = Math.floor(next() * 256);
     if (i % 2 === 0 && len >= 32) {
       // A plausible header so the section parser sees random sections.
-      b.set([0x45, 0x50, 0x50, 0x53, 1, 0, 32, 0]);
+      // Versions 1 and 2 in turn: version 2 reads random PLUGINS sections too.
+      b.set([0x45, 0x50, 0x50, 0x53, i % 4 === 0 ? 1 : 2, 0, 32, 0]);
       new DataView(b.buffer).setUint32(8, len, true);
       fixCrc(b);
     }
@@ -76,7 +77,7 @@ test("random bytes, with and without a valid header, are rejected without trappi
 
 test("checksum-repaired mutations: the AS decoder accepts exactly what the TS decoder accepts", async () => {
   const probe = await loadSnapshotProbe();
-  const next = rng(2026);
+  const next = mulberry32(2026);
   let rejected = 0;
   for (let i = 0; i < 4000; i++) {
     const g = goldens[i % goldens.length]!;

@@ -14,6 +14,7 @@ import {
 } from "../../scripts/local-stack/gateway-config.ts";
 import { encodeSnapshot } from "../../sidecar/snapshot/encoder.ts";
 import type { Snapshot } from "../../sidecar/snapshot/types.ts";
+import { snapshotWith } from "./snapshot-fixture.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
 export const LOCAL_POOL = { namespace: "default", name: "local-pool" };
@@ -36,39 +37,23 @@ export interface GatewayProcess {
 
 /** A routable snapshot for `pool` whose endpoints are `addresses` ("ip:port"), the first the least loaded. */
 export function snapshotFor(generation: bigint, addresses: string[], models: string[] = []): Snapshot {
-  return {
+  return snapshotWith({
     generation,
+    // The gateway judges freshness by its wall clock.
     createdAtMs: Date.now(),
-    pool: { ...LOCAL_POOL, failureMode: "FailClose", strictModels: false, targetPorts: [8000] },
+    pool: LOCAL_POOL,
     endpoints: addresses.map((a, i) => ({
-      podName: `pod-${i}`,
       address: a.slice(0, a.lastIndexOf(":")),
       port: Number(a.slice(a.lastIndexOf(":") + 1)),
-      ready: true,
-      stale: false,
-      hasMetrics: true,
-      engine: "vllm",
-      metricsAgeMs: 10,
       waiting: i,
       running: i,
       kvUsage: 0.1 + i * 0.1,
-      maxLoras: 0,
-      kvBlockSize: 16,
       kvBlockCount: 1000,
-      runningAdapters: [],
-      waitingAdapters: [],
     })),
     models: models.map((name) => ({ name, criticality: "Critical" as const, targets: [] })),
-    objectives: [],
-    rewrites: [],
-    scheduler: {
-      profile: "default",
-      queueThreshold: 5,
-      kvThreshold: 0.8,
-      metricsStalenessMs: 60_000,
-      params: {},
-    },
-  };
+    // Metrics stay fresh for a minute, so a slow test never routes on stale ones.
+    scheduler: { metricsStalenessMs: 60_000 },
+  });
 }
 
 /** Starts the gateway process on the override_host bootstrap with `endpoints` as the cluster's endpoint set. */

@@ -47,7 +47,7 @@ function parseFields(lines: string[], where: string): Array<[string, string]> {
 }
 
 /** Checks a complete head ("start\r\nfield\r\n…\r\n\r\n") and returns its parts. */
-export function parseHead(
+function parseHead(
   raw: string,
   kind: "request" | "response",
 ): Pick<WireMessage, "startLine" | "method" | "target" | "status" | "headers"> {

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { execFileSync } from "node:child_process";
 import { newestMtime } from "../../scripts/local-stack/filter-build.ts";
 
-export const repoRoot = new URL("../..", import.meta.url).pathname;
+const repoRoot = new URL("../..", import.meta.url).pathname;
 
 /** Same flags as the matching `npm run build:*-probe` script. Returns the wasm path. */
 export function ensureProbeBuilt(name: string, sourceDirs: string[]): string {

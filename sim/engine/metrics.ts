@@ -1,10 +1,27 @@
 // Prometheus text exposition for one simulated pod, in vLLM's (or SGLang's) exact metric names.
 // Written by hand rather than with prom-client: the sidecar scrapes every pod every 50 ms and the
 // routing benchmark renders 10 pods every 50 ms of virtual time, so this must stay cheap.
-import type { Engine } from "./engine/engine.ts";
-import type { Histogram } from "./engine/histogram.ts";
+import type { Clock } from "../clock/clock.ts";
+import type { Histogram } from "./histogram.ts";
+import type { EngineConfig } from "./presets.ts";
+import type { EngineStats } from "./stats.ts";
 
 export type EngineFlavor = "vllm" | "sglang";
+
+/** What a /metrics page reads from one engine. Engine implements it; declared here so rendering depends on
+ * the engine's parts, not on the engine (which calls renderMetrics). */
+export interface MetricsSource {
+  readonly model: string;
+  readonly config: EngineConfig;
+  readonly clock: Clock;
+  readonly stats: EngineStats;
+  readonly lora: { readonly maxLoras: number };
+  readonly pool: { readonly usedBlocks: number };
+  readonly numRunning: number;
+  readonly numWaiting: number;
+  kvUsage(): number;
+  loraSets(): { running: string[]; waiting: string[] };
+}
 
 /** Keeps old lora_requests_info label sets, as vLLM does (the EPP takes the newest timestamp). */
 export class LoraInfoSeries {
@@ -65,11 +82,15 @@ function gauge(out: string[], name: string, help: string, labels: string, v: num
   out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, `${name}{${labels}} ${fmt(v)}`);
 }
 
-export function renderMetrics(engine: Engine, flavor: EngineFlavor, loraSeries: LoraInfoSeries): string {
+export function renderMetrics(
+  engine: MetricsSource,
+  flavor: EngineFlavor,
+  loraSeries: LoraInfoSeries,
+): string {
   return flavor === "sglang" ? renderSglang(engine) : renderVllm(engine, loraSeries);
 }
 
-function renderVllm(e: Engine, loraSeries: LoraInfoSeries): string {
+function renderVllm(e: MetricsSource, loraSeries: LoraInfoSeries): string {
   const out: string[] = [];
   const s = e.stats;
   const m = `model_name="${escapeLabel(e.model)}"`;
@@ -183,7 +204,7 @@ function renderVllm(e: Engine, loraSeries: LoraInfoSeries): string {
   return out.join("\n");
 }
 
-function renderSglang(e: Engine): string {
+function renderSglang(e: MetricsSource): string {
   const out: string[] = [];
   const s = e.stats;
   const m = `model_name="${escapeLabel(e.model)}"`;

@@ -1,18 +1,26 @@
-// Seeded pseudo-random numbers (mulberry32) so every simulated run is reproducible.
-export class Rng {
-  private state: number;
+// Seeded pseudo-random numbers for all the TypeScript code (simulator, benchmarks, load generator,
+// tests): the same seed gives the same sequence on every run and machine, so a run or a failure replays.
 
-  constructor(seed: number) {
-    this.state = seed >>> 0 || 0x9e3779b9;
-  }
-
-  /** Uniform in [0, 1). */
-  next(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state;
+/** mulberry32: a uniform stream in [0, 1) from a 32-bit seed (the seed is taken `>>> 0`). */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** The distributions the simulator and the workloads draw, over one mulberry32 stream. */
+export class Rng {
+  /** Uniform in [0, 1). */
+  readonly next: () => number;
+
+  constructor(seed: number) {
+    // Seed 0 stands for a fixed non-zero seed, so every recorded seed keeps its sequence.
+    this.next = mulberry32(seed >>> 0 || 0x9e3779b9);
   }
 
   int(minInclusive: number, maxInclusive: number): number {

@@ -1,0 +1,86 @@
+// What the data path decided for one request, as a value. The director (inference-request.ts, pick.ts) fills
+// it without touching the stream; filter.ts applies it in one place. One Decision per VM is reused.
+
+import { errorBody } from "./replies.ts";
+
+/** The body's head is not enough yet: keep buffering. */
+export const DECIDE_WAIT: i32 = 0;
+/** Destinations chosen: write them (and any rewrite) and continue. */
+export const DECIDE_ROUTE: i32 = 1;
+/** Answer locally with `status` and `body`. */
+export const DECIDE_REPLY: i32 = 2;
+/** Let the request through untouched (the pool's failure mode is FailOpen). */
+export const DECIDE_PASS: i32 = 3;
+
+export class Decision {
+  kind: i32 = DECIDE_WAIT;
+
+  // DECIDE_ROUTE
+  /** The x-gateway-destination-endpoint value: the pick, then fallbacks. */
+  destinations: string = "";
+  /** The pick (`ip:port`). */
+  served: string = "";
+  /** The model the server will see (x-gateway-model-name), or null when the body was not read. */
+  targetModel: string | null = null;
+  /** A rewritten head to write over the body's bytes [0, headEnd), or null. */
+  head: Uint8Array | null = null;
+  headEnd: i32 = 0;
+  /** The content-length to set after a rewrite; -1 leaves it. */
+  contentLength: i64 = -1;
+
+  // DECIDE_REPLY
+  status: u32 = 0;
+  details: string = "";
+  body: string = "";
+  /** Extra reply headers (content-type is always application/json). */
+  replyNames: string[] = [];
+  replyValues: string[] = [];
+
+  reset(): void {
+    this.kind = DECIDE_WAIT;
+    this.destinations = "";
+    this.served = "";
+    this.targetModel = null;
+    this.head = null;
+    this.headEnd = 0;
+    this.contentLength = -1;
+    this.status = 0;
+    this.details = "";
+    this.body = "";
+    this.replyNames.length = 0;
+    this.replyValues.length = 0;
+  }
+
+  route(destinations: string, served: string): void {
+    this.kind = DECIDE_ROUTE;
+    this.destinations = destinations;
+    this.served = served;
+  }
+
+  pass(): void {
+    this.kind = DECIDE_PASS;
+  }
+
+  /** A local reply with a ready-made JSON body. */
+  reply(status: u32, details: string, body: string): void {
+    this.kind = DECIDE_REPLY;
+    this.status = status;
+    this.details = details;
+    this.body = body;
+  }
+
+  /** A local reply with an OpenAI-style error body; details are `epp_<code>`. */
+  error(status: u32, message: string, type: string, code: string): void {
+    this.reply(status, "epp_" + code, errorBody(message, type, code));
+  }
+
+  /** Adds a header to the local reply (call after reply/error). */
+  withHeader(name: string, value: string): void {
+    this.replyNames.push(name);
+    this.replyValues.push(value);
+  }
+
+  @inline get decided(): bool {
+    return this.kind != DECIDE_WAIT;
+  }
+}
