@@ -1,8 +1,12 @@
 // npm run bench:routing -- --workload W --policies a,b --qps 100,200 --seed S --pods N --duration S
 //   --scrape-interval-ms 50 --push-delay-ms 5 --workers 1 --replicas 1 --out DIR
+//   --config FILE (repeatable: one more policy per EndpointPickerConfig file, named config=FILE)
+//   --profiles-from-files (legacy, gie-default and default run from config/scheduling/NAME.yaml)
 // Routing-quality benchmark in virtual time (bench/routing/); writes JSON, Markdown and plots.
 import { parseArgs } from "node:util";
 import { ALL_POLICIES, parsePolicyName } from "./routing/policies.ts";
+import { CONFIG_POLICY_PREFIX } from "./routing/filter-policy.ts";
+import { shippedConfigPath } from "../sidecar/scheduling-config/shipped.ts";
 import { runSweep } from "./routing/sweep.ts";
 import { WORKLOADS, workloadByName } from "./routing/workloads.ts";
 import { writeRoutingReport } from "./report/routing-report.ts";
@@ -26,6 +30,8 @@ const { values: a } = parseArgs({
     "slo-tpot-ms": { type: "string", default: "50" },
     out: { type: "string", default: "bench-output" },
     "no-png": { type: "boolean", default: false },
+    config: { type: "string", multiple: true },
+    "profiles-from-files": { type: "boolean", default: false },
     help: { type: "boolean", default: false },
   },
 });
@@ -34,7 +40,9 @@ if (a.help) {
   console.log(`usage: npm run bench:routing -- [--workload ${Object.keys(WORKLOADS).join("|")}] [--policies ${ALL_POLICIES.join(",")}]
   (a filter policy takes scheduler params for sweeps: default:prefixWeight=8:queueWeight=2)
   [--qps 100,200] [--seed 1] [--pods 10] [--preset h100-llama3-8b] [--duration 30] [--warmup S] [--cooldown S]
-  [--scrape-interval-ms 50] [--push-delay-ms 5] [--workers 1] [--replicas 1] [--slo-ttft-ms 2000] [--slo-tpot-ms 50] [--out bench-output] [--no-png]`);
+  [--scrape-interval-ms 50] [--push-delay-ms 5] [--workers 1] [--replicas 1] [--slo-ttft-ms 2000] [--slo-tpot-ms 50] [--out bench-output] [--no-png]
+  [--config FILE]...      one more policy per EndpointPickerConfig file (config=FILE), loaded as the sidecar loads it
+  [--profiles-from-files] legacy, gie-default and default run from config/scheduling/NAME.yaml (PLUGINS sent)`);
   process.exit(0);
 }
 
@@ -45,10 +53,19 @@ const num = (s: string | undefined, name: string): number => {
   return n;
 };
 const workload = workloadByName(a.workload!);
-const policies = a.policies!.split(",").filter(Boolean);
+const SHIPPED_PROFILES = ["legacy", "gie-default", "default"];
+const policies = a
+  .policies!.split(",")
+  .filter(Boolean)
+  .map((p) =>
+    a["profiles-from-files"] && SHIPPED_PROFILES.includes(p)
+      ? CONFIG_POLICY_PREFIX + shippedConfigPath(p)
+      : p,
+  );
+policies.push(...(a.config ?? []).map((f) => CONFIG_POLICY_PREFIX + f));
 for (const p of policies)
-  if (!ALL_POLICIES.includes(parsePolicyName(p).base))
-    throw new Error(`unknown policy "${p}"; choose from ${ALL_POLICIES.join(", ")}`);
+  if (!p.startsWith(CONFIG_POLICY_PREFIX) && !ALL_POLICIES.includes(parsePolicyName(p).base))
+    throw new Error(`unknown policy "${p}"; choose from ${ALL_POLICIES.join(", ")} or config=FILE`);
 const durationS = num(a.duration, "duration");
 // Default warm-up/cool-down: 1/6 of the stage each (5 s of a 30 s stage).
 const warmupS = a.warmup === undefined ? durationS / 6 : num(a.warmup, "warmup");

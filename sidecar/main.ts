@@ -12,6 +12,9 @@ import { PodTargetDiscovery, staticTargets } from "./publisher/discovery.ts";
 import { SidecarMetrics } from "./metrics.ts";
 import { createSidecarServer, listen } from "./server.ts";
 import { Sidecar } from "./sidecar.ts";
+import { FileSource } from "./scheduling-config/file-source.ts";
+import { ConfigRegistry } from "./scheduling-config/registry.ts";
+import { shippedConfigPath } from "./scheduling-config/shipped.ts";
 
 const FLAGS = {
   manifests: {
@@ -55,7 +58,15 @@ const FLAGS = {
     default: "true",
     help: "scrape with ?name[]=<the metrics read> (vLLM/SGLang then send about 1.3 KB instead of 18 KB or more); false: whole page",
   },
-  profile: { type: "string", default: "default", help: "scheduler profile: default, gie-default, legacy" },
+  config: {
+    type: "string",
+    help: "scheduling config: an EndpointPickerConfig YAML file, watched (a pool's epp-wasm.io/config ConfigMap overrides it)",
+  },
+  profile: {
+    type: "string",
+    default: "default",
+    help: "shorthand for --config config/scheduling/NAME.yaml: default, gie-default, legacy",
+  },
   port: { type: "string", default: "9090", help: "port for /metrics, /healthz, /readyz and the status page" },
   host: { type: "string", default: "0.0.0.0", help: "address to bind" },
   "log-level": { type: "string", default: "info", help: "trace, debug, info, warn, error" },
@@ -146,6 +157,44 @@ async function main(): Promise<void> {
     throw new UsageError(`--engine ${get("engine")} is not one of vllm, sglang, trtllm-serve, triton-trtllm`);
 
   const metrics = new SidecarMetrics();
+  // Scheduling config: --config wins over --profile. A refused --config at startup stops the sidecar (as
+  // upstream's EPP does); later refusals keep the last good config. A shipped profile file that cannot be
+  // loaded only logs: the profile name alone still selects the filter's built-in profile.
+  const configFlag = get("config");
+  const profile = get("profile")!;
+  let configFile: FileSource | undefined;
+  try {
+    configFile = new FileSource({
+      path: configFlag ?? shippedConfigPath(profile),
+      ...(configFlag === undefined ? { displayName: profile } : {}),
+      onChange: (f) => {
+        registry.fileChanged();
+        if (f.rejection !== undefined)
+          log.error(
+            { reason: f.rejection.reason },
+            `scheduling config refused, the last good one stays: ${f.rejection.message}`,
+          );
+        else
+          log.info(
+            { config: f.active?.source, hash: f.active?.hash, notes: f.active?.notes },
+            "scheduling config loaded",
+          );
+        // `sidecar` exists once start() has run; the first load happens before.
+        if (started) sidecar.configChanged();
+      },
+    });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  let started = false;
+  const registry = new ConfigRegistry({
+    file: configFile,
+    fallbackProfile: profile,
+    onReject: (source, r) => metrics.configRejected.inc({ source, reason: r.reason }),
+  });
+  await configFile.start();
+  if (configFlag !== undefined && configFile.rejection !== undefined)
+    throw new UsageError(configFile.rejection.message);
   const manifests = get("manifests");
   const inventory = createInventory({
     ...(manifests ? { manifestsDir: manifests } : { kubeconfig: get("kubeconfig") }),
@@ -168,7 +217,8 @@ async function main(): Promise<void> {
     fetch: fetcher.fetch,
     open: fetcher.open,
     logger: log,
-    profile: get("profile"),
+    profile,
+    config: registry,
     defaultEngine: engine,
     metricsNameFilter: boolFlag(get, "metrics-name-filter"),
     scrapeIntervalMs: intFlag(get, "scrape-interval-ms"),
@@ -204,6 +254,7 @@ async function main(): Promise<void> {
     throw new UsageError(`${(err as Error).message}; choose another with --port`);
   }
   await sidecar.start();
+  started = true;
   await discovery?.start();
   log.info(
     { port, mode: manifests ? `files:${manifests}` : "kubernetes", envoys, selector },
@@ -215,6 +266,7 @@ async function main(): Promise<void> {
   const shutdown = async () => {
     log.info("shutting down");
     server.close();
+    configFile?.stop();
     await discovery?.stop();
     await sidecar.stop();
     await fetcher.close();

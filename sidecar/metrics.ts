@@ -91,6 +91,19 @@ export class SidecarMetrics {
     registers: [this.registry],
   });
 
+  readonly configRejected = new Counter({
+    name: "epp_sidecar_config_rejected_total",
+    help: "Scheduling configs refused (the last good one stays in force), by source (file, configmap) and reason.",
+    labelNames: ["source", "reason"],
+    registers: [this.registry],
+  });
+  readonly configInfo = new Gauge({
+    name: "epp_sidecar_scheduling_config_info",
+    help: "1 for the scheduling config each pool routes with: its name and the first 16 hex digits of its SHA-256 (none: no config, the profile name only).",
+    labelNames: ["pool", "name", "hash"],
+    registers: [this.registry],
+  });
+
   constructor(opts: { processMetrics?: boolean } = {}) {
     if (opts.processMetrics ?? true)
       collectDefaultMetrics({ register: this.registry, prefix: "epp_sidecar_" });

@@ -5,11 +5,9 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Registry } from "prom-client";
 import { snapshotToJson } from "./snapshot/decoder.ts";
-import type { PublishedSnapshot, SidecarState } from "./state.ts";
+import type { SidecarState } from "./state.ts";
 import { STATUS_PAGE_HTML } from "./status/page.ts";
 import { statusView } from "./status/status-json.ts";
-
-export type { PublishedSnapshot, SidecarState };
 
 export interface SidecarServerOptions {
   state: SidecarState;
@@ -50,8 +48,13 @@ async function handle(opts: SidecarServerOptions, req: http.IncomingMessage, res
       sendJson(res, 200, { status: "ok" });
       return;
     case "/readyz": {
+      // A refused config leaves the last good one routing, so it does not make the sidecar unready; the body
+      // names it so a probe log or `curl /readyz` shows it.
       const r = opts.state.readiness();
-      sendJson(res, r.ready ? 200 : 503, { ready: r.ready, reasons: r.reasons });
+      const configRejections = opts.state
+        .configStatus()
+        .flatMap((c) => (c.rejection === null ? [] : [c.rejection.message]));
+      sendJson(res, r.ready ? 200 : 503, { ready: r.ready, reasons: r.reasons, configRejections });
       return;
     }
     case "/debug/snapshot": {

@@ -16,6 +16,8 @@ import type { EngineType, Snapshot } from "./snapshot/types.ts";
 import type { Publisher, PushResult } from "./publisher/publisher.ts";
 import type { SidecarMetrics } from "./metrics.ts";
 import type { PublishedSnapshot, SidecarState } from "./state.ts";
+import { ConfigRegistry } from "./scheduling-config/registry.ts";
+import type { ConfigStatus } from "./scheduling-config/registry.ts";
 
 export interface SidecarOptions {
   inventory: Inventory;
@@ -25,8 +27,10 @@ export interface SidecarOptions {
   /** The fetcher's callback form (HttpFetcher.open): the scrape loop uses it when given. */
   open?: (url: string) => MetricsChannel;
   logger: Logger;
-  /** Scheduler profile written into every snapshot. */
+  /** Scheduler profile written into every snapshot when `config` resolves none. */
   profile?: string;
+  /** Each pool's scheduling config (default: none, only `profile`). */
+  config?: ConfigRegistry;
   defaultEngine?: EngineType;
   /** Scrape with `?name[]=…` unless a pool's annotation says otherwise (default true). */
   metricsNameFilter?: boolean;
@@ -63,9 +67,13 @@ export class Sidecar implements SidecarState {
   private lastPublishMs = 0;
   private readonly now: () => number;
   private readonly onChange = () => this.refreshTargets();
+  private readonly config: ConfigRegistry;
+  /** Per pool: the label set of its scheduling-config info gauge, to remove when it changes. */
+  private readonly configLabels = new Map<string, { pool: string; name: string; hash: string }>();
 
   constructor(private readonly opts: SidecarOptions) {
     this.now = opts.now ?? Date.now;
+    this.config = opts.config ?? new ConfigRegistry({ fallbackProfile: opts.profile ?? "default" });
     this.generations = new GenerationClock(this.now);
     this.scraper = new Scraper({
       fetch: opts.fetch,
@@ -160,6 +168,15 @@ export class Sidecar implements SidecarState {
     return this.opts.publisher.status();
   }
 
+  configStatus(): ConfigStatus[] {
+    return this.config.status();
+  }
+
+  /** A config source changed: publish now rather than at the next scrape round. */
+  configChanged(): void {
+    this.publishAll();
+  }
+
   private refreshTargets(): void {
     const targets = this.opts.inventory
       .pools()
@@ -169,6 +186,12 @@ export class Sidecar implements SidecarState {
     const live = new Set(this.opts.inventory.pools().map((p) => poolKey(p.pool)));
     for (const key of this.latestByPool.keys()) if (!live.has(key)) this.latestByPool.delete(key);
     for (const key of this.encoderCaches.keys()) if (!live.has(key)) this.encoderCaches.delete(key);
+    this.config.retain(live);
+    for (const [key, labels] of this.configLabels)
+      if (!live.has(key)) {
+        this.opts.metrics.configInfo.remove(labels);
+        this.configLabels.delete(key);
+      }
     this.publishAll();
   }
 
@@ -208,10 +231,18 @@ export class Sidecar implements SidecarState {
     const started = performance.now();
     // How many Envoys route for the pool decides how the filter places new prompt groups
     // (docs/scheduling.md, "Placement"): with one, load-aware; with several, a hash they all agree on.
-    const view = poolViewFromInventory(inv, {
-      profile: this.opts.profile ?? "default",
-      params: { envoyReplicas: Math.max(1, this.opts.publisher.targetCount()) },
-    });
+    // With a config, the SCHEDULER record repeats the detector's limits for filters that predate PLUGINS.
+    const cfg = this.config.resolve(inv);
+    const view = poolViewFromInventory(
+      inv,
+      {
+        profile: cfg.profile,
+        ...cfg.thresholds,
+        params: { envoyReplicas: Math.max(1, this.opts.publisher.targetCount()) },
+      },
+      cfg.section,
+    );
+    this.recordConfig(key, cfg.profile, cfg.hash);
     const snapshot = buildSnapshot(view, this.scraper, {
       generation: this.generations.next(),
       nowMs: this.now(),
@@ -234,6 +265,16 @@ export class Sidecar implements SidecarState {
     m.snapshotBytes.set({ pool: key }, bytes.length);
     m.snapshotGeneration.set({ pool: key }, Number(snapshot.generation % 2n ** 52n));
     m.staleEndpoints.set({ pool: key }, snapshot.endpoints.filter((e) => e.stale).length);
+  }
+
+  /** epp_sidecar_scheduling_config_info{pool,name,hash} 1 for the config the pool routes with. */
+  private recordConfig(pool: string, name: string, hash = "none"): void {
+    const prev = this.configLabels.get(pool);
+    if (prev !== undefined && prev.name === name && prev.hash === hash) return;
+    if (prev !== undefined) this.opts.metrics.configInfo.remove(prev);
+    const labels = { pool, name, hash };
+    this.configLabels.set(pool, labels);
+    this.opts.metrics.configInfo.set(labels, 1);
   }
 }
 

@@ -2,6 +2,7 @@
 // sidecar.ts). Its own module so that server.ts and status/ depend on it, not on each other.
 import type { Snapshot } from "./snapshot/types.ts";
 import type { TargetStatus } from "./publisher/publisher.ts";
+import type { ConfigStatus } from "./scheduling-config/registry.ts";
 
 export interface PublishedSnapshot {
   snapshot: Snapshot;
@@ -15,4 +16,6 @@ export interface SidecarState {
   poolKeys(): string[];
   latest(poolKey: string): PublishedSnapshot | undefined;
   pushStatus(): TargetStatus[];
+  /** The scheduling config of the sidecar and of each pool with its own, with any refusal. */
+  configStatus(): ConfigStatus[];
 }

@@ -50,6 +50,7 @@ import { isSaturated, admit } from "../scheduling/saturation";
 import { Scheduler } from "../scheduling/scheduler";
 import { MemoryAffinityDirectory } from "../scheduling/affinity-directory";
 import { PrefixIndex } from "../prefix/index";
+import { PrefixProducer } from "../scheduling/plugins/approx-prefix-cache-producer";
 import { computeBlockHashes } from "../prefix/blocks";
 
 // ---- helpers ------------------------------------------------------------------------------------
@@ -93,18 +94,21 @@ function runFilter(f: Filter, eps: Endpoint[], req: RequestInfo, seed: u64 = 1):
   return candidates(eps, cs);
 }
 
-/** Scores of all endpoints (as candidates in order), rounded to 3 decimals, "a,b,c". */
 /** A rendezvous scorer that defers to `index` (as the default profile wires it). */
 function rendezvousWith(index: PrefixIndex): RendezvousAffinityScorer {
   const s = new RendezvousAffinityScorer(new LoadModel());
-  s.index = index;
+  s.usePrefix(new PrefixProducer(index));
   return s;
 }
 
+/** Scores of all endpoints (as candidates in order), rounded to 3 decimals, "a,b,c". One cycle: the
+ *  scorer and the producers it reads start it afresh, as a profile's run() does. */
 function runScorer(s: Scorer, eps: Endpoint[], req: RequestInfo): string {
   const cs = new CycleState(1);
   cs.ensure(eps.length, eps.length + 1);
   cs.begin(eps.length);
+  for (let d = 0; d < s.deps.length; d++) s.deps[d].beginCycle(eps, req, cs);
+  s.beginCycle(eps, req, cs);
   const out = new StaticArray<f64>(eps.length);
   s.score(eps, req, cs, out);
   const parts = new Array<string>();
@@ -324,8 +328,11 @@ describe("GIE scorers", () => {
     index.add(full.hashes!, full.hashCount, 0);
     index.add(half.hashes!, half.hashCount, 1);
     expect(full.hashCount).toBe(34);
-    expect(runScorer(new PrefixCacheScorer(index), eps, full)).toBe("1.0,0.471,0.0", "34/34, 16/34, none");
-    expect(runScorer(new PrefixCacheScorer(index), eps, prompt("short"))).toBe(
+    expect(runScorer(new PrefixCacheScorer(new PrefixProducer(index)), eps, full)).toBe(
+      "1.0,0.471,0.0",
+      "34/34, 16/34, none",
+    );
+    expect(runScorer(new PrefixCacheScorer(new PrefixProducer(index)), eps, prompt("short"))).toBe(
       "0.0,0.0,0.0",
       "< 1 block → 0",
     );
@@ -497,9 +504,11 @@ describe("default-profile scorers", () => {
     const eps = pool(4);
     const r = prompt(textOf(2));
     index.add(r.hashes!, r.hashCount, 1);
-    expect(runScorer(new BoundedPrefixScorer(index, new LoadModel()), eps, r)).toBe("0.0,1.0,0.0,0.0");
+    expect(runScorer(new BoundedPrefixScorer(new PrefixProducer(index), new LoadModel()), eps, r)).toBe(
+      "0.0,1.0,0.0,0.0",
+    );
     eps[1].waiting = 40;
-    expect(runScorer(new BoundedPrefixScorer(index, new LoadModel()), eps, r)).toBe(
+    expect(runScorer(new BoundedPrefixScorer(new PrefixProducer(index), new LoadModel()), eps, r)).toBe(
       "0.0,0.0,0.0,0.0",
       "hot pod: cache hit does not pay for its queue",
     );

@@ -1,58 +1,92 @@
-// The scheduler a filter VM keeps: one profile built from the snapshot's scheduler record, the VM's
-// prefix index, and reusable cycle scratch. schedule() admits, runs the profile and leaves the ordered
-// endpoint list (best first, up to 1 + maxFallbacks) in `result`; onPicked() records the dispatch.
+// The scheduler a filter VM keeps: the profiles built from the snapshot's scheduling config (its PLUGINS
+// section, or the built-in config the SCHEDULER record names), the VM's prefix index, and reusable cycle
+// scratch. schedule() admits (saturation detector), runs the primary profile (or the stale one) and
+// leaves the ordered endpoint list (best first, up to 1 + maxFallbacks) in `result`; onPicked() records
+// the dispatch and runs the profile's post-pick hooks, which may ask for response headers.
 
 import { Endpoint, RequestInfo, SchedulerConfig, CycleState, SCHEDULE_OK } from "./types.ts";
-import { SchedulingProfile } from "./framework.ts";
-import { buildProfile, buildStaleProfile, isLegacy } from "./profiles.ts";
-import { admit } from "./saturation.ts";
+import { SchedulingProfile, ResponseHeaders } from "./framework.ts";
+import { SchedulingSpec } from "../snapshot/types.ts";
+import { buildFromSpec, BuildEnv, BuiltScheduling } from "./build.ts";
+import { builtinSpecFor } from "./builtin.ts";
 import { PrefixIndex } from "../prefix/index.ts";
 import { AffinityDirectory } from "./affinity-directory.ts";
-import { BLOCK_SIZE } from "../prefix/blocks.ts";
 
-/** Fallbacks after the pick in x-gateway-destination-endpoint (param `maxFallbacks`). */
+/** Fallbacks after the pick in x-gateway-destination-endpoint (runtime param `maxFallbacks`). */
 export const DEFAULT_MAX_FALLBACKS: i32 = 3;
-/** GIE's characters-per-token estimate, for sizing the prefix LRU from KV geometry. */
-const CHARS_PER_TOKEN: i32 = 4;
 
 export class Scheduler {
   index: PrefixIndex;
   cs: CycleState;
   config: SchedulerConfig;
-  profile: SchedulingProfile;
-  /** Least request + prefix affinity for a pool without load figures; built on first use. */
-  staleProfile: SchedulingProfile | null = null;
+  /** The PLUGINS section in force; null = the built-in config `config.profile` names. */
+  spec: SchedulingSpec | null = null;
+  built!: BuiltScheduling;
+  /** The primary profile (the built config's). */
+  profile!: SchedulingProfile;
   maxResults: i32 = 1 + DEFAULT_MAX_FALLBACKS;
   /** Endpoint indices of the last successful schedule(), best first. */
   result: StaticArray<i32> = new StaticArray<i32>(1 + DEFAULT_MAX_FALLBACKS);
   resultCount: i32 = 0;
+  /** Response headers the last onPicked() asked for (session token); cleared by schedule(). */
+  responseHeaders: ResponseHeaders = new ResponseHeaders();
   /** Shared placements (set by the filter before the first snapshot; null: this VM's view only). */
   directory: AffinityDirectory | null = null;
+  /** The profile the last schedule() ran, whose members' afterPick hooks onPicked() runs. */
+  private ran!: SchedulingProfile;
 
   constructor(seed: u64, config: SchedulerConfig = new SchedulerConfig(), slots: i32 = 16) {
-    const index = new PrefixIndex(slots > 0 ? slots : 1);
-    const cfg = config.clone();
-    this.index = index;
+    this.index = new PrefixIndex(slots > 0 ? slots : 1);
     this.cs = new CycleState(seed);
-    this.config = cfg;
-    this.profile = buildProfile(cfg, index);
+    this.config = config.clone();
+    // The built-in configs always build.
+    this.built = buildFromSpec(builtinSpecFor(this.config), this.env(this.config)).built!;
+    this.profile = this.built.primary;
+    this.ran = this.profile;
     this.applyLimits();
   }
 
-  /** Adopts a snapshot's scheduler record; rebuilds the profile only when it changed. */
-  configure(cfg: SchedulerConfig): void {
-    if (cfg.sameAs(this.config)) return;
+  private env(cfg: SchedulerConfig): BuildEnv {
+    const env = new BuildEnv(this.index);
+    env.directory = this.directory;
+    env.envoyReplicas = cfg.param("envoyReplicas", 1);
+    return env;
+  }
+
+  /**
+   * Adopts a snapshot's scheduler record and PLUGINS section (null: none, the built-in config applies).
+   * Rebuilds only when either changed (the section by its CRC). Returns "" or the build error, in which
+   * case the previous configuration stays in force.
+   */
+  configure(cfg: SchedulerConfig, spec: SchedulingSpec | null = null): string {
+    const sameSpec = spec == null ? this.spec == null : this.spec != null && this.spec!.crc == spec.crc;
+    if (sameSpec && cfg.sameAs(this.config)) return "";
+    const res = buildFromSpec(spec != null ? spec : builtinSpecFor(cfg), this.env(cfg));
+    if (res.built == null) return res.error;
     this.config = cfg.clone();
-    this.profile = buildProfile(this.config, this.index, this.directory);
-    this.staleProfile = null;
+    this.spec = spec;
+    this.install(res.built!);
     this.applyLimits();
+    return "";
   }
 
-  /** Installs the shared directory and rebuilds the profile with it. */
+  /** Installs the shared directory and rebuilds the profiles with it. */
   useDirectory(directory: AffinityDirectory): void {
     this.directory = directory;
-    this.profile = buildProfile(this.config, this.index, directory);
-    this.staleProfile = null;
+    const spec = this.spec;
+    const res = buildFromSpec(spec != null ? spec : builtinSpecFor(this.config), this.env(this.config));
+    if (res.built != null) this.install(res.built!);
+  }
+
+  private install(built: BuiltScheduling): void {
+    this.built = built;
+    this.profile = built.primary;
+    this.ran = built.primary;
+  }
+
+  /** The request headers the plugins read; RequestInfo.pluginHeaderValues holds their values by index. */
+  wantedRequestHeaders(): string[] {
+    return this.built.headers;
   }
 
   private applyLimits(): void {
@@ -65,7 +99,7 @@ export class Scheduler {
 
   /**
    * Call when a new snapshot's endpoints are in place: sizes scratch and the prefix index for the slots
-   * and sets each slot's LRU capacity from its KV geometry (blocks × tokens/block × 4 chars ÷ 64).
+   * and sets each slot's LRU capacity (approx-prefix-cache-producer: from KV geometry with autoTune).
    * The filter must call index.removeEndpoint(slot) when it gives a slot to a different pod.
    */
   syncEndpoints(eps: Endpoint[]): void {
@@ -73,13 +107,10 @@ export class Scheduler {
     for (let i = 0; i < eps.length; i++) if (eps[i].slot > maxSlot) maxSlot = eps[i].slot;
     this.index.ensureEndpoints(maxSlot + 1);
     this.cs.ensure(eps.length, maxSlot + 1);
+    const prefix = this.built.prefix;
     for (let i = 0; i < eps.length; i++) {
-      const e = eps[i];
-      if (e.kvBlockCount > 0 && e.kvBlockSize > 0) {
-        const chars = <i64>e.kvBlockCount * <i64>e.kvBlockSize * CHARS_PER_TOKEN;
-        const blocks = chars / BLOCK_SIZE;
-        this.index.setCapacity(e.slot, blocks > i32.MAX_VALUE ? i32.MAX_VALUE : <i32>blocks);
-      }
+      const cap = prefix.capacityFor(eps[i]);
+      if (cap >= 0) this.index.setCapacity(eps[i].slot, cap);
     }
   }
 
@@ -90,41 +121,30 @@ export class Scheduler {
    */
   schedule(eps: Endpoint[], req: RequestInfo, stale: bool = false): i32 {
     this.resultCount = 0;
+    this.responseHeaders.clear();
     const n = eps.length;
     // Cheap guard so a caller that forgot syncEndpoints() cannot index out of bounds.
     if (this.cs.cand.length < n) this.syncEndpoints(eps);
-    if (!stale && !isLegacy(this.config)) {
-      const a = admit(eps, req, this.config);
+    const built = this.built;
+    if (!stale) {
+      const a = built.detector.admit(eps, req);
       if (a != SCHEDULE_OK) return a;
     }
-    let profile = this.profile;
-    if (stale) {
-      if (this.staleProfile == null)
-        this.staleProfile = buildStaleProfile(this.config, this.index, this.directory);
-      profile = this.staleProfile!;
-    }
+    const profile = stale ? built.stale : built.primary;
+    this.ran = profile;
     this.cs.begin(n);
     const status = profile.run(eps, req, this.cs, this.maxResults, this.result);
     if (status == SCHEDULE_OK) this.resultCount = profile.picked;
     return status;
   }
 
-  /** Records that the request went to eps[i]: prefix index learns its blocks, in-flight counts grow. */
+  /** Records that the request went to eps[i]: in-flight counts grow, then the profile's post-pick hooks. */
   onPicked(eps: Endpoint[], i: i32, req: RequestInfo): void {
     if (i < 0 || i >= eps.length) return;
     const e = eps[i];
-    const h = req.hashes;
-    if (h != null && req.hashCount > 0) {
-      if (e.slot >= this.index.maxEndpoints) this.index.ensureEndpoints(e.slot + 1);
-      this.index.add(h, req.hashCount, e.slot);
-    }
     e.inflightRequests++;
     e.inflightPromptTokens += req.promptTokens;
-    // Publish the group's placement when it is new or moved, so the other workers follow it.
-    const dir = this.directory;
-    const cs = this.cs;
-    if (dir != null && cs.affinityKey != 0 && cs.affinityHolder != e.hostHash())
-      dir.record(cs.affinityKey, e.hostHash());
+    this.ran.afterPick(eps, i, req, this.cs, this.responseHeaders);
   }
 
   /** `ip:port,ip:port,…` of the last result, best first (allocates; for the filter's header). */

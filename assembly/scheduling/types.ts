@@ -78,6 +78,16 @@ export class RequestInfo {
   stream: bool = false;
   /** Raw `test-epp-endpoint-selection` header (conformance), "" when absent or not enabled. */
   endpointSubset: string = "";
+  /**
+   * Values of the request headers the scheduler's plugins asked for, aligned by index with
+   * Scheduler.wantedRequestHeaders() ("" = absent). The director fills it; missing entries read as "".
+   */
+  pluginHeaderValues: string[] = [];
+
+  /** The value of wanted request header `slot`, "" when absent. */
+  @inline pluginHeader(slot: i32): string {
+    return slot >= 0 && slot < this.pluginHeaderValues.length ? unchecked(this.pluginHeaderValues[slot]) : "";
+  }
 
   reset(): void {
     this.targetModel = "";
@@ -90,6 +100,7 @@ export class RequestInfo {
     this.hashCount = 0;
     this.stream = false;
     this.endpointSubset = "";
+    this.pluginHeaderValues.length = 0;
   }
 }
 
@@ -153,9 +164,9 @@ export class ScoredEndpoint {
 }
 
 /**
- * Per-cycle scratch shared by the plugins, reused across requests. Candidates are indices into the
- * endpoints array, compacted in place by filters; arrays grow geometrically and are never shrunk, so
- * a warm scheduler allocates nothing per request.
+ * Per-cycle scratch every profile uses, reused across requests. Candidates are indices into the endpoints
+ * array, compacted in place by filters; arrays grow geometrically and are never shrunk, so a warm
+ * scheduler allocates nothing per request. Plugin-specific scratch lives in the plugins (beginCycle).
  */
 export class CycleState {
   cand: StaticArray<i32> = new StaticArray<i32>(16);
@@ -164,23 +175,12 @@ export class CycleState {
   totals: StaticArray<f64> = new StaticArray<f64>(16);
   /** One scorer's scores per candidate position. */
   scores: StaticArray<f64> = new StaticArray<f64>(16);
-  /** Per-candidate scratch for plugins (loads, random keys). */
+  /** Per-candidate scratch a scorer or picker may use within its own call (min-max inputs, random keys). */
   work: StaticArray<f64> = new StaticArray<f64>(16);
-  /** Per-slot prefix match lengths (filled once per cycle by the scheduler when a profile needs it). */
-  prefixMatch: StaticArray<i32> = new StaticArray<i32>(16);
-  prefixBlocks: i32 = 0;
-  prefixReady: bool = false;
-  /** Per-candidate corrected load (default profile), valid when loadReady; mean over candidates. */
-  load: StaticArray<f64> = new StaticArray<f64>(16);
-  loadMean: f64 = 0;
-  /** Affinity load bound, mean·(1+ε) + slack. */
-  loadBound: f64 = 0;
-  loadReady: bool = false;
   /** Set by a filter that decided to drop the request (legacy tree) → 429. */
   shed: bool = false;
-  /** This cycle's affinity key (0: none) and the directory's holder for it (0: unknown), for onPicked. */
-  affinityKey: u64 = 0;
-  affinityHolder: u64 = 0;
+  /** Endpoint slots below this exist (plugins size per-slot scratch from it). */
+  slots: i32 = 16;
   rng: Rng;
 
   constructor(seed: u64) {
@@ -196,13 +196,8 @@ export class CycleState {
       this.totals = new StaticArray<f64>(c);
       this.scores = new StaticArray<f64>(c);
       this.work = new StaticArray<f64>(c);
-      this.load = new StaticArray<f64>(c);
     }
-    if (this.prefixMatch.length < slots) {
-      let c = this.prefixMatch.length;
-      while (c < slots) c <<= 1;
-      this.prefixMatch = new StaticArray<i32>(c);
-    }
+    if (slots > this.slots) this.slots = slots;
   }
 
   /** Candidates := every endpoint. */
@@ -210,10 +205,5 @@ export class CycleState {
     for (let i = 0; i < count; i++) unchecked((this.cand[i] = i));
     this.n = count;
     this.shed = false;
-    this.prefixReady = false;
-    this.prefixBlocks = 0;
-    this.loadReady = false;
-    this.affinityKey = 0;
-    this.affinityHolder = 0;
   }
 }

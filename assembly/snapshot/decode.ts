@@ -10,17 +10,28 @@ import {
   Endpoint,
   Model,
   NEVER_SCRAPED,
+  NO_PLUGIN,
   Objective,
+  PARAM_BOOL,
+  PARAM_NUMBER,
+  PARAM_STRING,
+  PluginParam,
+  PluginSpec,
   Pool,
+  ProfileEntry,
+  ProfileSpec,
   Rewrite,
   SchedulerConfig,
+  SchedulingSpec,
   Snapshot,
   WeightedName,
 } from "./types.ts";
 
 export const HEADER_LENGTH: u32 = 32;
 export const MAGIC: u32 = 0x53505045; // "EPPS" read little-endian
-export const FORMAT_VERSION: u32 = 1;
+/** The version the sidecar writes; version 1 (no PLUGINS section) is still read. */
+export const FORMAT_VERSION: u32 = 2;
+export const FORMAT_VERSION_1: u32 = 1;
 export const MAX_STRING_BYTES: u32 = 1024;
 const MAX_SAFE_INTEGER: u64 = 9007199254740991;
 
@@ -31,6 +42,8 @@ const TAG_MODELS: u32 = 4;
 const TAG_OBJECTIVES: u32 = 5;
 const TAG_REWRITES: u32 = 6;
 const TAG_SCHEDULER: u32 = 7;
+const TAG_PLUGINS: u32 = 8;
+const NO_PLUGIN_INDEX: u32 = 0xffff;
 const ENDPOINT_FIXED: u32 = 36;
 
 /** Why a snapshot was rejected; 0 = accepted. Stable numbers, the probe reports them. */
@@ -52,6 +65,7 @@ export enum DecodeError {
   BadObjective = 14,
   BadRewrite = 15,
   BadScheduler = 16,
+  BadPlugins = 17,
 }
 
 /** Either a snapshot or an error code with a message for the 400 body and the log. */
@@ -173,8 +187,7 @@ class Decoder {
       if (!isIPv4(e.address) && !isIPv6(e.address))
         return this.fail(DecodeError.BadEndpoint, what + ": address is not an IP literal");
       if (port == 0) return this.fail(DecodeError.BadEndpoint, what + ": port 0");
-      if (engine > 3)
-        return this.fail(DecodeError.BadEndpoint, what + ": unknown engine " + engine.toString());
+      // An engine code above ENGINE_NAMES is a newer sidecar's engine: kept, printed as "unknown".
       if (kv > 10000)
         return this.fail(DecodeError.BadEndpoint, what + ": kvUsage " + kv.toString() + " > 10000");
       e.port = <u16>port;
@@ -319,6 +332,145 @@ class Decoder {
     return true;
   }
 
+  /** A plugin index, NO_PLUGIN for 0xFFFF; -2 (with an error latched) when out of range. */
+  pluginIndex(v: u32, count: u32, what: string): i32 {
+    if (v == NO_PLUGIN_INDEX) return NO_PLUGIN;
+    if (v >= count) {
+      this.fail(
+        DecodeError.BadPlugins,
+        "plugins: " + what + " names plugin " + v.toString() + " of " + count.toString(),
+      );
+      return -2;
+    }
+    return <i32>v;
+  }
+
+  param(r: Reader, what: string): PluginParam | null {
+    const p = new PluginParam();
+    p.key = this.str(r, what);
+    const kind = r.u8();
+    if (r.bad) {
+      this.fail(DecodeError.BadPlugins, what + ": truncated");
+      return null;
+    }
+    if (this.result.error != DecodeError.None) return null;
+    if (kind == PARAM_NUMBER) {
+      p.num = r.f64();
+      if (!r.bad && !isFinite(p.num)) {
+        this.fail(DecodeError.BadPlugins, what + ": param " + p.key + " is not finite");
+        return null;
+      }
+    } else if (kind == PARAM_STRING) {
+      p.str = this.str(r, what);
+    } else if (kind == PARAM_BOOL) {
+      const b = r.u8();
+      if (!r.bad && b > 1) {
+        this.fail(DecodeError.BadPlugins, what + ": param " + p.key + " has boolean byte " + b.toString());
+        return null;
+      }
+      p.flag = b == 1;
+    } else {
+      this.fail(DecodeError.BadPlugins, what + ": param " + p.key + " has unknown kind " + kind.toString());
+      return null;
+    }
+    if (r.bad) {
+      this.fail(DecodeError.BadPlugins, what + ": truncated");
+      return null;
+    }
+    if (this.result.error != DecodeError.None) return null;
+    p.kind = <u8>kind;
+    return p;
+  }
+
+  plugins(r: Reader, out: Snapshot, start: u32, length: u32): bool {
+    const n = r.u16();
+    if (r.bad) return this.fail(DecodeError.BadPlugins, "plugins: truncated");
+    if (<u64>n * 9 > <u64>r.remaining())
+      return this.fail(
+        DecodeError.BadPlugins,
+        "plugins: count " + n.toString() + " exceeds the remaining bytes",
+      );
+    const spec = new SchedulingSpec();
+    const plugins = new Array<PluginSpec>(n);
+    for (let i: u32 = 0; i < n; i++) {
+      const what = "plugin " + i.toString();
+      const p = new PluginSpec();
+      p.type = this.str(r, what + ".type");
+      p.name = this.str(r, what + ".name");
+      const m = r.u8();
+      if (r.bad) return this.fail(DecodeError.BadPlugins, what + ": truncated");
+      if (this.result.error != DecodeError.None) return false;
+      if (<u64>m * 6 > <u64>r.remaining())
+        return this.fail(
+          DecodeError.BadPlugins,
+          what + ": " + m.toString() + " params exceed the remaining bytes",
+        );
+      const params = new Array<PluginParam>(m);
+      const keys = new Set<string>();
+      for (let j: u32 = 0; j < m; j++) {
+        const param = this.param(r, what);
+        if (param == null) return false;
+        if (keys.has(param.key))
+          return this.fail(DecodeError.BadPlugins, what + ": duplicate param " + param.key);
+        keys.add(param.key);
+        unchecked((params[j] = param));
+      }
+      p.params = params;
+      unchecked((plugins[i] = p));
+    }
+    const profileCount = r.u8();
+    if (r.bad) return this.fail(DecodeError.BadPlugins, "plugins: truncated");
+    if (profileCount < 1) return this.fail(DecodeError.BadPlugins, "plugins: no profile");
+    if (<u64>profileCount * 5 > <u64>r.remaining())
+      return this.fail(
+        DecodeError.BadPlugins,
+        "plugins: " + profileCount.toString() + " profiles exceed the remaining bytes",
+      );
+    const profiles = new Array<ProfileSpec>(profileCount);
+    for (let i: u32 = 0; i < profileCount; i++) {
+      const what = "profile " + i.toString();
+      const prof = new ProfileSpec();
+      prof.name = this.str(r, what + ".name");
+      const m = r.u8();
+      if (r.bad) return this.fail(DecodeError.BadPlugins, what + ": truncated");
+      if (this.result.error != DecodeError.None) return false;
+      if (<u64>m * 10 > <u64>r.remaining())
+        return this.fail(
+          DecodeError.BadPlugins,
+          what + ": " + m.toString() + " entries exceed the remaining bytes",
+        );
+      const entries = new Array<ProfileEntry>(m);
+      for (let j: u32 = 0; j < m; j++) {
+        const e = new ProfileEntry();
+        const plugin = r.u16();
+        e.weight = r.f64();
+        if (r.bad) return this.fail(DecodeError.BadPlugins, what + ": truncated");
+        if (plugin >= n)
+          return this.fail(
+            DecodeError.BadPlugins,
+            what + ": entry " + j.toString() + " names plugin " + plugin.toString() + " of " + n.toString(),
+          );
+        if (!isFinite(e.weight) || e.weight < 0)
+          return this.fail(DecodeError.BadPlugins, what + ": entry " + j.toString() + " has a bad weight");
+        e.plugin = <i32>plugin;
+        unchecked((entries[j] = e));
+      }
+      prof.entries = entries;
+      unchecked((profiles[i] = prof));
+    }
+    const handler = r.u16();
+    const saturation = r.u16();
+    if (r.bad) return this.fail(DecodeError.BadPlugins, "plugins: truncated");
+    spec.handler = this.pluginIndex(handler, n, "handler");
+    spec.saturation = this.pluginIndex(saturation, n, "saturation");
+    if (this.result.error != DecodeError.None) return false;
+    spec.plugins = plugins;
+    spec.profiles = profiles;
+    spec.crc = crc32(r.base + start, length);
+    out.scheduling = spec;
+    return true;
+  }
+
   section(tag: u32, r: Reader, out: Snapshot): bool {
     if (tag == TAG_STRINGS) return this.strings_(r);
     if (tag == TAG_POOL) return this.pool(r, out.pool);
@@ -326,7 +478,8 @@ class Decoder {
     if (tag == TAG_MODELS) return this.models(r, out);
     if (tag == TAG_OBJECTIVES) return this.objectives(r, out);
     if (tag == TAG_REWRITES) return this.rewrites(r, out);
-    return this.scheduler(r, out.scheduler);
+    if (tag == TAG_SCHEDULER) return this.scheduler(r, out.scheduler);
+    return this.plugins(r, out, r.pos, r.end - r.pos);
   }
 
   decode(ptr: usize, len: u32): bool {
@@ -335,8 +488,10 @@ class Decoder {
     const h = new Reader(ptr, 0, len);
     if (h.u32() != MAGIC) return this.fail(DecodeError.BadMagic, "bad magic (expected EPPS)");
     const version = h.u16();
-    if (version != FORMAT_VERSION)
+    if (version != FORMAT_VERSION && version != FORMAT_VERSION_1)
       return this.fail(DecodeError.BadVersion, "unsupported version " + version.toString());
+    // Version 1 knew no PLUGINS section: a tag 8 there is skipped, as a version-1 reader did.
+    const lastTag: u32 = version == FORMAT_VERSION_1 ? TAG_SCHEDULER : TAG_PLUGINS;
     const headerLength = h.u16();
     const total = h.u32();
     const crc = h.u32();
@@ -372,7 +527,7 @@ class Decoder {
         );
       const start = body.pos;
       body.pos += length;
-      if (tag < TAG_STRINGS || tag > TAG_SCHEDULER) continue; // unknown sections are skipped
+      if (tag < TAG_STRINGS || tag > lastTag) continue; // unknown sections are skipped
       const bit: u32 = 1 << tag;
       if (seen & bit)
         return this.fail(DecodeError.BadSection, "section " + tag.toString() + " appears twice");

@@ -1,7 +1,17 @@
 // Renders a decoded snapshot as the JSON form documented in docs/snapshot-format.md § "The decoded
 // form". Used by the test probe only (not on the request path).
 
-import { CRITICALITY_NAMES, ENGINE_NAMES, NEVER_SCRAPED, Snapshot, WeightedName } from "./types.ts";
+import {
+  CRITICALITY_NAMES,
+  ENGINE_NAMES,
+  NEVER_SCRAPED,
+  NO_PLUGIN,
+  PARAM_BOOL,
+  PARAM_NUMBER,
+  SchedulingSpec,
+  Snapshot,
+  WeightedName,
+} from "./types.ts";
 
 export function jsonString(s: string): string {
   let out = '"';
@@ -35,6 +45,69 @@ function weightedList(list: WeightedName[], key: string): string {
       "{" + jsonString(key) + ":" + jsonString(list[i].name) + ',"weight":' + list[i].weight.toString() + "}";
   }
   return "[" + parts.join(",") + "]";
+}
+
+/** A newer sidecar's engine code prints as "unknown" (never an out-of-bounds read). */
+function engineName(code: u8): string {
+  return <i32>code < ENGINE_NAMES.length ? ENGINE_NAMES[code] : "unknown";
+}
+
+function pluginIndex(i: i32): string {
+  return i == NO_PLUGIN ? "null" : i.toString();
+}
+
+function schedulingJson(s: SchedulingSpec): string {
+  const plugins = new Array<string>(s.plugins.length);
+  for (let i = 0; i < plugins.length; i++) {
+    const p = s.plugins[i];
+    const params = new Array<string>(p.params.length);
+    for (let j = 0; j < params.length; j++) {
+      const v = p.params[j];
+      const value =
+        v.kind == PARAM_NUMBER
+          ? v.num.toString()
+          : v.kind == PARAM_BOOL
+            ? v.flag
+              ? "true"
+              : "false"
+            : jsonString(v.str);
+      params[j] = jsonString(v.key) + ":" + value;
+    }
+    plugins[i] =
+      '{"type":' +
+      jsonString(p.type) +
+      ',"name":' +
+      jsonString(p.name) +
+      ',"params":{' +
+      params.join(",") +
+      "}}";
+  }
+  const profiles = new Array<string>(s.profiles.length);
+  for (let i = 0; i < profiles.length; i++) {
+    const prof = s.profiles[i];
+    const entries = new Array<string>(prof.entries.length);
+    for (let j = 0; j < entries.length; j++)
+      entries[j] =
+        '{"plugin":' +
+        prof.entries[j].plugin.toString() +
+        ',"weight":' +
+        prof.entries[j].weight.toString() +
+        "}";
+    profiles[i] = '{"name":' + jsonString(prof.name) + ',"entries":[' + entries.join(",") + "]}";
+  }
+  return (
+    '{"plugins":[' +
+    plugins.join(",") +
+    '],"profiles":[' +
+    profiles.join(",") +
+    '],"handler":' +
+    pluginIndex(s.handler) +
+    ',"saturation":' +
+    pluginIndex(s.saturation) +
+    ',"crc":' +
+    s.crc.toString() +
+    "}"
+  );
 }
 
 function fraction(v: u16): string {
@@ -71,7 +144,7 @@ export function snapshotToJson(s: Snapshot): string {
       ',"hasMetrics":' +
       (e.hasMetrics ? "true" : "false") +
       ',"engine":"' +
-      ENGINE_NAMES[e.engine] +
+      engineName(e.engine) +
       '"' +
       ',"metricsAgeMs":' +
       (e.metricsAgeMs == NEVER_SCRAPED ? "null" : e.metricsAgeMs.toString()) +
@@ -143,6 +216,8 @@ export function snapshotToJson(s: Snapshot): string {
     fraction(sch.kvThreshold) +
     ',"metricsStalenessMs":' +
     sch.metricsStalenessMs.toString();
-  out += ',"params":{' + params.join(",") + "}}}";
-  return out;
+  out += ',"params":{' + params.join(",") + "}}";
+  const scheduling = s.scheduling;
+  if (scheduling != null) out += ',"scheduling":' + schedulingJson(scheduling);
+  return out + "}";
 }

@@ -4,6 +4,9 @@
 
 import { Endpoint, RequestInfo, SchedulerConfig } from "../scheduling/types.ts";
 import { Scheduler } from "../scheduling/scheduler.ts";
+import { builtinSpec } from "../scheduling/builtin.ts";
+import { describeSpec } from "../scheduling/describe.ts";
+import { registry } from "../scheduling/registry.ts";
 import { computeBlockHashes, DEFAULT_MAX_BLOCKS } from "../prefix/blocks.ts";
 
 const PROFILES: string[] = ["default", "gie-default", "legacy"];
@@ -12,6 +15,7 @@ const PROFILES: string[] = ["default", "gie-default", "legacy"];
 let requestsPerSnapshot: i32 = 64;
 
 let input = new StaticArray<u8>(1 << 16);
+let output = new ArrayBuffer(0);
 let endpoints: Endpoint[] = [];
 let scheduler = new Scheduler(1);
 const req = new RequestInfo();
@@ -129,4 +133,26 @@ export function decide(promptLen: i32, priority: i32): i32 {
 
 export function resultCount(): i32 {
   return scheduler.resultCount;
+}
+
+/** Where the last text result (describeBuiltin) is; its length is what that call returned. */
+export function outputBuffer(): usize {
+  return changetype<usize>(output);
+}
+
+/**
+ * The built-in scheduling config of profile 0 default / 1 gie-default / 2 legacy as canonical JSON
+ * (describeSpec), UTF-8 in outputBuffer(); returns its length. Tests compare it with config/scheduling/.
+ */
+export function describeBuiltin(profile: i32): i32 {
+  output = String.UTF8.encode(
+    describeSpec(builtinSpec(PROFILES[profile < 0 || profile >= PROFILES.length ? 0 : profile])),
+  );
+  return output.byteLength;
+}
+
+/** The registered plugin types, comma-separated, UTF-8 in outputBuffer(); returns the length. */
+export function registryTypes(): i32 {
+  output = String.UTF8.encode(registry().types.join(","));
+  return output.byteLength;
 }

@@ -4,6 +4,7 @@
 // POSTed to /epp/v1/snapshot after a delay. `oracle` instead pushes a snapshot built from the
 // engines' live state right before every request (perfectly fresh: an upper bound).
 import { readFileSync } from "node:fs";
+import { basename, extname } from "node:path";
 import {
   EnvoyProcess,
   type Clock as HostClock,
@@ -14,7 +15,13 @@ import {
 import type { Engine, VirtualClock } from "../../sim/index.ts";
 import { ENGINE_MAPPINGS, extractMetrics, type EndpointMetrics } from "../../sidecar/collector/engines.ts";
 import { encodeSnapshot } from "../../sidecar/snapshot/encoder.ts";
-import { DEFAULT_SCHEDULER, type Snapshot, type SnapshotEndpoint } from "../../sidecar/snapshot/types.ts";
+import {
+  DEFAULT_SCHEDULER,
+  type SchedulingSection,
+  type Snapshot,
+  type SnapshotEndpoint,
+} from "../../sidecar/snapshot/types.ts";
+import { loadConfig, type Thresholds } from "../../sidecar/scheduling-config/load.ts";
 import { parsePolicyName, type Policy, type RouteResult } from "./policies.ts";
 import type { WorkItem } from "./workloads.ts";
 
@@ -24,9 +31,27 @@ const POOL = { namespace: "bench", name: "sim-pool" };
 const DEST = "x-gateway-destination-endpoint";
 const PORT = 8000;
 
+/** A policy named `config=FILE` runs the filter with that EndpointPickerConfig file. */
+export const CONFIG_POLICY_PREFIX = "config=";
+
+/** What a `config=FILE` policy sends: the file's PLUGINS section, name and detector limits, as the sidecar. */
+function configPolicy(name: string): {
+  profile: string;
+  scheduling: SchedulingSection;
+  thresholds: Thresholds;
+} {
+  const path = name.slice(CONFIG_POLICY_PREFIX.length);
+  const c = loadConfig(readFileSync(path, "utf8"), {
+    source: path,
+    displayName: basename(path, extname(path)),
+  });
+  return { profile: c.displayName, scheduling: c.section, thresholds: c.thresholds };
+}
+
 export interface FilterPolicyOptions {
   /** "legacy" | "gie-default" | "default" | "oracle" (oracle runs the default profile), optionally
-   *  with scheduler params: "default:prefixWeight=8" (see parsePolicyName). */
+   *  with scheduler params: "default:prefixWeight=8" (see parsePolicyName); or `config=FILE`, an
+   *  EndpointPickerConfig loaded and validated as the sidecar does (its PLUGINS section is sent). */
   name: string;
   clock: VirtualClock;
   engines: readonly Engine[];
@@ -102,9 +127,10 @@ function header(h: HeaderList | undefined, name: string): string | undefined {
 }
 
 export async function filterPolicy(o: FilterPolicyOptions): Promise<Policy> {
-  const { base, params } = parsePolicyName(o.name);
+  const fromFile = o.name.startsWith(CONFIG_POLICY_PREFIX) ? configPolicy(o.name) : undefined;
+  const { base, params } = fromFile === undefined ? parsePolicyName(o.name) : { base: o.name, params: {} };
   const oracle = base === "oracle";
-  const profile = oracle ? "default" : base;
+  const profile = fromFile?.profile ?? (oracle ? "default" : base);
   const wasm = o.wasm ?? readFileSync(FILTER_WASM_PATH);
   const plugins: WasmPlugin[] = [];
   for (let r = 0; r < Math.max(1, o.replicas ?? 1); r++) {
@@ -140,7 +166,13 @@ export async function filterPolicy(o: FilterPolicyOptions): Promise<Policy> {
       objectives: [],
       rewrites: [],
       // The sidecar reports how many Envoys it pushes to; a policy param may still override it.
-      scheduler: { ...DEFAULT_SCHEDULER, profile, params: { envoyReplicas: plugins.length, ...params } },
+      scheduler: {
+        ...DEFAULT_SCHEDULER,
+        ...fromFile?.thresholds,
+        profile,
+        params: { envoyReplicas: plugins.length, ...params },
+      },
+      ...(fromFile === undefined ? {} : { scheduling: fromFile.scheduling }),
     } satisfies Snapshot);
 
   const pushTo = (plugin: WasmPlugin, bytes: Uint8Array): void => {

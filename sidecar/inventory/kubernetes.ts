@@ -261,16 +261,21 @@ export class KubernetesInventory extends StoreBackedInventory {
     };
   }
 
-  /** One pod informer per (namespace, selector) of the served pools; informers no pool needs are stopped. */
+  /**
+   * One pod informer per (namespace, selector) of the served pools, and one ConfigMap informer per namespace
+   * with a pool that names its scheduling config (`epp-wasm.io/config`); informers no pool needs are stopped.
+   */
   private reconcilePodInformers(): void {
     if (!this.running || !this.base.every((i) => i.synced)) return;
-    const wanted = new Map<string, { namespace: string; labelSelector: string }>();
+    const wanted = new Map<string, { namespace: string; labelSelector?: string }>();
     for (const { pool } of this.store.pools()) {
       const labelSelector = Object.entries(pool.selector)
         .sort(([a], [b]) => (a < b ? -1 : 1))
         .map(([k, v]) => `${k}=${v}`)
         .join(",");
       wanted.set(`pods:${pool.namespace}?${labelSelector}`, { namespace: pool.namespace, labelSelector });
+      if (pool.annotations.config !== undefined)
+        wanted.set(`configmaps:${pool.namespace}`, { namespace: pool.namespace });
     }
     for (const [key, inf] of this.podInformers)
       if (!wanted.has(key)) {
@@ -280,20 +285,37 @@ export class KubernetesInventory extends StoreBackedInventory {
       }
     for (const [key, w] of wanted) {
       if (this.podInformers.has(key)) continue;
-      const inf = this.managed({
-        source: key,
-        path: `/api/v1/namespaces/${w.namespace}/pods`,
-        apiVersion: "v1",
-        kind: "Pod",
-        labelSelector: w.labelSelector,
-        list: () =>
-          this.core.listNamespacedPod({ namespace: w.namespace, labelSelector: w.labelSelector }) as Promise<
-            KubernetesListObject<KubernetesObject>
-          >,
-      });
+      const inf = this.managed(
+        w.labelSelector === undefined ? this.configMapSpec(key, w.namespace) : this.podSpec(key, w),
+      );
       this.podInformers.set(key, inf);
       void inf.start();
     }
+  }
+
+  private configMapSpec(source: string, namespace: string): InformerSpec {
+    return {
+      source,
+      path: `/api/v1/namespaces/${namespace}/configmaps`,
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      list: () =>
+        this.core.listNamespacedConfigMap({ namespace }) as Promise<KubernetesListObject<KubernetesObject>>,
+    };
+  }
+
+  private podSpec(source: string, w: { namespace: string; labelSelector?: string }): InformerSpec {
+    return {
+      source,
+      path: `/api/v1/namespaces/${w.namespace}/pods`,
+      apiVersion: "v1",
+      kind: "Pod",
+      labelSelector: w.labelSelector,
+      list: () =>
+        this.core.listNamespacedPod({ namespace: w.namespace, labelSelector: w.labelSelector }) as Promise<
+          KubernetesListObject<KubernetesObject>
+        >,
+    };
   }
 
   private checkSynced(): void {

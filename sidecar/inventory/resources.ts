@@ -64,7 +64,13 @@ export interface PodRecord {
   /** PodReady condition True and no deletionTimestamp. */
   ready: boolean;
 }
-export type InventoryRecord = PoolRecord | ModelRecord | ObjectiveRecord | RewriteRecord | PodRecord;
+export interface ConfigMapRecord {
+  kind: "ConfigMap";
+  meta: Meta;
+  data: Record<string, string>;
+}
+export type InventoryRecord =
+  PoolRecord | ModelRecord | ObjectiveRecord | RewriteRecord | PodRecord | ConfigMapRecord;
 
 export type NormalizeResult =
   | { ok: true; record: InventoryRecord }
@@ -184,6 +190,13 @@ function poolAnnotations(obj: RawObject): PoolSpec["annotations"] {
     if (!path.startsWith("/"))
       fail(`metadata.annotations.${ANNOTATIONS.metricsPath}`, "invalid", "metrics path must start with /");
     out.metricsPath = path;
+  }
+  const config = a[ANNOTATIONS.config];
+  if (config !== undefined) {
+    const [configMap, key, extra] = config.split("/");
+    if (!configMap || extra !== undefined || key === "")
+      fail(`metadata.annotations.${ANNOTATIONS.config}`, "invalid", 'must be "CONFIGMAP" or "CONFIGMAP/KEY"');
+    out.config = key === undefined ? { configMap } : { configMap, key };
   }
   const nameFilter = a[ANNOTATIONS.metricsNameFilter];
   if (nameFilter !== undefined) {
@@ -362,6 +375,10 @@ function pod(obj: RawObject, m: Meta): PodRecord {
   };
 }
 
+function configMap(obj: RawObject & { data?: unknown }, m: Meta): ConfigMapRecord {
+  return { kind: "ConfigMap", meta: m, data: stringMap(obj.data, "data") };
+}
+
 /** "group/version" and kind → the normalizer for it. */
 const NORMALIZERS: Record<string, (obj: RawObject, m: Meta) => InventoryRecord> = {
   [`${GROUP_V1}/v1/InferencePool`]: poolV1,
@@ -370,6 +387,7 @@ const NORMALIZERS: Record<string, (obj: RawObject, m: Meta) => InventoryRecord> 
   [`${GROUP_X}/v1alpha2/InferenceObjective`]: objective,
   [`${GROUP_X}/v1alpha2/InferenceModelRewrite`]: rewrite,
   ["v1/Pod"]: pod,
+  ["v1/ConfigMap"]: configMap,
 };
 
 export function isKnownKind(apiVersion: string, kind: string): boolean {

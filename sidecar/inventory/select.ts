@@ -2,13 +2,21 @@
 // endpoints, which models/objectives/rewrites attach to them, and in what order.
 import type { EngineType } from "../snapshot/types.ts";
 import { ENGINES } from "../snapshot/types.ts";
-import type { ModelRecord, ObjectiveRecord, PodRecord, PoolRecord, RewriteRecord } from "./resources.ts";
-import { ANNOTATIONS, GROUP_V1 } from "./types.ts";
+import type {
+  ConfigMapRecord,
+  ModelRecord,
+  ObjectiveRecord,
+  PodRecord,
+  PoolRecord,
+  RewriteRecord,
+} from "./resources.ts";
+import { ANNOTATIONS, CONFIG_MAP_DEFAULT_KEY, GROUP_V1 } from "./types.ts";
 import type {
   InventoryEndpoint,
   InventoryOptions,
   InventoryRewrite,
   Logger,
+  PoolConfigText,
   PoolInventory,
 } from "./types.ts";
 
@@ -18,6 +26,7 @@ export interface RecordSet {
   models: Iterable<ModelRecord>;
   objectives: Iterable<ObjectiveRecord>;
   rewrites: Iterable<RewriteRecord>;
+  configMaps?: Iterable<ConfigMapRecord>;
 }
 
 type Selection = Pick<InventoryOptions, "namespace" | "poolName" | "poolGroup">;
@@ -106,8 +115,35 @@ function attached<T extends { meta: { namespace: string }; poolName: string }>(
   return [...list].filter((r) => r.meta.namespace === pool.spec.namespace && r.poolName === pool.spec.name);
 }
 
+/** The annotated ConfigMap's text: the named key, else `config.yaml`, else its only key. */
+export function configTextOf(pool: PoolRecord, maps: readonly ConfigMapRecord[]): PoolConfigText | undefined {
+  const ref = pool.spec.annotations.config;
+  if (ref === undefined) return undefined;
+  const at = `ConfigMap ${pool.spec.namespace}/${ref.configMap}`;
+  const cm = maps.find((m) => m.meta.namespace === pool.spec.namespace && m.meta.name === ref.configMap);
+  if (cm === undefined) return { configMap: ref.configMap, error: `${at} not found` };
+  const keys = Object.keys(cm.data).sort();
+  const key =
+    ref.key ??
+    (Object.hasOwn(cm.data, CONFIG_MAP_DEFAULT_KEY)
+      ? CONFIG_MAP_DEFAULT_KEY
+      : keys.length === 1
+        ? keys[0]
+        : undefined);
+  if (key === undefined || !Object.hasOwn(cm.data, key))
+    return {
+      configMap: ref.configMap,
+      error:
+        ref.key !== undefined
+          ? `${at} has no key ${ref.key}`
+          : `${at} has no key ${CONFIG_MAP_DEFAULT_KEY} and ${keys.length} others (${keys.join(", ")}); name one as CONFIGMAP/KEY`,
+    };
+  return { configMap: ref.configMap, key, text: cm.data[key]! };
+}
+
 export function assemble(records: RecordSet, sel: Selection, log?: Logger): PoolInventory[] {
   const pods = [...records.pods];
+  const maps = [...(records.configMaps ?? [])];
   return selectPools(records.pools, sel).map((pool) => {
     const models = attached(records.models, pool).sort(olderFirst);
     const byModelName = new Map<string, ModelRecord>();
@@ -125,7 +161,9 @@ export function assemble(records: RecordSet, sel: Selection, log?: Logger): Pool
           `modelName "${m.modelName}" already in use by an older InferenceModel; ignored`,
         );
     }
+    const config = configTextOf(pool, maps);
     return {
+      ...(config === undefined ? {} : { config }),
       pool: pool.spec,
       endpoints: endpointsOf(pool, pods),
       models: [...byModelName.values()].map((m) => ({

@@ -3,6 +3,7 @@
 import { EventEmitter } from "node:events";
 import { normalize } from "./resources.ts";
 import type {
+  ConfigMapRecord,
   InventoryRecord,
   ModelRecord,
   ObjectiveRecord,
@@ -99,6 +100,7 @@ export class RecordStore extends EventEmitter {
         models: [] as ModelRecord[],
         objectives: [] as ObjectiveRecord[],
         rewrites: [] as RewriteRecord[],
+        configMaps: [] as ConfigMapRecord[],
       };
       for (const map of this.sources.values())
         for (const { record: r } of map.values()) {
@@ -106,6 +108,7 @@ export class RecordStore extends EventEmitter {
           else if (r.kind === "Pod") set.pods.push(r);
           else if (r.kind === "InferenceModel") set.models.push(r);
           else if (r.kind === "InferenceObjective") set.objectives.push(r);
+          else if (r.kind === "ConfigMap") set.configMaps.push(r);
           else set.rewrites.push(r);
         }
       this.cache = assemble(set, this.opts, this.log);

@@ -18,6 +18,8 @@ export const ANNOTATIONS = {
   strictModels: "epp-wasm.io/strict-models",
   /** Pod annotation, local development only: serve this port instead of the pool's target ports. */
   podPort: "epp-wasm.io/port",
+  /** The pool's scheduling config: a ConfigMap in the pool's namespace, "NAME" or "NAME/KEY". */
+  config: "epp-wasm.io/config",
   /** Upstream pod annotation narrowing a pool's target ports ("8000,8001"). */
   activePorts: "inference.networking.k8s.io/active-ports",
 } as const;
@@ -28,6 +30,21 @@ export interface PoolAnnotations {
   metricsPath?: string;
   metricsNameFilter?: boolean;
   strictModels: boolean;
+  /** From `epp-wasm.io/config`: the ConfigMap (same namespace) holding the pool's EndpointPickerConfig. */
+  config?: { configMap: string; key?: string };
+}
+
+/** The key read when the annotation names none (else the ConfigMap's only key). */
+export const CONFIG_MAP_DEFAULT_KEY = "config.yaml";
+
+/** The pool's EndpointPickerConfig as found in its ConfigMap: the text, or why there is none. */
+export interface PoolConfigText {
+  configMap: string;
+  /** The key read, when one could be chosen. */
+  key?: string;
+  text?: string;
+  /** Set when the ConfigMap or the key is missing. */
+  error?: string;
 }
 
 export interface PoolSpec {
@@ -77,6 +94,8 @@ export interface PoolInventory {
   objectives: InventoryObjective[];
   /** In precedence order: exact-match rules first, then match-all; older resource first; listed order. */
   rewrites: InventoryRewrite[];
+  /** Present when the pool carries the `epp-wasm.io/config` annotation. */
+  config?: PoolConfigText;
 }
 
 /** pino-compatible subset. */

@@ -10,6 +10,7 @@ import type {
   EngineType,
   FailureMode,
   SchedulerConfig,
+  SchedulingSection,
   Snapshot,
   SnapshotEndpoint,
   SnapshotModel,
@@ -39,6 +40,8 @@ export interface PoolView {
   /** Already in precedence order. */
   rewrites?: SnapshotRewrite[];
   scheduler?: Partial<SchedulerConfig>;
+  /** The validated EndpointPickerConfig (PLUGINS section); absent = the filter's built-in default. */
+  scheduling?: SchedulingSection;
 }
 
 /** What the builder reads from the collector (the Scraper satisfies it). */
@@ -179,11 +182,16 @@ export function buildSnapshot(pool: PoolView, metrics: MetricsSource, opts: Buil
     objectives: pool.objectives ?? [],
     rewrites: pool.rewrites ?? [],
     scheduler: { ...DEFAULT_SCHEDULER, params: {}, ...pool.scheduler },
+    ...(pool.scheduling === undefined ? {} : { scheduling: pool.scheduling }),
   };
 }
 
 /** The inventory's pool (sidecar/inventory/types.ts) as the builder's input. */
-export function poolViewFromInventory(inv: PoolInventory, scheduler?: Partial<SchedulerConfig>): PoolView {
+export function poolViewFromInventory(
+  inv: PoolInventory,
+  scheduler?: Partial<SchedulerConfig>,
+  scheduling?: SchedulingSection,
+): PoolView {
   return {
     namespace: inv.pool.namespace,
     name: inv.pool.name,
@@ -195,6 +203,7 @@ export function poolViewFromInventory(inv: PoolInventory, scheduler?: Partial<Sc
     objectives: inv.objectives,
     rewrites: inv.rewrites,
     ...(scheduler === undefined ? {} : { scheduler }),
+    ...(scheduling === undefined ? {} : { scheduling }),
   };
 }
 

@@ -14,15 +14,22 @@ import {
   MAX_STRING_BYTES,
   MAX_TARGET_PORTS,
   NEVER_SCRAPED,
+  NO_PLUGIN_INDEX,
+  PARAM_KIND,
   SNAPSHOT_MAGIC,
   SNAPSHOT_VERSION,
+  SNAPSHOT_VERSION_1,
   TAG,
   DEFAULT_SCHEDULER,
 } from "./types.ts";
 import type {
   Criticality,
-  EngineType,
+  DecodedEngine,
+  PluginParamValue,
   SchedulerConfig,
+  SchedulingPlugin,
+  SchedulingProfile,
+  SchedulingSection,
   Snapshot,
   SnapshotEndpoint,
   SnapshotModel,
@@ -101,7 +108,7 @@ export function decodeSnapshot(bytes: Uint8Array): Snapshot {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (view.getUint32(0, true) !== SNAPSHOT_MAGIC) bad("bad magic (expected EPPS)");
   const version = view.getUint16(4, true);
-  if (version !== SNAPSHOT_VERSION) bad(`unsupported version ${version}`);
+  if (version !== SNAPSHOT_VERSION && version !== SNAPSHOT_VERSION_1) bad(`unsupported version ${version}`);
   const headerLength = view.getUint16(6, true);
   const total = view.getUint32(8, true);
   if (total !== bytes.length) bad(`totalLength ${total} does not match the ${bytes.length} bytes received`);
@@ -120,6 +127,9 @@ export function decodeSnapshot(bytes: Uint8Array): Snapshot {
   let objectives: SnapshotObjective[] = [];
   let rewrites: SnapshotRewrite[] = [];
   let scheduler: SchedulerConfig = { ...DEFAULT_SCHEDULER, params: {} };
+  let scheduling: SchedulingSection | undefined;
+  // Version 1 knew no PLUGINS section: a tag 8 there is skipped, as a version-1 reader did.
+  const lastTag = version === SNAPSHOT_VERSION_1 ? TAG.scheduler : TAG.plugins;
   const seen = new Set<number>();
 
   const top = new Reader(view, headerLength, total, "sections");
@@ -131,7 +141,7 @@ export function decodeSnapshot(bytes: Uint8Array): Snapshot {
     top.need(length);
     const r = new Reader(view, top.off, top.off + length, `section ${tag}`);
     top.off += length;
-    if (tag < TAG.strings || tag > TAG.scheduler) continue; // unknown sections are skipped
+    if (tag < TAG.strings || tag > lastTag) continue; // unknown sections are skipped
     if (seen.has(tag)) bad(`section ${tag} appears twice`);
     seen.add(tag);
     if (tag === TAG.strings) {
@@ -144,7 +154,8 @@ export function decodeSnapshot(bytes: Uint8Array): Snapshot {
       else if (tag === TAG.models) models = readModels(r, str);
       else if (tag === TAG.objectives) objectives = readObjectives(r, str);
       else if (tag === TAG.rewrites) rewrites = readRewrites(r, str);
-      else scheduler = readScheduler(r, str);
+      else if (tag === TAG.scheduler) scheduler = readScheduler(r, str);
+      else scheduling = readPlugins(r, str, bytes.subarray(r.off, r.off + length));
     }
     r.done();
   }
@@ -160,6 +171,7 @@ export function decodeSnapshot(bytes: Uint8Array): Snapshot {
     objectives,
     rewrites,
     scheduler,
+    ...(scheduling === undefined ? {} : { scheduling }),
   };
 }
 
@@ -222,8 +234,7 @@ function readEndpoints(r: Reader, str: () => string): SnapshotEndpoint[] {
     if (seen.has(key)) bad(`endpoint ${i}: duplicate ${key}`);
     seen.add(key);
     const flags = r.u8();
-    const engine = r.u8();
-    if (engine >= ENGINES.length) bad(`endpoint ${i}: unknown engine ${engine}`);
+    const engine = r.u8(); // a code from a newer sidecar is "unknown", not an error
     const age = r.u32();
     const waiting = r.u32();
     const running = r.u32();
@@ -246,7 +257,7 @@ function readEndpoints(r: Reader, str: () => string): SnapshotEndpoint[] {
       ready: (flags & 1) !== 0,
       stale: (flags & 2) !== 0,
       hasMetrics: (flags & 4) !== 0,
-      engine: ENGINES[engine] as EngineType,
+      engine: (ENGINES[engine] ?? "unknown") as DecodedEngine,
       metricsAgeMs: age === NEVER_SCRAPED ? null : age,
       waiting,
       running,
@@ -336,6 +347,63 @@ function readScheduler(r: Reader, str: () => string): SchedulerConfig {
     params[key] = value;
   }
   return { profile, queueThreshold, kvThreshold: kv / 10000, metricsStalenessMs, params };
+}
+
+/** The PLUGINS section: counts are checked against what remains before anything is allocated. */
+function readPlugins(r: Reader, str: () => string, payload: Uint8Array): SchedulingSection {
+  const n = r.u16();
+  if (n * 9 > r.remaining()) bad(`plugins: count ${n} exceeds the remaining ${r.remaining()} bytes`);
+  const plugins: SchedulingPlugin[] = [];
+  for (let i = 0; i < n; i++) {
+    const type = str();
+    const name = str();
+    const m = r.u8();
+    if (m * 6 > r.remaining()) bad(`plugin ${i}: ${m} params exceed the remaining bytes`);
+    const params: Record<string, PluginParamValue> = {};
+    for (let j = 0; j < m; j++) {
+      const key = str();
+      const kind = r.u8();
+      let value: PluginParamValue;
+      if (kind === PARAM_KIND.number) {
+        value = r.f64();
+        if (!Number.isFinite(value)) bad(`plugin ${i}: param ${key} is not finite`);
+      } else if (kind === PARAM_KIND.string) value = str();
+      else if (kind === PARAM_KIND.bool) {
+        const b = r.u8();
+        if (b > 1) bad(`plugin ${i}: param ${key} has boolean byte ${b}`);
+        value = b === 1;
+      } else bad(`plugin ${i}: param ${key} has unknown kind ${kind}`);
+      if (Object.hasOwn(params, key)) bad(`plugin ${i}: duplicate param ${key}`);
+      params[key] = value;
+    }
+    plugins.push({ type, name, params });
+  }
+  const profileCount = r.u8();
+  if (profileCount < 1) bad("plugins: no profile");
+  if (profileCount * 5 > r.remaining()) bad(`plugins: ${profileCount} profiles exceed the remaining bytes`);
+  const profiles: SchedulingProfile[] = [];
+  for (let i = 0; i < profileCount; i++) {
+    const name = str();
+    const m = r.u8();
+    if (m * 10 > r.remaining()) bad(`profile ${i}: ${m} entries exceed the remaining bytes`);
+    const entries = [];
+    for (let j = 0; j < m; j++) {
+      const plugin = r.u16();
+      const weight = r.f64();
+      if (plugin >= n) bad(`profile ${i}: entry ${j} names plugin ${plugin} of ${n}`);
+      if (!Number.isFinite(weight) || weight < 0) bad(`profile ${i}: entry ${j} has weight ${weight}`);
+      entries.push({ plugin, weight });
+    }
+    profiles.push({ name, entries });
+  }
+  const index = (v: number, what: string): number | null => {
+    if (v === NO_PLUGIN_INDEX) return null;
+    if (v >= n) bad(`plugins: ${what} names plugin ${v} of ${n}`);
+    return v;
+  };
+  const handler = index(r.u16(), "handler");
+  const saturation = index(r.u16(), "saturation");
+  return { plugins, profiles, handler, saturation, crc: crc32(payload) };
 }
 
 /** JSON form used by golden vectors and /debug/snapshot: generation as a decimal string. */

@@ -18,11 +18,17 @@ import {
   MAX_STRING_BYTES,
   MAX_TARGET_PORTS,
   NEVER_SCRAPED,
+  MAX_PLUGINS,
+  MAX_PLUGIN_PARAMS,
+  MAX_PROFILE_ENTRIES,
+  MAX_PROFILES,
+  NO_PLUGIN_INDEX,
+  PARAM_KIND,
   SNAPSHOT_MAGIC,
   SNAPSHOT_VERSION,
   TAG,
 } from "./types.ts";
-import type { Criticality, EngineType, Snapshot } from "./types.ts";
+import type { Criticality, EngineType, SchedulingSection, Snapshot } from "./types.ts";
 
 export class SnapshotEncodeError extends Error {
   override name = "SnapshotEncodeError";
@@ -34,7 +40,7 @@ const U64_MAX = (1n << 64n) - 1n;
 // A lone surrogate cannot be encoded as UTF-8 (Buffer would silently write U+FFFD instead).
 const LONE_SURROGATE = /\p{Cs}/u;
 
-const engineCode = new Map<EngineType, number>(ENGINES.map((e, i) => [e, i]));
+const engineCode = new Map<string, number>(ENGINES.map((e: EngineType, i) => [e, i]));
 const criticalityCode = new Map<Criticality, number>(CRITICALITIES.map((c, i) => [c, i]));
 
 function fail(path: string, msg: string): never {
@@ -183,6 +189,8 @@ interface Plan {
   objectivesBytes: number;
   rewritesBytes: number;
   schedulerBytes: number;
+  /** PLUGINS payload length, or -1 when the snapshot has no scheduling section. */
+  pluginsBytes: number;
   kvUsage: Uint16Array;
 }
 
@@ -195,6 +203,9 @@ function plan(s: Snapshot): Plan {
     fail("generation", `expected a u64 bigint, got ${String(s.generation)}`);
   }
   checkUint(s.createdAtMs, Number.MAX_SAFE_INTEGER, "createdAtMs");
+  // PLUGINS is planned (and written) right after STRINGS, so its strings take the first indexes: the
+  // section's bytes, and so the CRC the filter rebuilds its profiles on, depend only on the config.
+  const pluginsBytes = s.scheduling === undefined ? -1 : planScheduling(s.scheduling, ref);
 
   const pool = s.pool;
   if (pool === null || typeof pool !== "object") fail("pool", "missing");
@@ -333,8 +344,58 @@ function plan(s: Snapshot): Plan {
     objectivesBytes,
     rewritesBytes,
     schedulerBytes,
+    pluginsBytes,
     kvUsage,
   };
+}
+
+function checkIndex(v: unknown, count: number, path: string, nullable: boolean): void {
+  if (nullable && v === null) return;
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v >= count)
+    fail(path, `expected a plugin index in 0..${count - 1}${nullable ? " or null" : ""}, got ${String(v)}`);
+}
+
+/** Validates the PLUGINS section's structure (not the catalogue: the config loader did that). */
+function planScheduling(sch: SchedulingSection, ref: (v: unknown, path: string) => void): number {
+  if (sch === null || typeof sch !== "object") fail("scheduling", "expected an object");
+  const plugins = checkArray(sch.plugins, "scheduling.plugins", MAX_PLUGINS);
+  let bytes = 2;
+  plugins.forEach((p, i) => {
+    const at = `scheduling.plugins[${i}]`;
+    ref(p.type, `${at}.type`);
+    ref(p.name, `${at}.name`);
+    if (p.params === null || typeof p.params !== "object") fail(`${at}.params`, "expected an object");
+    const params = Object.entries(p.params);
+    if (params.length > MAX_PLUGIN_PARAMS) fail(`${at}.params`, `too many params (${params.length})`);
+    bytes += 9;
+    for (const [k, v] of params) {
+      ref(k, `${at}.params key ${k}`);
+      if (typeof v === "number") {
+        if (!Number.isFinite(v)) fail(`${at}.params.${k}`, `expected a finite number, got ${v}`);
+        bytes += 13;
+      } else if (typeof v === "string") {
+        ref(v, `${at}.params.${k}`);
+        bytes += 9;
+      } else if (typeof v === "boolean") bytes += 6;
+      else fail(`${at}.params.${k}`, `expected a number, string or boolean, got ${String(v)}`);
+    }
+  });
+  const profiles = checkArray(sch.profiles, "scheduling.profiles", MAX_PROFILES, 1);
+  bytes += 1;
+  profiles.forEach((p, i) => {
+    const at = `scheduling.profiles[${i}]`;
+    ref(p.name, `${at}.name`);
+    const entries = checkArray(p.entries, `${at}.entries`, MAX_PROFILE_ENTRIES);
+    entries.forEach((e, j) => {
+      checkIndex(e.plugin, plugins.length, `${at}.entries[${j}].plugin`, false);
+      if (typeof e.weight !== "number" || !Number.isFinite(e.weight) || e.weight < 0)
+        fail(`${at}.entries[${j}].weight`, `expected a finite number >= 0, got ${String(e.weight)}`);
+    });
+    bytes += 5 + 10 * entries.length;
+  });
+  checkIndex(sch.handler, plugins.length, "scheduling.handler", true);
+  checkIndex(sch.saturation, plugins.length, "scheduling.saturation", true);
+  return bytes + 4;
 }
 
 /** Little-endian cursor over the output buffer. */
@@ -383,12 +444,48 @@ class Writer {
   }
 }
 
+function writeScheduling(w: Writer, sch: SchedulingSection, length: number): void {
+  w.section(TAG.plugins, length);
+  w.u16(sch.plugins.length);
+  for (const p of sch.plugins) {
+    w.str(); // type
+    w.str(); // name
+    const params = Object.values(p.params);
+    w.u8(params.length);
+    for (const v of params) {
+      w.str(); // key
+      if (typeof v === "number") {
+        w.u8(PARAM_KIND.number);
+        w.f64(v);
+      } else if (typeof v === "string") {
+        w.u8(PARAM_KIND.string);
+        w.str();
+      } else {
+        w.u8(PARAM_KIND.bool);
+        w.u8(v ? 1 : 0);
+      }
+    }
+  }
+  w.u8(sch.profiles.length);
+  for (const prof of sch.profiles) {
+    w.str();
+    w.u8(prof.entries.length);
+    for (const e of prof.entries) {
+      w.u16(e.plugin);
+      w.f64(e.weight);
+    }
+  }
+  w.u16(sch.handler ?? NO_PLUGIN_INDEX);
+  w.u16(sch.saturation ?? NO_PLUGIN_INDEX);
+}
+
 /** Encodes `s`; pass the same `cache` for successive snapshots of one pool to reuse its string table. */
 export function encodeSnapshot(s: Snapshot, cache?: EncoderCache): Uint8Array {
   const p = plan(s);
   const total =
     HEADER_LENGTH +
     7 * SECTION_HEADER +
+    (p.pluginsBytes < 0 ? 0 : SECTION_HEADER + p.pluginsBytes) +
     p.strings.payloadBytes +
     p.poolBytes +
     p.endpointsBytes +
@@ -426,6 +523,8 @@ export function encodeSnapshot(s: Snapshot, cache?: EncoderCache): Uint8Array {
       cache.payload = Buffer.from(w.buf.subarray(payloadStart, w.off)); // a copy: the output goes to the caller
     }
   }
+
+  if (s.scheduling !== undefined) writeScheduling(w, s.scheduling, p.pluginsBytes);
 
   const pool = s.pool;
   w.section(TAG.pool, p.poolBytes);

@@ -2,6 +2,8 @@
 // what the TypeScript decoder returns, and (with generation as a decimal string) the golden JSON shape.
 
 export type EngineType = "vllm" | "sglang" | "trtllm-serve" | "triton-trtllm";
+/** What a decoder reports for an engine code it does not know (a newer sidecar's engine): not an error. */
+export type DecodedEngine = EngineType | "unknown";
 export type FailureMode = "FailClose" | "FailOpen";
 export type Criticality = "Unset" | "Critical" | "Standard" | "Sheddable";
 
@@ -21,7 +23,8 @@ export interface SnapshotEndpoint {
   ready: boolean;
   stale: boolean;
   hasMetrics: boolean;
-  engine: EngineType;
+  /** The encoder refuses "unknown"; decoders report it for codes they do not know. */
+  engine: DecodedEngine;
   /** Age of the metrics at createdAtMs; null = never scraped. */
   metricsAgeMs: number | null;
   waiting: number;
@@ -72,6 +75,41 @@ export interface SchedulerConfig {
   params: Record<string, number>;
 }
 
+/** A plugin parameter as the sidecar validated it: durations are milliseconds, enums are strings. */
+export type PluginParamValue = number | string | boolean;
+
+export interface SchedulingPlugin {
+  type: string;
+  /** The config's `name` (defaults to the type). */
+  name: string;
+  params: Record<string, PluginParamValue>;
+}
+
+export interface SchedulingProfileEntry {
+  /** Index into SchedulingSection.plugins. */
+  plugin: number;
+  /** Finite, >= 0. */
+  weight: number;
+}
+
+export interface SchedulingProfile {
+  name: string;
+  entries: SchedulingProfileEntry[];
+}
+
+/** The PLUGINS section: a validated EndpointPickerConfig (docs/snapshot-format.md). */
+export interface SchedulingSection {
+  plugins: SchedulingPlugin[];
+  /** At least one. */
+  profiles: SchedulingProfile[];
+  /** Plugin index of the profile handler; null = single-profile-handler. */
+  handler: number | null;
+  /** Plugin index of the saturation detector; null = utilization-detector with its defaults. */
+  saturation: number | null;
+  /** Decoders only: CRC-32 of the section payload (the encoder ignores it). */
+  crc?: number;
+}
+
 export interface Snapshot {
   generation: bigint;
   createdAtMs: number;
@@ -81,11 +119,15 @@ export interface Snapshot {
   objectives: SnapshotObjective[];
   rewrites: SnapshotRewrite[];
   scheduler: SchedulerConfig;
+  /** The PLUGINS section; absent = none (the filter's built-in default config). */
+  scheduling?: SchedulingSection;
 }
 
 /** Wire constants shared by encoder and decoder. */
 export const SNAPSHOT_MAGIC = 0x53505045; // "EPPS" read as little-endian u32
-export const SNAPSHOT_VERSION = 1;
+/** The version the encoder writes; decoders also read VERSION_1 (no PLUGINS section). */
+export const SNAPSHOT_VERSION = 2;
+export const SNAPSHOT_VERSION_1 = 1;
 export const HEADER_LENGTH = 32;
 export const NEVER_SCRAPED = 0xffffffff;
 export const MAX_STRING_BYTES = 1024;
@@ -103,7 +145,16 @@ export const TAG = {
   objectives: 5,
   rewrites: 6,
   scheduler: 7,
+  plugins: 8,
 } as const;
+
+/** PLUGINS section: parameter kinds and the "no plugin" index. */
+export const PARAM_KIND = { number: 0, string: 1, bool: 2 } as const;
+export const NO_PLUGIN_INDEX = 0xffff;
+export const MAX_PLUGINS = 0xfffe;
+export const MAX_PLUGIN_PARAMS = 255;
+export const MAX_PROFILES = 255;
+export const MAX_PROFILE_ENTRIES = 255;
 
 export const ENGINES: readonly EngineType[] = ["vllm", "sglang", "trtllm-serve", "triton-trtllm"];
 export const CRITICALITIES: readonly Criticality[] = ["Unset", "Critical", "Standard", "Sheddable"];

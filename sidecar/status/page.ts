@@ -48,6 +48,14 @@ function render(s) {
   state.className = s.ready ? "ok" : "bad";
   document.getElementById("updated").textContent = new Date(s.generatedAtMs).toLocaleTimeString();
   const root = document.getElementById("pools"); root.replaceChildren();
+  if (s.config.length > 0) {
+    root.appendChild(el("h2", "Scheduling config"));
+    root.appendChild(table(["scope", "source", "in force", "refused"], s.config.map((c) => [
+      el("td", c.scope), el("td", c.source),
+      el("td", c.active ? c.active.name + " (" + c.active.hash + ")" : "none (profile name only)"),
+      el("td", c.rejection ? c.rejection.message : "–", c.rejection ? "bad" : "ok"),
+    ])));
+  }
   if (s.pools.length === 0) root.appendChild(el("p", "No pool is served yet."));
   for (const p of s.pools) {
     root.appendChild(el("h2", "Pool " + p.pool));

@@ -1,11 +1,14 @@
 // The data behind the status page: per pool, the endpoints of the latest snapshot and the push state of
 // every Envoy target. Served as /status.json.
 import type { SidecarState } from "../state.ts";
+import type { ConfigStatus } from "../scheduling-config/registry.ts";
 
 export interface StatusView {
   generatedAtMs: number;
   ready: boolean;
   reasons: string[];
+  /** Scheduling configs in force and refused. */
+  config: ConfigStatus[];
   pools: Array<{
     pool: string;
     generation: string;
@@ -43,6 +46,7 @@ export function statusView(state: SidecarState, now = Date.now()): StatusView {
     generatedAtMs: now,
     ready: r.ready,
     reasons: r.reasons,
+    config: state.configStatus(),
     pools: state.poolKeys().map((key) => {
       const { snapshot, bytes } = state.latest(key)!;
       return {

@@ -34,6 +34,8 @@ const PERMISSIONS = new Set(
     "inference.networking.x-k8s.io/inferenceobjectives",
     "inference.networking.x-k8s.io/inferencemodelrewrites",
     "/pods",
+    // Per-pool scheduling configs (epp-wasm.io/config).
+    "/configmaps",
   ].flatMap((r) => ["get", "list", "watch"].map((v) => `${r}:${v}`)),
 );
 
@@ -92,33 +94,37 @@ for (const overlay of [
   "deploy/overlays/standalone-envoy",
   "deploy/overlays/istio",
 ]) {
-  test(`${overlay}: the sidecar may read exactly the inference CRs and pods, nothing else`, { skip }, () => {
-    const list = objects(overlay);
-    assert.equal(list.filter((o) => o.kind === "ClusterRoleBinding").length, 0, "no cluster-wide grants");
-    const bindings = list.filter(
-      (o) =>
-        o.kind === "RoleBinding" &&
-        objs(o.subjects).some((s) => s.kind === "ServiceAccount" && s.name === SIDECAR_SA),
-    );
-    const roles = bindings.map((b) =>
-      one(
-        list.filter((o) => at(o, "metadata.namespace") === at(b, "metadata.namespace")),
-        "Role",
-        String(at(b, "roleRef.name")),
-      ),
-    );
-    const granted = grantedPermissions(roles);
-    for (const p of granted) assert.ok(PERMISSIONS.has(p), `unexpected permission ${p}`);
-    const deployment = one(list, "Deployment", "epp");
-    const ns = String(at(deployment, "metadata.namespace"));
-    const local = grantedPermissions(roles.filter((r) => at(r, "metadata.namespace") === ns));
-    assert.deepEqual(
-      [...local].sort(),
-      [...PERMISSIONS].sort(),
-      "all needed permissions in the sidecar's namespace",
-    );
-    assert.equal(at(deployment, "spec.template.spec.serviceAccountName"), SIDECAR_SA);
-  });
+  test(
+    `${overlay}: the sidecar may read exactly the inference CRs, pods and ConfigMaps, nothing else`,
+    { skip },
+    () => {
+      const list = objects(overlay);
+      assert.equal(list.filter((o) => o.kind === "ClusterRoleBinding").length, 0, "no cluster-wide grants");
+      const bindings = list.filter(
+        (o) =>
+          o.kind === "RoleBinding" &&
+          objs(o.subjects).some((s) => s.kind === "ServiceAccount" && s.name === SIDECAR_SA),
+      );
+      const roles = bindings.map((b) =>
+        one(
+          list.filter((o) => at(o, "metadata.namespace") === at(b, "metadata.namespace")),
+          "Role",
+          String(at(b, "roleRef.name")),
+        ),
+      );
+      const granted = grantedPermissions(roles);
+      for (const p of granted) assert.ok(PERMISSIONS.has(p), `unexpected permission ${p}`);
+      const deployment = one(list, "Deployment", "epp");
+      const ns = String(at(deployment, "metadata.namespace"));
+      const local = grantedPermissions(roles.filter((r) => at(r, "metadata.namespace") === ns));
+      assert.deepEqual(
+        [...local].sort(),
+        [...PERMISSIONS].sort(),
+        "all needed permissions in the sidecar's namespace",
+      );
+      assert.equal(at(deployment, "spec.template.spec.serviceAccountName"), SIDECAR_SA);
+    },
+  );
 }
 
 test("standalone-envoy: Envoy, its ConfigMap, the init containers and the sidecar agree", { skip }, () => {

@@ -54,6 +54,8 @@ export async function startSidecarProcess(opts: {
   manifestsDir: string;
   envoys: string[];
   token: string;
+  /** More flags, e.g. ["--config", FILE]. */
+  args?: string[];
 }): Promise<SidecarProcess> {
   const port = await freeConsecutivePorts(1);
   const proc = spawn(
@@ -64,6 +66,7 @@ export async function startSidecarProcess(opts: {
       join(ROOT, "sidecar/main.ts"),
       ...["--manifests", opts.manifestsDir, "--port", String(port), "--host", "127.0.0.1"],
       ...opts.envoys.flatMap((e) => ["--envoy", e]),
+      ...(opts.args ?? []),
     ],
     { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, EPP_CONTROL_TOKEN: opts.token } },
   );

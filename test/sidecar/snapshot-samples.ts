@@ -1,18 +1,7 @@
 // Sample snapshots shared by the golden-vector script, the snapshot tests and the sidecar benchmark.
 // Everything is deterministic: fixed timestamps and a seeded PRNG.
 import type { EngineType, Snapshot, SnapshotEndpoint } from "../../sidecar/snapshot/types.ts";
-
-/** mulberry32: small, fast, seedable. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from "../../sim/rng.ts";
 
 const CREATED_AT = 1795000000000; // 2026-11-17, fixed so golden files are stable
 const GENERATION = 1795000000000000n;
@@ -186,7 +175,7 @@ const ENGINE_LIST: EngineType[] = ["vllm", "sglang", "trtllm-serve", "triton-trt
 
 /** A pool of `n` endpoints with seeded random metrics (kvUsage on the 1/10000 grid so round trips are exact). */
 export function largeSnapshot(n: number, seed = 1): Snapshot {
-  const rnd = seededRandom(seed);
+  const rnd = mulberry32(seed);
   const adapters = Array.from({ length: 16 }, (_, i) => `adapter-${i}`);
   const pick = (k: number) => Array.from({ length: k }, () => adapters[Math.floor(rnd() * adapters.length)]!);
   const endpoints: SnapshotEndpoint[] = [];
@@ -218,7 +207,7 @@ export function largeSnapshot(n: number, seed = 1): Snapshot {
 
 /** Random snapshot exercising every field and limit, for round-trip tests. */
 export function randomSnapshot(seed: number): Snapshot {
-  const rnd = seededRandom(seed);
+  const rnd = mulberry32(seed);
   const int = (max: number) => Math.floor(rnd() * (max + 1));
   const word = () => {
     const alphabet = "abcxyz-_.0189éü日🚀";
@@ -287,7 +276,53 @@ export function randomSnapshot(seed: number): Snapshot {
 }
 
 /** The golden vectors written to test/fixtures/snapshots/<name>.{bin,json}. */
+/** A pool with a PLUGINS section (format version 2): GIE's default config plus every parameter kind. */
+export function pluginsSnapshot(): Snapshot {
+  const s = realisticSnapshot();
+  s.pool.name = "with-plugins";
+  s.scheduler = { ...s.scheduler, profile: "gie-default", queueThreshold: 8, kvThreshold: 0.9 };
+  s.scheduling = {
+    plugins: [
+      { type: "queue-scorer", name: "queue-scorer", params: {} },
+      { type: "kv-cache-utilization-scorer", name: "kv-cache-utilization-scorer", params: {} },
+      {
+        type: "prefix-cache-scorer",
+        name: "prefix",
+        params: { blockSizeTokens: 16, maxPrefixBlocksToMatch: 256, autoTune: false },
+      },
+      { type: "max-score-picker", name: "max-score-picker", params: { maxNumOfEndpoints: 1 } },
+      { type: "single-profile-handler", name: "single-profile-handler", params: {} },
+      {
+        type: "utilization-detector",
+        name: "utilization-detector",
+        params: { queueDepthThreshold: 8, kvCacheUtilThreshold: 0.9, metricsStalenessThreshold: 150 },
+      },
+      {
+        type: "session-affinity-scorer",
+        name: "sessions",
+        params: { "encodedEndpointHeaderConfig.header": "x-session-token" },
+      },
+    ],
+    profiles: [
+      {
+        name: "default",
+        entries: [
+          { plugin: 0, weight: 2 },
+          { plugin: 1, weight: 2 },
+          { plugin: 2, weight: 3 },
+          { plugin: 6, weight: 0.5 },
+          { plugin: 3, weight: 1 },
+        ],
+      },
+    ],
+    handler: 4,
+    saturation: 5,
+  };
+  return s;
+}
+
 export const GOLDEN_CASES: Record<string, () => Snapshot> = {
+  plugins: pluginsSnapshot,
   minimal: minimalSnapshot,
   realistic: realisticSnapshot,
   ipv6: ipv6Snapshot,

@@ -57,7 +57,7 @@ test("golden vectors: every case is on disk and reproduced byte for byte from it
 test("golden vectors: header fields are where the format says", () => {
   const bin = readFileSync(goldenDir + "minimal.bin");
   assert.equal(bin.subarray(0, 4).toString("latin1"), "EPPS");
-  assert.equal(bin.readUInt16LE(4), 1);
+  assert.equal(bin.readUInt16LE(4), 2);
   assert.equal(bin.readUInt16LE(6), 32);
   assert.equal(bin.readUInt32LE(8), bin.length);
   assert.equal(bin.readUInt32LE(12), crc32(bin.subarray(16)));
@@ -78,7 +78,7 @@ test("decoder rejects bad magic, version, length and checksum", () => {
   const good = encodeSnapshot(realisticSnapshot());
   const cases: [string, (b: Buffer) => Buffer, RegExp][] = [
     ["magic", (b) => (b.write("EPPX", 0, "latin1"), b), /magic/],
-    ["version", (b) => (b.writeUInt16LE(2, 4), b), /version/],
+    ["version", (b) => (b.writeUInt16LE(3, 4), b), /version/],
     ["truncated", (b) => b.subarray(0, b.length - 1), /totalLength/],
     ["extended", (b) => Buffer.concat([b, Buffer.from([0])]), /totalLength/],
     ["short", (b) => b.subarray(0, 10), /too short/],

@@ -7,24 +7,7 @@ import assert from "node:assert/strict";
 import { crc32 } from "node:zlib";
 import { decodeSnapshot, SnapshotDecodeError } from "../../sidecar/snapshot/decoder.ts";
 import { loadSnapshotProbe } from "./probe.ts";
-
-// Little-endian field writers: the only "encoder" here.
-const u8 = (n: number) => [n & 0xff];
-const u16 = (n: number) => [n & 0xff, (n >>> 8) & 0xff];
-const u32 = (n: number) => [n & 0xff, (n >>> 8) & 0xff, (n >>> 16) & 0xff, (n >>> 24) & 0xff];
-const u64 = (n: bigint) => [...u32(Number(n & 0xffffffffn)), ...u32(Number(n >> 32n))];
-const i32 = (n: number) => u32(n >>> 0);
-const f64 = (x: number) => {
-  const b = new DataView(new ArrayBuffer(8));
-  b.setFloat64(0, x, true);
-  return [...new Uint8Array(b.buffer)];
-};
-const section = (tag: number, payload: number[]) => [
-  ...u16(tag),
-  ...u16(0),
-  ...u32(payload.length),
-  ...payload,
-];
+import { f64, i32, section, u16, u32, u64, u8 } from "./le-bytes.ts";
 
 // The string table; records refer to strings by index.
 const STRINGS = [
@@ -187,7 +170,7 @@ test("hand-built snapshot: the header is laid out as documented", () => {
   const bytes = snapshotBytes();
   const view = new DataView(bytes.buffer);
   assert.equal(Buffer.from(bytes.subarray(0, 4)).toString("latin1"), "EPPS");
-  assert.equal(view.getUint16(4, true), 1);
+  assert.equal(view.getUint16(4, true), 1, "version 1: filters still read what older sidecars send");
   assert.equal(view.getUint16(6, true), 32);
   assert.equal(view.getUint32(8, true), bytes.length);
   assert.equal(view.getUint32(12, true), crc32(bytes.subarray(16)));
@@ -215,7 +198,7 @@ test("hand-built snapshot: both decoders reject it with a wrong checksum, length
   const cases = {
     "checksum byte": corrupt(12, snapshotBytes()[12]! ^ 1),
     "a body byte (checksum no longer matches)": corrupt(40, snapshotBytes()[40]! ^ 0x80),
-    "version 2": corrupt(4, 2),
+    "version 3": corrupt(4, 3),
     "totalLength one short": corrupt(8, snapshotBytes()[8]! - 1),
   };
   for (const [what, bytes] of Object.entries(cases)) {

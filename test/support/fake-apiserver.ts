@@ -33,6 +33,7 @@ interface Watcher {
 
 const PLURALS: Record<string, string> = {
   Pod: "pods",
+  ConfigMap: "configmaps",
   InferencePool: "inferencepools",
   InferenceModel: "inferencemodels",
   InferenceObjective: "inferenceobjectives",

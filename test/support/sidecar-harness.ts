@@ -11,6 +11,7 @@ import { createMetricsFetcher } from "../../sidecar/collector/fetchers.ts";
 import { decodeSnapshot } from "../../sidecar/snapshot/decoder.ts";
 import type { Snapshot } from "../../sidecar/snapshot/types.ts";
 import type { Inventory, Logger } from "../../sidecar/inventory/types.ts";
+import type { ConfigRegistry } from "../../sidecar/scheduling-config/registry.ts";
 
 export const silentLogger: Logger = { info() {}, warn() {}, error() {}, debug() {} };
 
@@ -29,6 +30,8 @@ export async function startSidecar(opts: {
   logger?: Logger;
   /** Pass one when the inventory must report invalid resources into it (see `invalidHook`). */
   metrics?: SidecarMetrics;
+  /** The scheduling config registry `epp-sidecar` builds from --config / --profile and pool ConfigMaps. */
+  config?: ConfigRegistry;
 }): Promise<RunningSidecar> {
   const metrics = opts.metrics ?? new SidecarMetrics({ processMetrics: false });
   const fetcher = createMetricsFetcher();
@@ -49,6 +52,7 @@ export async function startSidecar(opts: {
     open: fetcher.open,
     logger: opts.logger ?? silentLogger,
     scrapeIntervalMs: opts.scrapeIntervalMs ?? 50,
+    ...(opts.config === undefined ? {} : { config: opts.config }),
   });
   holder.sidecar = sidecar;
   const server = createSidecarServer({ state: sidecar, registry: metrics.registry });
