@@ -27,6 +27,9 @@ export class Decision {
   headEnd: i32 = 0;
   /** The content-length to set after a rewrite; -1 leaves it. */
   contentLength: i64 = -1;
+  /** Headers the scheduler's plugins want on the response (session affinity's token). */
+  responseNames: string[] = [];
+  responseValues: string[] = [];
 
   // DECIDE_REPLY
   status: u32 = 0;
@@ -44,6 +47,8 @@ export class Decision {
     this.head = null;
     this.headEnd = 0;
     this.contentLength = -1;
+    this.responseNames.length = 0;
+    this.responseValues.length = 0;
     this.status = 0;
     this.details = "";
     this.body = "";

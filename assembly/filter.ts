@@ -4,7 +4,8 @@
 //   body:    as soon as the buffered head holds `model` and enough prompt (inference-request.ts), or at
 //            the end of the body / its trailers: resolve, schedule (pick.ts), continue; the rest of the
 //            body then streams through, watched for a second `model`. Buffering past maxBodyBytes → 413;
-//   response headers: x-gateway-destination-endpoint-served = the upstream that answered;
+//   response headers: x-gateway-destination-endpoint-served = the upstream that answered, plus what the
+//            scheduler's plugins set (session affinity's token);
 //   log/delete: the dispatch leaves the plugin's in-flight count (inflight.ts).
 // Every callback first activates the plugin (root context) its stream belongs to (plugins.ts).
 
@@ -61,6 +62,9 @@ class Stream {
   nextLook: u32 = 0;
   /** Routed on the body's head: the rest is watched as it streams through. */
   watch: ModelKeyWatch | null = null;
+  /** Headers the scheduler's plugins set on the response (null: none). */
+  responseNames: string[] | null = null;
+  responseValues: string[] | null = null;
   picked: string | null = null;
   /** The pick was made on a snapshot past staleAfterMs. */
   stale: bool = false;
@@ -169,6 +173,10 @@ function apply(s: Stream): bool {
   if (d.contentLength >= 0) replaceHeader(HeaderMap.Request, "content-length", d.contentLength.toString());
   const target = d.targetModel;
   if (target != null) replaceHeader(HeaderMap.Request, MODEL_HEADER, informationalHeaderValue(target));
+  if (d.responseNames.length > 0) {
+    s.responseNames = d.responseNames.slice(0);
+    s.responseValues = d.responseValues.slice(0);
+  }
   clearRouteCache();
   return true;
 }
@@ -384,6 +392,11 @@ export function onResponseHeaders(id: u32): u32 {
   replaceHeader(HeaderMap.Response, SERVED_HEADER, served != null ? served : s.picked!);
   if (config.debugHeaders)
     replaceHeader(HeaderMap.Response, SNAPSHOT_STATE_HEADER, s.stale ? "stale" : "fresh");
+  const names = s.responseNames;
+  if (names != null) {
+    const values = s.responseValues!;
+    for (let k = 0; k < names.length; k++) replaceHeader(HeaderMap.Response, names[k], values[k]);
+  }
   return HEADERS_CONTINUE;
 }
 

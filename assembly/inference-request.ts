@@ -55,6 +55,9 @@ import { config, plugin } from "./plugins.ts";
 export const MODEL_HEADER = "x-gateway-model-name";
 export const OBJECTIVE_HEADER = "x-gateway-inference-objective";
 export const REWRITE_HEADER = "x-gateway-model-name-rewrite";
+/** llm-d Router's names for the same inputs; GIE's name wins when a request carries both. */
+export const LLMD_OBJECTIVE_HEADER = "x-llm-d-inference-objective";
+export const LLMD_REWRITE_HEADER = "x-llm-d-model-name-rewrite";
 /** GIE conformance: restricts candidates to the listed IPs (only with plugin config conformance: true). */
 export const SUBSET_HEADER = "test-epp-endpoint-selection";
 
@@ -73,6 +76,19 @@ function requestHeader(name: string): string {
   return v == null ? "" : v;
 }
 
+/** The first of two header names the request carries, "" when neither. */
+function eitherHeader(name: string, alternative: string): string {
+  const v = getHeader(HeaderMap.Request, name);
+  if (v != null) return v;
+  return requestHeader(alternative);
+}
+
+/** Reads the request headers the scheduler's plugins ask for into `req` (by index; "" when absent). */
+function readPluginHeaders(): void {
+  const names = plugin.pool.scheduler.wantedRequestHeaders();
+  for (let i = 0; i < names.length; i++) req.pluginHeaderValues.push(requestHeader(unchecked(names[i])));
+}
+
 function endpointSubset(): string {
   return config.conformance ? requestHeader(SUBSET_HEADER) : "";
 }
@@ -81,6 +97,7 @@ function endpointSubset(): string {
 export function routeUnparsed(d: Dispatch, out: Decision): void {
   req.reset();
   req.endpointSubset = endpointSubset();
+  readPluginHeaders();
   pick(req, d, out);
 }
 
@@ -251,8 +268,8 @@ function routeScanned(ptr: usize, n: i32, kind: i32, d: Dispatch, bodyBytes: i32
   const found = resolveModel(
     plugin.pool.models,
     requested,
-    requestHeader(OBJECTIVE_HEADER),
-    requestHeader(REWRITE_HEADER),
+    eitherHeader(OBJECTIVE_HEADER, LLMD_OBJECTIVE_HEADER),
+    eitherHeader(REWRITE_HEADER, LLMD_REWRITE_HEADER),
     plugin.modelRng,
     resolution,
   );
@@ -274,6 +291,7 @@ function routeScanned(ptr: usize, n: i32, kind: i32, d: Dispatch, bodyBytes: i32
   req.criticality = resolution.criticality;
   req.stream = scan.stream == STREAM_TRUE;
   req.endpointSubset = endpointSubset();
+  readPluginHeaders();
 
   // A truncated window's prompt was read from its closed form (promptShort); a whole one is read here.
   const cut = scan.cut.truncated;

@@ -4,6 +4,7 @@
 import { getSharedData, log, LogLevel, setSharedData } from "./abi/host.ts";
 import { encodeVersion, readVersion, StoredVersion } from "./snapshot-cache.ts";
 import { decodeSnapshotBuffer } from "./snapshot/decode.ts";
+import { validateSpec } from "./scheduling/build.ts";
 import { config, plugin } from "./plugins.ts";
 
 /**
@@ -53,6 +54,16 @@ export function ingestSnapshot(body: ArrayBuffer, nowMs: u64): Ingest {
       "wrong_pool",
       "snapshot is for pool " + got + ", this filter serves " + want,
     );
+  }
+  const spec = s.scheduling;
+  if (spec != null) {
+    // A config this filter cannot build (a newer sidecar's plugin type, say) is refused whole, so the
+    // previous one keeps routing; the message names the plugin and what is wrong with it.
+    const why = validateSpec(spec);
+    if (why.length > 0) {
+      log(LogLevel.Warn, "rejected snapshot: scheduling config: " + why);
+      return refused(INGEST_INVALID, "unsupported_scheduling_config", "scheduling config refused: " + why);
+    }
   }
   if (s.createdAtMs > nowMs + config.maxClockSkewMs) {
     return refused(

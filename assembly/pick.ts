@@ -60,4 +60,9 @@ export function pick(req: RequestInfo, d: Dispatch, out: Decision): void {
   const list = scheduler.destinationList(eps);
   d.destinations = list;
   out.route(list, eps[first].hostPort);
+  const extra = scheduler.responseHeaders;
+  for (let k = 0; k < extra.count; k++) {
+    out.responseNames.push(unchecked(extra.names[k]));
+    out.responseValues.push(unchecked(extra.values[k]));
+  }
 }

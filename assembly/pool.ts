@@ -1,8 +1,9 @@
 // A plugin's scheduling view of its pool in this VM, rebuilt once per adopted snapshot: scheduler
 // Endpoint objects (reused per ip:port so their prefix-index slot and cached hash survive), the model
-// table for resolution, the scheduler itself (profile from the snapshot's scheduler record) and the
-// in-flight dispatches this plugin made.
+// table for resolution, the scheduler itself (built from the snapshot's PLUGINS section, else from the
+// scheduler record's profile name) and the in-flight dispatches this plugin made.
 
+import { log, LogLevel } from "./abi/host.ts";
 import * as snap from "./snapshot/types.ts";
 import { Endpoint, SchedulerConfig } from "./scheduling/types.ts";
 import { Scheduler } from "./scheduling/scheduler.ts";
@@ -203,7 +204,10 @@ export class PoolView {
     }
     this.endpoints = next;
     this.models = modelTable(s, this.config);
-    this.scheduler.configure(schedulerConfig(s.scheduler, this.config));
+    // The control path refused configs that do not build (ingest.ts); one that fails here anyway leaves the
+    // previous configuration routing.
+    const why = this.scheduler.configure(schedulerConfig(s.scheduler, this.config), s.scheduling);
+    if (why.length > 0) log(LogLevel.Warn, "scheduling config not applied: " + why);
     this.scheduler.syncEndpoints(next);
     this.inflight.rebase(next, s.createdAtMs);
   }

@@ -215,9 +215,3 @@ test("a pool's ConfigMap (epp-wasm.io/config), edited through the API server, ch
     await api.close();
   }
 });
-
-test(
-  "editing the config changes routing through the gateway without a restart",
-  { skip: "the filter does not build its profiles from the PLUGINS section yet (the lead wires it)" },
-  () => {},
-);
