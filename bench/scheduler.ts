@@ -6,7 +6,7 @@
 //        [--params queueWeight=0,affinityWeight=0]  (scheduler params, for ablations)
 import { parseArgs } from "node:util";
 import { loadSchedulerProbe, PROFILE } from "../test/scheduling/scheduler-probe.ts";
-import { mulberry32 } from "./rng.ts";
+import { mulberry32 } from "../sim/rng.ts";
 
 const { values } = parseArgs({
   options: {

@@ -1,21 +1,24 @@
 #!/usr/bin/env node
 // CLI for the local gateway: `node --import tsx gateway/main.ts --config gateway.yaml`.
+import http from "node:http";
 import { parseArgs } from "node:util";
 import { pino } from "pino";
 import { loadConfigFile, ConfigError } from "./config.ts";
 import { Gateway } from "./server.ts";
 
-const USAGE = `usage: epp-gateway --config FILE [--log-level info]
+const USAGE = `usage: epp-gateway --config FILE [--log-level info] [--admin-port P]
 
 Runs build/filter.wasm in the proxy-wasm host on every request and routes on
 x-gateway-destination-endpoint as the configured Envoy cluster does (cluster.type
-ORIGINAL_DST or override_host, with the route's retryPolicy). See gateway/README.md.`;
+ORIGINAL_DST or override_host, with the route's retryPolicy). With --admin-port, GET /stats on
+127.0.0.1:P answers the counters and each worker VM's Wasm memory as JSON. See gateway/README.md.`;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       config: { type: "string", short: "c" },
       "log-level": { type: "string", default: process.env.LOG_LEVEL ?? "info" },
+      "admin-port": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -35,6 +38,22 @@ async function main(): Promise<void> {
   }
   for (const l of gateway.listeners)
     log.info({ listener: l.name, address: l.address, port: l.port }, "listening");
+  if (values["admin-port"] !== undefined) {
+    // Envoy's admin /stats, reduced to what we model: counters, and the Wasm memory of each worker VM.
+    const admin = http.createServer((req, res) => {
+      const ok = req.method === "GET" && req.url === "/stats";
+      res.writeHead(ok ? 200 : 404, { "content-type": "application/json" });
+      res.end(
+        ok ? JSON.stringify({ counters: gateway.stats.snapshot(), wasmVms: gateway.wasmMemory() }) : "{}",
+      );
+    });
+    await new Promise<void>((resolve) => admin.listen(Number(values["admin-port"]), "127.0.0.1", resolve));
+    admin.unref();
+    log.info(
+      { listener: "admin", port: (admin.address() as import("node:net").AddressInfo).port },
+      "listening",
+    );
+  }
   const shutdown = () => {
     log.info("shutting down");
     gateway.stop().then(

@@ -13,12 +13,13 @@ import {
   type LocalReply,
   type WasmPlugin,
 } from "../host/index.ts";
+import type { WasmVm } from "../host/vm.ts";
 import type { GatewayConfig, ListenerConfig } from "./config.ts";
 import { createCluster, type Cluster } from "./cluster.ts";
 import { HOP_BY_HOP, Router } from "./router.ts";
 import { fromWire, isFinalStatus, toOutgoing } from "./headers.ts";
 import { RateLimitedLog } from "./log-limit.ts";
-import { GatewayStats } from "./stats.ts";
+import { GatewayStats, wasmVmMemory, type WasmVmMemory } from "./stats.ts";
 import { OverloadMonitor } from "./overload.ts";
 
 export interface GatewayLogger {
@@ -133,6 +134,12 @@ export class Gateway {
     const l = this.listeners.find((x) => x.name === name);
     if (!l) throw new Error(`no listener named ${name}`);
     return l;
+  }
+
+  /** Each worker VM's Wasm memory (the host's plugins expose their VMs; plugins sharing a VM count it once). */
+  wasmMemory(): WasmVmMemory[] {
+    const vms = [...this.plugins.values()].flatMap((p) => (p as WasmPlugin & { vms?: WasmVm[] }).vms ?? []);
+    return wasmVmMemory(vms);
   }
 
   plugin(name: string): WasmPlugin {

@@ -1,6 +1,6 @@
 // The gateway's counters, in memory. Names without a prefix are Envoy's cluster stats (`cluster.<name>.<stat>`,
 // envoy/upstream/upstream.h ALL_CLUSTER_TRAFFIC_STATS); `override_host_*` are ours (Envoy only trace-logs those
-// decisions). An admin /stats endpoint can print them later.
+// decisions). `epp-gateway --admin-port P` serves them, with each worker VM's Wasm memory, on GET /stats.
 
 export type StatName =
   // Envoy cluster traffic stats.
@@ -45,4 +45,25 @@ export class GatewayStats {
   snapshot(): Record<string, number> {
     return Object.fromEntries([...this.counters].sort(([a], [b]) => a.localeCompare(b)));
   }
+}
+
+/**
+ * One worker VM's Wasm linear memory. Envoy reports it as the `vm_memory_size` gauge of the plugin's Wasm stats
+ * (source/extensions/common/wasm/stats_handler.h WASM_STATS, set from StatsHandler::onMemorySizeChanged).
+ */
+export interface WasmVmMemory {
+  vmId: string;
+  worker: number;
+  bytes: number;
+}
+
+/** The memory of each live VM; a VM shared by several plugins is listed once. */
+export function wasmVmMemory(
+  vms: Iterable<{ vmId: string; workerIndex: number; discarded: boolean; memory: { byteLength: number } }>,
+): WasmVmMemory[] {
+  const out: WasmVmMemory[] = [];
+  for (const vm of new Set(vms)) {
+    if (!vm.discarded) out.push({ vmId: vm.vmId, worker: vm.workerIndex, bytes: vm.memory.byteLength });
+  }
+  return out.sort((a, b) => a.worker - b.worker);
 }

@@ -18,6 +18,11 @@ export class GuestMemory {
 
   constructor(private readonly memory: WebAssembly.Memory) {}
 
+  /** The linear memory's current size in bytes (what Envoy's vm_memory_size gauge reports). */
+  get byteLength(): number {
+    return this.memory.buffer.byteLength;
+  }
+
   private refresh(): void {
     const b = this.memory.buffer as ArrayBuffer;
     if (b !== this.buffer) {

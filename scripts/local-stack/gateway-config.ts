@@ -27,6 +27,8 @@ export interface ShippedListener {
   pluginName: string;
   pluginConfig: Obj;
   bufferLimitBytes?: number;
+  /** The connection manager's request_headers_timeout. */
+  requestHeadersTimeoutMs?: number;
   /** The route's retry policy, in the gateway's shape. */
   retryPolicy?: { retryOn: string[]; numRetries: number };
   /** The route's cluster name, or undefined for a direct_response route. */
@@ -107,6 +109,10 @@ function readListener(file: string, l: Obj): ShippedListener & { wasm: Obj } {
       l.per_connection_buffer_limit_bytes === undefined
         ? undefined
         : Number(l.per_connection_buffer_limit_bytes),
+    requestHeadersTimeoutMs:
+      manager.request_headers_timeout === undefined
+        ? undefined
+        : durationMs(file, manager.request_headers_timeout, "request_headers_timeout"),
     retryPolicy,
     cluster,
     directResponse,
@@ -205,6 +211,10 @@ export function gatewayConfigFromEnvoy(file: string, o: GatewayFromEnvoyOptions)
     throw new Error(`pluginConfig must not set ${fixed.join(", ")}: ${file}'s cluster type decides`);
   }
   const retry = shipped.listeners.find((l) => l.retryPolicy)?.retryPolicy;
+  // The gateway has one headers timeout for all listeners: the strictest the bootstrap sets.
+  const headerTimeouts = shipped.listeners.flatMap((l) =>
+    l.requestHeadersTimeoutMs === undefined ? [] : [l.requestHeadersTimeoutMs],
+  );
   const cluster =
     shipped.cluster.type === "override_host" && o.endpoints
       ? { ...shipped.cluster, endpoints: o.endpoints }
@@ -236,5 +246,6 @@ export function gatewayConfigFromEnvoy(file: string, o: GatewayFromEnvoyOptions)
     allowOnHeadersStopIteration: shipped.allowOnHeadersStopIteration,
     cluster,
     ...(retry ? { retryPolicy: retry } : {}),
+    ...(headerTimeouts.length > 0 ? { requestHeadersTimeoutMs: Math.min(...headerTimeouts) } : {}),
   };
 }
