@@ -293,8 +293,8 @@ function answerHealth(): void {
   );
 }
 
-/** The first look at a body waits for this much of it (or its end). */
-const FIRST_LOOK_BYTES: u32 = 16 * 1024;
+/** The first look at a body waits for this much of it (or its end): the director's first window. */
+const FIRST_LOOK_BYTES: u32 = 24 * 1024;
 
 /** The one slot routeBodyPrefix fills with the watcher for the rest of a body routed on its head. */
 const watchSlot: ModelKeyWatch[] = [new ModelKeyWatch()];
