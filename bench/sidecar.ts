@@ -26,11 +26,8 @@ import { silentLogger } from "../sidecar/inventory/types.ts";
 import { requestedNames, restrictToNames } from "../sim/http/name-filter.ts";
 import { freePort } from "../scripts/local-stack/ports.ts";
 import { measureSocketFloor } from "./socket-floor.ts";
-import {
-  poolViewFromInventory,
-  scrapeConfigFromInventory,
-  scrapeTargets,
-} from "../sidecar/snapshot/builder.ts";
+import { poolViewFromInventory } from "../sidecar/snapshot/builder.ts";
+import { scrapeConfigFromInventory, scrapeTargets } from "../sidecar/collector/targets.ts";
 
 const { values: args } = parseArgs({
   options: {

@@ -4,12 +4,8 @@
 import type { Inventory, Logger, PoolInventory } from "./inventory/types.ts";
 import { Scraper } from "./collector/scraper.ts";
 import type { MetricsChannel, MetricsFetcher } from "./collector/fetch-metrics.ts";
-import {
-  buildSnapshot,
-  poolViewFromInventory,
-  scrapeConfigFromInventory,
-  scrapeTargets,
-} from "./snapshot/builder.ts";
+import { buildSnapshot, poolViewFromInventory } from "./snapshot/builder.ts";
+import { scrapeConfigFromInventory, scrapeTargets } from "./collector/targets.ts";
 import { EncoderCache, encodeSnapshot } from "./snapshot/encoder.ts";
 import { GenerationClock } from "./snapshot/generation.ts";
 import type { EngineType, Snapshot } from "./snapshot/types.ts";

@@ -1,9 +1,8 @@
 // Combines one pool's inventory (spec, endpoints, models, objectives, rewrites) with the collector's
-// per-endpoint state into a Snapshot, and derives the scrape targets for that pool.
-// PoolView is the minimum the builder needs; poolViewFromInventory() adapts the inventory's PoolInventory.
-import { ENGINE_MAPPINGS, nameFilterQuery } from "../collector/engines.ts";
-import type { EngineMapping } from "../collector/engines.ts";
-import type { ScrapeTarget } from "../collector/scraper.ts";
+// per-endpoint state into a Snapshot. PoolView is the minimum the builder needs; poolViewFromInventory()
+// adapts the inventory's PoolInventory. What to scrape is the collector's (collector/targets.ts).
+import type { EndpointMetrics } from "../collector/engines.ts";
+import { endpointKey } from "../collector/targets.ts";
 import type { PoolInventory } from "../inventory/types.ts";
 import { DEFAULT_SCHEDULER, MAX_ADAPTERS, MAX_STRING_BYTES, NEVER_SCRAPED } from "./types.ts";
 import type {
@@ -46,59 +45,8 @@ export interface PoolView {
 
 /** What the builder reads from the collector (the Scraper satisfies it). */
 export interface MetricsSource {
-  state(key: string):
-    | {
-        metrics?: {
-          waiting: number;
-          running: number;
-          kvUsage: number;
-          maxLoras: number;
-          kvBlockSize: number;
-          kvBlockCount: number;
-          runningAdapters: readonly string[];
-          waitingAdapters: readonly string[];
-        };
-      }
-    | undefined;
+  state(key: string): { metrics?: EndpointMetrics } | undefined;
   freshness(key: string, nowMs: number): { ageMs?: number; stale: boolean };
-}
-
-export interface ScrapeConfig {
-  /** Engine for endpoints whose pod has no engine-type label. */
-  defaultEngine?: EngineType;
-  /** Metrics port; default: the endpoint's own (target) port. */
-  metricsPort?: number;
-  metricsPath?: string;
-  /** Ask the server for only the mapping's metrics (`?name[]=…`, honoured by Prometheus' Python client,
-   *  which vLLM and SGLang serve /metrics with). Default true; servers that ignore it send the whole page. */
-  metricsNameFilter?: boolean;
-  scheme?: "http" | "https";
-  /** Per-engine mapping overrides. */
-  mappings?: Partial<Record<EngineType, EngineMapping>>;
-}
-
-export function endpointKey(address: string, port: number): string {
-  return `${address}:${port}`;
-}
-
-/** Scrape targets for a pool: only ready endpoints are scraped. */
-export function scrapeTargets(pool: PoolView, cfg: ScrapeConfig = {}): ScrapeTarget[] {
-  const path = cfg.metricsPath ?? "/metrics";
-  const scheme = cfg.scheme ?? "http";
-  const out: ScrapeTarget[] = [];
-  const seen = new Set<string>();
-  for (const e of pool.endpoints) {
-    const key = endpointKey(e.address, e.port);
-    if (!e.ready || seen.has(key)) continue;
-    seen.add(key);
-    const engine = e.engine ?? cfg.defaultEngine ?? "vllm";
-    const host = e.address.includes(":") ? `[${e.address}]` : e.address;
-    const mapping = cfg.mappings?.[engine] ?? ENGINE_MAPPINGS[engine];
-    const query = cfg.metricsNameFilter === false ? "" : nameFilterQuery(mapping);
-    const sep = query === "" ? "" : path.includes("?") ? "&" : "?";
-    out.push({ key, url: `${scheme}://${host}:${cfg.metricsPort ?? e.port}${path}${sep}${query}`, mapping });
-  }
-  return out;
 }
 
 const ascii = /^[\x20-\x7e]*$/;
@@ -204,17 +152,5 @@ export function poolViewFromInventory(
     rewrites: inv.rewrites,
     ...(scheduler === undefined ? {} : { scheduler }),
     ...(scheduling === undefined ? {} : { scheduling }),
-  };
-}
-
-/** Scrape settings from the pool's annotations, over sidecar-wide defaults (flags). */
-export function scrapeConfigFromInventory(inv: PoolInventory, defaults: ScrapeConfig = {}): ScrapeConfig {
-  const a = inv.pool.annotations;
-  return {
-    ...defaults,
-    ...(a.engine === undefined ? {} : { defaultEngine: a.engine }),
-    ...(a.metricsPort === undefined ? {} : { metricsPort: a.metricsPort }),
-    ...(a.metricsPath === undefined ? {} : { metricsPath: a.metricsPath }),
-    ...(a.metricsNameFilter === undefined ? {} : { metricsNameFilter: a.metricsNameFilter }),
   };
 }

@@ -1,11 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import {
-  buildSnapshot,
-  poolViewFromInventory,
-  scrapeConfigFromInventory,
-  scrapeTargets,
-} from "../../sidecar/snapshot/builder.ts";
+import { buildSnapshot, poolViewFromInventory } from "../../sidecar/snapshot/builder.ts";
+import { scrapeConfigFromInventory, scrapeTargets } from "../../sidecar/collector/targets.ts";
 import type { PoolInventory } from "../../sidecar/inventory/types.ts";
 import type { MetricsSource, PoolView } from "../../sidecar/snapshot/builder.ts";
 import { encodeSnapshot } from "../../sidecar/snapshot/encoder.ts";

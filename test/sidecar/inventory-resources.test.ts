@@ -6,11 +6,8 @@ import { normalize } from "../../sidecar/inventory/resources.ts";
 import type { RawObject, RewriteRecord } from "../../sidecar/inventory/resources.ts";
 import { orderRewrites } from "../../sidecar/inventory/select.ts";
 import type { InvalidResource, PoolInventory } from "../../sidecar/inventory/types.ts";
-import {
-  poolViewFromInventory,
-  scrapeConfigFromInventory,
-  scrapeTargets,
-} from "../../sidecar/snapshot/builder.ts";
+import { poolViewFromInventory } from "../../sidecar/snapshot/builder.ts";
+import { scrapeConfigFromInventory, scrapeTargets } from "../../sidecar/collector/targets.ts";
 import { ENGINE_MAPPINGS } from "../../sidecar/collector/engines.ts";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
