@@ -295,7 +295,8 @@ export class Router {
           return;
         }
       } else {
-        this.buffered.push(Uint8Array.from(data));
+        // A copy (the caller reuses its buffer); slice() is a memcpy, Uint8Array.from walks the iterator.
+        this.buffered.push(data.slice());
         this.bufferedBytes += data.length;
       }
     }

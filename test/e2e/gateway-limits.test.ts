@@ -378,10 +378,10 @@ test("200 concurrent slow 1 MB uploads do not stop ordinary requests; RSS growth
     statuses.every((s) => s === 200),
     `upload statuses: ${statuses.join(",")}`,
   );
-  // The bound the design gives, not the issue's target: while the filter asks for the whole body
-  // (StopIterationAndBuffer), a held request costs at most three copies of at most bufferLimitBytes (1 MiB): the
-  // host's buffer, the filter's copy in Wasm memory and the router's replay buffer. Nothing else of the client's
-  // bytes is kept (flow control pauses the client when the upstream is slow). Slack for garbage and the VMs.
+  // The bound the design gives, not the issue's target: the filter routes on the body's head and lets the rest
+  // stream, so a held request costs the router's replay buffer (at most bufferLimitBytes, 1 MiB, while a retry is
+  // still possible) plus the head the filter held; three copies of 1 MiB bound that with room. Nothing else of the
+  // client's bytes is kept (flow control pauses the client when the upstream is slow). Slack for garbage and VMs.
   const bound = UPLOADS * 3 * 1024 * 1024 + 150 * MB;
   assert.ok(
     growth < bound,
