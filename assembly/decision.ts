@@ -31,6 +31,19 @@ export class Decision {
   responseNames: string[] = [];
   responseValues: string[] = [];
 
+  // Metric labels and figures (metrics.ts); set by the director when it knows them.
+  /** The body's `model` as requested, or null (no body read). */
+  modelName: string | null = null;
+  /** The model the request resolves to (set before scheduling, so a 429 has it too), or null. */
+  targetName: string | null = null;
+  /** The objective header's value ("" when absent). */
+  objective: string = "";
+  /** Prompt blocks the prefix producer looked up, and how many the pick had cached; -1 = not computed. */
+  promptBlocks: i32 = -1;
+  matchedBlocks: i32 = 0;
+  /** A health-path answer: not an inference request, so not counted. */
+  probe: bool = false;
+
   // DECIDE_REPLY
   status: u32 = 0;
   details: string = "";
@@ -49,6 +62,12 @@ export class Decision {
     this.contentLength = -1;
     this.responseNames.length = 0;
     this.responseValues.length = 0;
+    this.modelName = null;
+    this.targetName = null;
+    this.objective = "";
+    this.promptBlocks = -1;
+    this.matchedBlocks = 0;
+    this.probe = false;
     this.status = 0;
     this.details = "";
     this.body = "";

@@ -47,6 +47,7 @@ import { jsonString } from "./snapshot/to-json.ts";
 import { activate, config, configurePlugin, forgetPlugin, Plugin, plugin, pluginOf } from "./plugins.ts";
 import { releaseLease } from "./pull.ts";
 import { noteOutcome } from "./outcome.ts";
+import { beginDecision, countDecision, forgetPool } from "./metrics.ts";
 
 export { DESTINATION_HEADER };
 export const SERVED_HEADER = "x-gateway-destination-endpoint-served";
@@ -153,6 +154,7 @@ function tooLarge(s: Stream): void {
  */
 function apply(s: Stream): bool {
   const d = decision;
+  if (d.decided && !d.probe) countDecision(d);
   if (d.kind == DECIDE_REPLY) {
     s.buffering = false;
     d.replyNames.push("content-type");
@@ -225,6 +227,7 @@ export function onRequestHeaders(id: u32, endOfStream: bool): u32 {
   const kind = path == null ? KIND_AUTO : kindFromPath(path);
   // No body, or a path we do not parse (documented): decide on load alone, without buffering.
   if (endOfStream || kind == KIND_AUTO) {
+    beginDecision();
     plugin.pool.sync(snapshot, stale);
     routeUnparsed(s.dispatch, decision);
     return apply(s) ? HEADERS_CONTINUE : HEADERS_STOP;
@@ -257,6 +260,7 @@ function isStale(): bool {
 /** The health path: 200 while this plugin holds a snapshot it routes on, else 503 naming why. */
 function answerHealth(): void {
   decision.reset();
+  decision.probe = true;
   const snapshot = plugin.snapshots.refresh();
   const pool = jsonString(config.poolNamespace + "/" + config.poolName);
   if (snapshot == null) {
@@ -306,6 +310,7 @@ const watchSlot: ModelKeyWatch[] = [new ModelKeyWatch()];
 function routeBuffered(s: Stream, bodySize: u32, complete: bool): bool {
   // The snapshot may have moved on while the body arrived; the cached one never goes back to null.
   // staleMode fail routes a body whose headers were let through on the snapshot's figures, as before.
+  beginDecision();
   const snapshot = plugin.snapshots.refresh();
   if (snapshot != null) {
     s.stale = isStale();
@@ -417,6 +422,7 @@ export function onDelete(id: u32): void {
   // A root context going away takes its plugin state with it; absent ids are a no-op, never a trap.
   // A pulling root frees its lease first, so another worker takes over at its next tick.
   const p = pluginOf(id);
+  if (p != null) forgetPool(p.pool);
   if (p != null && p.pull != null) {
     activate(p);
     releaseLease(p.pull!);

@@ -28,6 +28,7 @@ import {
   KEY_INSTRUCTIONS,
   KEY_MESSAGES,
   KEY_PROMPT,
+  KEY_SYSTEM,
 } from "./request/json-scan.ts";
 import {
   extractModel,
@@ -36,6 +37,7 @@ import {
   KIND_CHAT,
   KIND_COMPLETIONS,
   KIND_EMBEDDINGS,
+  KIND_MESSAGES,
   KIND_RESPONSES,
 } from "./request/prompt.ts";
 import { ByteBuffer } from "./request/bytes.ts";
@@ -129,12 +131,19 @@ function promptFieldDone(r: ScanResult, kind: i32): bool {
   if (kind == KIND_CHAT) return r.messages.present && cut != KEY_MESSAGES;
   if (kind == KIND_COMPLETIONS) return r.prompt.present && cut != KEY_PROMPT;
   if (kind == KIND_EMBEDDINGS) return r.input.present && cut != KEY_INPUT;
-  return r.input.present && cut != KEY_INPUT && instructionsDone(r, kind);
+  if (kind == KIND_MESSAGES) return r.messages.present && cut != KEY_MESSAGES && leadDone(r, kind);
+  return r.input.present && cut != KEY_INPUT && leadDone(r, kind);
 }
 
-/** /v1/responses puts `instructions` before `input` in the prompt: its text must be known first. */
-function instructionsDone(r: ScanResult, kind: i32): bool {
-  return kind != KIND_RESPONSES || (r.instructions.present && r.cut.topKey != KEY_INSTRUCTIONS);
+/**
+ * The field rendered before the main one has fully arrived: `instructions` for /v1/responses, `system`
+ * for /v1/messages. Either may sit anywhere in the body, and absent from the head may still follow:
+ * a prefix decision waits for it (or for the window limit), since it would change the first blocks.
+ */
+function leadDone(r: ScanResult, kind: i32): bool {
+  if (kind == KIND_RESPONSES) return r.instructions.present && r.cut.topKey != KEY_INSTRUCTIONS;
+  if (kind == KIND_MESSAGES) return r.system.present && r.cut.topKey != KEY_SYSTEM;
+  return true;
 }
 
 function refuse(out: Decision, code: i32, at: i32): void {
@@ -182,7 +191,7 @@ export function routeBodyPrefix(
     if (scan.model.end - scan.model.start <= 2) return refuse(out, SCAN_MODEL_MISSING, 0);
     if (whole || !scan.cut.truncated) break;
     const short = promptShort(ptr, n, kind);
-    if (short || !instructionsDone(scan, kind)) {
+    if (short || !leadDone(scan, kind)) {
       if (n < total && n < MAX_PROMPT_WINDOW) {
         window = n * 2;
         continue;
@@ -265,10 +274,13 @@ function routeScanned(ptr: usize, n: i32, kind: i32, d: Dispatch, bodyBytes: i32
     );
     return;
   }
+  const objective = eitherHeader(OBJECTIVE_HEADER, LLMD_OBJECTIVE_HEADER);
+  out.modelName = requested;
+  out.objective = objective;
   const found = resolveModel(
     plugin.pool.models,
     requested,
-    eitherHeader(OBJECTIVE_HEADER, LLMD_OBJECTIVE_HEADER),
+    objective,
     eitherHeader(REWRITE_HEADER, LLMD_REWRITE_HEADER),
     plugin.modelRng,
     resolution,
@@ -283,6 +295,7 @@ function routeScanned(ptr: usize, n: i32, kind: i32, d: Dispatch, bodyBytes: i32
     return;
   }
   const target = resolution.targetModel;
+  out.targetName = target;
   req.reset();
   req.targetModel = target;
   // A LoRA adapter is served under its own model name; for base models the LoRA scorer is neutral.

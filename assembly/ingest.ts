@@ -6,6 +6,7 @@ import { encodeVersion, readVersion, StoredVersion } from "./snapshot-cache.ts";
 import { decodeSnapshotBuffer } from "./snapshot/decode.ts";
 import { validateSpec } from "./scheduling/build.ts";
 import { config, plugin } from "./plugins.ts";
+import { countSnapshot } from "./metrics.ts";
 
 /**
  * A stored snapshot that nobody refreshed for this long no longer blocks an older generation: no pushed
@@ -40,6 +41,13 @@ function refused(outcome: i32, code: string, message: string, generation: u64 = 
  * future, generation rule (with the hold), table then version key, adopt. The active plugin's pool.
  */
 export function ingestSnapshot(body: ArrayBuffer, nowMs: u64): Ingest {
+  const r = checkAndStore(body, nowMs);
+  const o = r.outcome;
+  countSnapshot(o == INGEST_STORED ? "accepted" : o == INGEST_UNCHANGED ? "unchanged" : "rejected", r.code);
+  return r;
+}
+
+function checkAndStore(body: ArrayBuffer, nowMs: u64): Ingest {
   const result = decodeSnapshotBuffer(body);
   const s = result.snapshot;
   if (s == null) {

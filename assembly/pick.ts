@@ -55,6 +55,12 @@ export function pick(req: RequestInfo, d: Dispatch, out: Decision): void {
     return;
   }
   const first = scheduler.result[0];
+  // For the prefix metrics: read before onPicked adds this prompt to the index.
+  const prefix = scheduler.built.prefix;
+  if (prefix.ready) {
+    out.promptBlocks = prefix.blocks;
+    out.matchedBlocks = prefix.matched(eps[first]);
+  }
   scheduler.onPicked(eps, first, req);
   pool.inflight.record(d, eps[first], req.promptTokens, nowMs);
   const list = scheduler.destinationList(eps);

@@ -1,5 +1,7 @@
 // npm run bench:routing -- --workload W --policies a,b --qps 100,200 --seed S --pods N --duration S
 //   --scrape-interval-ms 50 --push-delay-ms 5 --workers 1 --replicas 1 --out DIR
+//   --slo-ttft-ms 2000 --slo-tpot-ms 50 (goodput = requests/s within both)
+//   --service-connections 0 --service-idle-timeout-ms 5000 (the client pool `k8s-service` is measured with)
 //   --config FILE (repeatable: one more policy per EndpointPickerConfig file, named config=FILE)
 //   --profiles-from-files (legacy, gie-default and default run from config/scheduling/NAME.yaml)
 // Routing-quality benchmark in virtual time (bench/routing/); writes JSON, Markdown and plots.
@@ -8,6 +10,7 @@ import { ALL_POLICIES, parsePolicyName } from "./routing/policies.ts";
 import { CONFIG_POLICY_PREFIX } from "./routing/filter-policy.ts";
 import { shippedConfigPath } from "../sidecar/scheduling-config/shipped.ts";
 import { runSweep } from "./routing/sweep.ts";
+import { SERVICE_CLIENT_DEFAULTS } from "./routing/k8s-service.ts";
 import { WORKLOADS, workloadByName } from "./routing/workloads.ts";
 import { writeRoutingReport } from "./report/routing-report.ts";
 
@@ -28,6 +31,8 @@ const { values: a } = parseArgs({
     replicas: { type: "string", default: "1" },
     "slo-ttft-ms": { type: "string", default: "2000" },
     "slo-tpot-ms": { type: "string", default: "50" },
+    "service-connections": { type: "string", default: String(SERVICE_CLIENT_DEFAULTS.connections) },
+    "service-idle-timeout-ms": { type: "string", default: String(SERVICE_CLIENT_DEFAULTS.idleTimeoutMs) },
     out: { type: "string", default: "bench-output" },
     "no-png": { type: "boolean", default: false },
     config: { type: "string", multiple: true },
@@ -41,6 +46,9 @@ if (a.help) {
   (a filter policy takes scheduler params for sweeps: default:prefixWeight=8:queueWeight=2)
   [--qps 100,200] [--seed 1] [--pods 10] [--preset h100-llama3-8b] [--duration 30] [--warmup S] [--cooldown S]
   [--scrape-interval-ms 50] [--push-delay-ms 5] [--workers 1] [--replicas 1] [--slo-ttft-ms 2000] [--slo-tpot-ms 50] [--out bench-output] [--no-png]
+  [--service-connections 0] [--service-idle-timeout-ms 5000]
+                          k8s-service's client: keep-alive pool size (0 = unlimited, as vllm bench serve without
+                          --max-concurrency) and idle lifetime (vLLM's server keep-alive, 5 s)
   [--config FILE]...      one more policy per EndpointPickerConfig file (config=FILE), loaded as the sidecar loads it
   [--profiles-from-files] legacy, gie-default and default run from config/scheduling/NAME.yaml (PLUGINS sent)`);
   process.exit(0);
@@ -98,6 +106,10 @@ const run = await runSweep(
     workers: Math.max(1, Math.floor(num(a.workers, "workers"))),
     replicas: Math.max(1, Math.floor(num(a.replicas, "replicas"))),
     slo: { ttftMs: num(a["slo-ttft-ms"], "slo-ttft-ms"), tpotMs: num(a["slo-tpot-ms"], "slo-tpot-ms") },
+    service: {
+      connections: Math.floor(num(a["service-connections"], "service-connections")),
+      idleTimeoutMs: num(a["service-idle-timeout-ms"], "service-idle-timeout-ms"),
+    },
   },
   progress,
 );

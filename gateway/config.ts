@@ -4,6 +4,7 @@ import { dirname, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { hostKey, parseInternetAddressAndPort } from "./destination.ts";
 import type { OverloadConfig } from "./overload.ts";
+import type { StatsConfig } from "../host/prometheus.ts";
 
 export interface ListenerConfig {
   name: string;
@@ -103,9 +104,11 @@ export interface GatewayConfig {
   streamIdleTimeoutMs: number;
   /** The overload manager's memory ceiling (overload.ts). */
   overload: OverloadConfig;
+  /** Envoy's stats_config as the admin /stats/prometheus applies it (tag regexes, histogram buckets). */
+  statsConfig: StatsConfig;
 }
 
-const DEFAULTS: Omit<GatewayConfig, "pluginConfig" | "cluster" | "clusters" | "overload"> = {
+const DEFAULTS: Omit<GatewayConfig, "pluginConfig" | "cluster" | "clusters" | "overload" | "statsConfig"> = {
   listeners: [{ name: "data", address: "0.0.0.0", port: 8080 }],
   wasm: "build/filter.wasm",
   vmId: "epp",
@@ -206,6 +209,7 @@ export function normalizeConfig(raw: unknown, baseDir = process.cwd(), env = pro
   }
   positiveMs(cfg.streamIdleTimeoutMs, "streamIdleTimeoutMs", 0);
   cfg.overload = normalizeOverload(input.overload);
+  cfg.statsConfig = normalizeStatsConfig(input.statsConfig);
   for (const u of cfg.defaultUpstreams) {
     try {
       new URL(u);
@@ -214,6 +218,21 @@ export function normalizeConfig(raw: unknown, baseDir = process.cwd(), env = pro
     }
   }
   return cfg;
+}
+
+/** Tag regexes must compile (Envoy refuses the bootstrap otherwise: TagExtractorStdRegexImpl). */
+function normalizeStatsConfig(v: unknown): StatsConfig {
+  if (v === undefined) return {};
+  if (!isObject(v)) throw new ConfigError("statsConfig must be an object");
+  const sc = v as StatsConfig;
+  for (const t of sc.statsTags ?? []) {
+    try {
+      new RegExp(t.regex);
+    } catch (err) {
+      throw new ConfigError(`statsConfig.statsTags[${t.tagName}]: ${(err as Error).message}`);
+    }
+  }
+  return sc;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

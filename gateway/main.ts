@@ -5,13 +5,15 @@ import { parseArgs } from "node:util";
 import { pino } from "pino";
 import { loadConfigFile, ConfigError } from "./config.ts";
 import { Gateway } from "./server.ts";
+import { renderPrometheus } from "../host/prometheus.ts";
 
 const USAGE = `usage: epp-gateway --config FILE [--log-level info] [--admin-port P]
 
 Runs build/filter.wasm in the proxy-wasm host on every request and routes on
 x-gateway-destination-endpoint as the configured Envoy cluster does (cluster.type
 ORIGINAL_DST or override_host, with the route's retryPolicy). With --admin-port, GET /stats on
-127.0.0.1:P answers the counters and each worker VM's Wasm memory as JSON. See gateway/README.md.`;
+127.0.0.1:P answers the counters and each worker VM's Wasm memory as JSON, and GET /stats/prometheus the
+filter's metrics as Envoy's admin serves them. See gateway/README.md.`;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -41,6 +43,12 @@ async function main(): Promise<void> {
   if (values["admin-port"] !== undefined) {
     // Envoy's admin /stats, reduced to what we model: counters, and the Wasm memory of each worker VM.
     const admin = http.createServer((req, res) => {
+      if (req.method === "GET" && req.url === "/stats/prometheus") {
+        // The filter's Wasm stats as Envoy's admin renders them, with the bootstrap's stats_config.
+        res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
+        res.end(renderPrometheus(gateway.envoy.metrics, gateway.config.statsConfig));
+        return;
+      }
       const ok = req.method === "GET" && req.url === "/stats";
       res.writeHead(ok ? 200 : 404, { "content-type": "application/json" });
       res.end(

@@ -9,8 +9,26 @@ export interface Clock {
   clearTimer(handle: unknown): void;
 }
 
+// Envoy answers proxy_get_current_time_nanoseconds from the system clock at nanosecond resolution
+// (source/extensions/common/wasm/context.cc Context::getCurrentTimeNanoseconds); Date.now() has whole
+// milliseconds, so the sub-millisecond part comes from performance.now(), re-anchored whenever the two drift
+// apart (the filter times its decisions in microseconds).
+let anchorMs = Date.now();
+let anchorPerf = performance.now();
+
+function wallNs(): bigint {
+  const elapsed = performance.now() - anchorPerf;
+  const ms = Date.now();
+  if (Math.abs(anchorMs + elapsed - ms) > 2) {
+    anchorMs = ms;
+    anchorPerf = performance.now();
+    return BigInt(ms) * 1_000_000n;
+  }
+  return BigInt(anchorMs) * 1_000_000n + BigInt(Math.round(elapsed * 1e6));
+}
+
 export const realClock: Clock = {
-  nowNs: () => BigInt(Date.now()) * 1_000_000n,
+  nowNs: wallNs,
   setTimer: (ms, fn) => {
     const t = setTimeout(fn, ms);
     // Ticks must not keep a test or CLI process alive on their own.

@@ -128,7 +128,8 @@ async function main(): Promise<void> {
     ),
   );
   // With --envoy: the same bootstrap, listeners, module and plugin configuration (a temporary file).
-  const adminPort = envoyBin ? await freePort() : 0;
+  // Envoy's admin, or the local gateway's (/stats, /stats/prometheus).
+  const adminPort = await freePort();
   const envoyFiles = envoyBin
     ? writeLocalEnvoyConfig({
         port,
@@ -180,6 +181,8 @@ async function main(): Promise<void> {
       join(ROOT, "gateway/main.ts"),
       "--config",
       gatewayConfig,
+      "--admin-port",
+      String(adminPort),
     ]);
   sup.start(
     "sidecar",
@@ -227,7 +230,8 @@ async function main(): Promise<void> {
     .join(", ");
   console.log(`
 epp-wasm local stack is up: ${pids}
-  gateway        ${gateway}            (${envoyBin ? `Envoy ${envoyBin}, admin http://127.0.0.1:${adminPort}` : "filter.wasm"}, ${cluster} cluster, profile ${values.profile})
+  gateway        ${gateway}            (${envoyBin ? `Envoy ${envoyBin}` : "filter.wasm"}, ${cluster} cluster, profile ${values.profile})
+  admin          http://127.0.0.1:${adminPort}/stats/prometheus   (the filter's metrics, as Envoy's admin serves them)
   status page    http://127.0.0.1:${sidecarPort}/       metrics: /metrics
   model servers  ${pods} simulated vLLM pods on 127.0.0.1:${simBase}-${simBase + pods - 1} (${values.preset})
   models         ${BASE_MODEL} (Critical), food-review (70/30 LoRA rollout), batch-summaries (Sheddable)

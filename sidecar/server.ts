@@ -8,6 +8,8 @@ import { snapshotToJson } from "./snapshot/decoder.ts";
 import type { SidecarState } from "./state.ts";
 import { STATUS_PAGE_HTML } from "./status/page.ts";
 import { statusView } from "./status/status-json.ts";
+import { StatusHistory } from "./status/history.ts";
+import { pushCountsFrom } from "./status/push-counts.ts";
 
 export interface SidecarServerOptions {
   state: SidecarState;
@@ -15,12 +17,17 @@ export interface SidecarServerOptions {
 }
 
 export function createSidecarServer(opts: SidecarServerOptions): http.Server {
-  return http.createServer((req, res) => {
-    handle(opts, req, res).catch((err: Error) => {
+  // The status page's history lives as long as the server: sampling starts now and stops on close.
+  const history = new StatusHistory({ state: opts.state, pushCounts: pushCountsFrom(opts.registry) });
+  history.start();
+  const server = http.createServer((req, res) => {
+    handle(opts, history, req, res).catch((err: Error) => {
       if (!res.headersSent) sendJson(res, 500, { error: err.message });
       else res.destroy();
     });
   });
+  server.on("close", () => history.stop());
+  return server;
 }
 
 export function listen(server: http.Server, port: number, host: string): Promise<AddressInfo> {
@@ -35,7 +42,12 @@ export function listen(server: http.Server, port: number, host: string): Promise
   });
 }
 
-async function handle(opts: SidecarServerOptions, req: http.IncomingMessage, res: http.ServerResponse) {
+async function handle(
+  opts: SidecarServerOptions,
+  history: StatusHistory,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+) {
   const url = new URL(req.url ?? "/", "http://sidecar");
   switch (url.pathname) {
     case "/metrics": {
@@ -97,9 +109,16 @@ async function handle(opts: SidecarServerOptions, req: http.IncomingMessage, res
       res.writeHead(200, { "content-type": "text/html; charset=utf-8", "cache-control": "no-store" });
       res.end(STATUS_PAGE_HTML);
       return;
-    case "/status.json":
-      sendJson(res, 200, statusView(opts.state));
+    case "/status.json": {
+      // ?since=MS: only the history steps that ended after MS (the page polls with it).
+      const since = Number(url.searchParams.get("since") ?? NaN);
+      sendJson(
+        res,
+        200,
+        statusView(opts.state, Date.now(), history, Number.isFinite(since) ? since : undefined),
+      );
       return;
+    }
     default:
       sendJson(res, 404, { error: `no such endpoint: ${url.pathname}` });
   }

@@ -17,7 +17,7 @@ import {
   scanErrorMessage,
   scanErrorBody,
 } from "../request/result";
-import { scanPrefix, scanRequest, validateJson } from "../request/json-scan";
+import { scanPrefix, scanRequest, validateJson, KEY_SYSTEM } from "../request/json-scan";
 import { closePrefix } from "../request/body-prefix";
 import { ModelKeyWatch } from "../request/model-key-watch";
 import {
@@ -28,6 +28,7 @@ import {
   KIND_CHAT,
   KIND_COMPLETIONS,
   KIND_EMBEDDINGS,
+  KIND_MESSAGES,
   KIND_RESPONSES,
 } from "../request/prompt";
 import { rewriteModel } from "../request/rewrite";
@@ -206,6 +207,8 @@ describe("prompt extraction", () => {
     expect(kindFromPath("/v1/completions?x=1")).toBe(KIND_COMPLETIONS);
     expect(kindFromPath("/v1/embeddings")).toBe(KIND_EMBEDDINGS);
     expect(kindFromPath("/v1/responses")).toBe(KIND_RESPONSES);
+    expect(kindFromPath("/v1/messages?beta=true")).toBe(KIND_MESSAGES);
+    expect(kindFromPath("/v1/messages/count_tokens")).toBe(KIND_AUTO);
     expect(kindFromPath("/health")).toBe(KIND_AUTO);
   });
   it("completions: string, array of strings, token ids skipped", () => {
@@ -234,6 +237,41 @@ describe("prompt extraction", () => {
     expect(prompt('{"model":"m","input":[{"role":"user","content":"q"},"t"]}', KIND_RESPONSES)).toBe(
       "<|im_start|>user\nq<|im_end|>\nt",
     );
+  });
+  it("messages: system (string or text blocks) as the leading system message, then the chat rendering", () => {
+    const msgs =
+      '"messages":[{"role":"user","content":[{"type":"text","text":"A"},{"type":"image"},{"type":"text","text":"B"}]},{"role":"assistant","content":"C"}]';
+    const chat = "<|im_start|>user\nAB<|im_end|>\n<|im_start|>assistant\nC<|im_end|>\n";
+    expect(prompt('{"model":"m","system":"S",' + msgs + "}", KIND_MESSAGES)).toBe(
+      "<|im_start|>system\nS<|im_end|>\n" + chat,
+    );
+    // Key order does not matter: system is rendered first wherever it sits.
+    expect(
+      prompt(
+        '{"model":"m",' + msgs + ',"system":[{"type":"text","text":"S1"},{"type":"text","text":"S2"}]}',
+        KIND_MESSAGES,
+      ),
+    ).toBe("<|im_start|>system\nS1S2<|im_end|>\n" + chat);
+    expect(prompt('{"model":"m",' + msgs + "}", KIND_MESSAGES)).toBe(chat);
+    expect(prompt('{"model":"m","system":null,' + msgs + "}", KIND_MESSAGES)).toBe(chat);
+    expect(prompt('{"model":"m","sys\u0074em":"E",' + msgs + "}", KIND_MESSAGES)).toBe(
+      "<|im_start|>system\nE<|im_end|>\n" + chat,
+    );
+    // The same conversation as a chat completion hashes the same text.
+    expect(prompt('{"model":"m","system":"S",' + msgs + "}", KIND_MESSAGES)).toBe(
+      prompt(
+        '{"model":"m","messages":[{"role":"system","content":"S"},' + msgs.substring(12) + "}",
+        KIND_CHAT,
+      ),
+    );
+    // `system` means nothing to the other kinds.
+    expect(prompt('{"model":"m","system":"S",' + msgs + "}", KIND_CHAT)).toBe(chat);
+  });
+  it("records system like the other prompt fields, also in a head", () => {
+    expect(scan('{"model":"m","system":"s"}')).toBe(SCAN_OK);
+    expect(r.system.present).toBe(true);
+    expect(scanHead('{"model":"m","system":"long sys')).toBe(SCAN_INCOMPLETE);
+    expect(r.cut.topKey).toBe(KEY_SYSTEM);
   });
   it("decodes escapes and surrogates into UTF-8; lone surrogates become U+FFFD", () => {
     expect(prompt('{"model":"m","prompt":"\\uD83D\\uDE00\\u00e9\\ud800x"}', KIND_COMPLETIONS)).toBe(

@@ -78,3 +78,12 @@ export declare function proxy_http_call(
   timeoutMs: u32,
   retToken: usize,
 ): u32;
+
+@external("env", "proxy_define_metric")
+export declare function proxy_define_metric(type: u32, namePtr: usize, nameLen: usize, idPtr: usize): u32;
+
+@external("env", "proxy_increment_metric")
+export declare function proxy_increment_metric(id: u32, delta: i64): u32;
+
+@external("env", "proxy_record_metric")
+export declare function proxy_record_metric(id: u32, value: u64): u32;

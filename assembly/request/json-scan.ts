@@ -1,5 +1,6 @@
 // Single-pass strict JSON validator for request bodies that, for the top-level object, records
-// where `model`, `stream` and the prompt-bearing fields sit. It allocates nothing: state lives in
+// where `model`, `stream` and the prompt-bearing fields (`prompt`, `messages`, `input`,
+// `instructions`, `system`) sit. It allocates nothing: state lives in
 // module globals and positions go into a caller-owned ScanResult. It never reads outside
 // [ptr, ptr+len), so arbitrary bytes cannot trap it.
 //
@@ -45,6 +46,7 @@ export const KEY_PROMPT: i32 = 3;
 export const KEY_MESSAGES: i32 = 4;
 export const KEY_INPUT: i32 = 5;
 export const KEY_INSTRUCTIONS: i32 = 6;
+export const KEY_SYSTEM: i32 = 7;
 
 // Scanner state (one scan at a time per VM, so globals are safe and fastest).
 let base: usize = 0;
@@ -318,6 +320,7 @@ const K_INPUT = memory.data<u8>([0x69, 0x6e, 0x70, 0x75, 0x74]);
 const K_INSTRUCTIONS = memory.data<u8>([
   0x69, 0x6e, 0x73, 0x74, 0x72, 0x75, 0x63, 0x74, 0x69, 0x6f, 0x6e, 0x73,
 ]);
+const K_SYSTEM = memory.data<u8>([0x73, 0x79, 0x73, 0x74, 0x65, 0x6d]);
 
 function classifyKey(p: usize, n: i32): i32 {
   if (rawEquals(p, n, K_MODEL, 5)) return KEY_MODEL;
@@ -326,6 +329,7 @@ function classifyKey(p: usize, n: i32): i32 {
   if (rawEquals(p, n, K_MESSAGES, 8)) return KEY_MESSAGES;
   if (rawEquals(p, n, K_INPUT, 5)) return KEY_INPUT;
   if (rawEquals(p, n, K_INSTRUCTIONS, 12)) return KEY_INSTRUCTIONS;
+  if (rawEquals(p, n, K_SYSTEM, 6)) return KEY_SYSTEM;
   return KEY_OTHER;
 }
 
@@ -433,6 +437,9 @@ function recordField(r: ScanResult, key: i32, start: i32, first: u32): void {
       break;
     case KEY_INSTRUCTIONS:
       setSpan(r.instructions, start, first == 0x22 && lastEscaped);
+      break;
+    case KEY_SYSTEM:
+      setSpan(r.system, start, first == 0x22 && lastEscaped);
       break;
   }
 }

@@ -13,6 +13,11 @@
 //   /v1/responses         `instructions` (if a string) first, then `input`: a string, or an array whose
 //                         string items are appended and whose message objects ({role, content}) are
 //                         rendered with the chat template.
+//   /v1/messages          Anthropic Messages: `system` (a string, or an array of text blocks whose
+//                         `text` fields are concatenated) rendered first as a message of role
+//                         "system", then `messages[]` exactly as for /v1/chat/completions — the shape
+//                         the model server's chat template sees, since vLLM serves this API by turning
+//                         `system` into a leading system message. Other `system` types: nothing.
 // Text beyond the buffer's limit (default 256 blocks × 64 bytes) is dropped: only leading blocks matter.
 
 import { ByteBuffer } from "./bytes.ts";
@@ -24,6 +29,7 @@ export const KIND_COMPLETIONS: i32 = 1;
 export const KIND_CHAT: i32 = 2;
 export const KIND_EMBEDDINGS: i32 = 3;
 export const KIND_RESPONSES: i32 = 4;
+export const KIND_MESSAGES: i32 = 5;
 
 /** Default prompt cap: GIE's maxPrefixBlocksToMatch × hashBlockSize. */
 export const DEFAULT_PROMPT_LIMIT: i32 = 256 * 64;
@@ -36,6 +42,7 @@ export function kindFromPath(path: string): i32 {
   if (p.endsWith("/completions")) return KIND_COMPLETIONS;
   if (p.endsWith("/embeddings")) return KIND_EMBEDDINGS;
   if (p.endsWith("/responses")) return KIND_RESPONSES;
+  if (p.endsWith("/messages")) return KIND_MESSAGES;
   return KIND_AUTO;
 }
 
@@ -170,6 +177,17 @@ function appendMessage(i: i32, out: ByteBuffer): void {
   out.pushString("<|im_end|>\n");
 }
 
+/** Anthropic's top-level `system`, rendered as the leading system message when it is text or blocks. */
+function appendSystem(r: ScanResult, out: ByteBuffer): void {
+  const s = r.system;
+  if (!s.present) return;
+  const c = at(s.start);
+  if (c != 0x22 && c != 0x5b) return;
+  out.pushString("<|im_start|>system\n");
+  appendItems(s.start, out, OBJECTS_TEXT_PARTS);
+  out.pushString("<|im_end|>\n");
+}
+
 /**
  * Fills `out` (reset first) with the prompt text of the scanned body at [ptr, ptr+len). `r` must be a
  * successful scan of the same bytes. Returns the number of bytes written.
@@ -194,6 +212,9 @@ export function extractPrompt(ptr: usize, len: i32, r: ScanResult, kind: i32, ou
     const ins = r.instructions;
     if (ins.present && at(ins.start) == 0x22) appendString(base, ins.start, out);
     if (r.input.present) appendItems(r.input.start, out, OBJECTS_MESSAGES);
+  } else if (kind == KIND_MESSAGES) {
+    appendSystem(r, out);
+    if (r.messages.present) appendItems(r.messages.start, out, OBJECTS_MESSAGES);
   }
   return out.len;
 }

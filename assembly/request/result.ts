@@ -104,6 +104,8 @@ export class ScanResult {
   messages: Span = new Span();
   input: Span = new Span();
   instructions: Span = new Span();
+  /** Anthropic Messages' top-level `system` (a string or an array of text blocks). */
+  system: Span = new Span();
   /** Prefix scans (json-scan.ts scanPrefix): how the scanned window ended; see Truncation. */
   cut: Truncation = new Truncation();
 
@@ -116,6 +118,7 @@ export class ScanResult {
     this.messages.reset();
     this.input.reset();
     this.instructions.reset();
+    this.system.reset();
     this.cut.reset();
   }
 

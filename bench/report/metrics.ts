@@ -53,10 +53,27 @@ export interface StageSummary {
     };
   };
   failures: { count: number; by_label: Record<string, number> };
+  /** SLO attainment over every measured request (refused ones miss): goodput's numerator, and why the rest missed. */
+  slo: SloAttainment;
   kv_cache_hit_percent: number;
   preemptions: number;
   /** Fraction of measured requests sent to each pod (index = pod). */
   pod_request_share: number[];
+  /** Per pod: % of its served requests within the SLOs, and its median TPOT (ms). */
+  pod_slo_met_percent: number[];
+  pod_tpot_p50_ms: number[];
+}
+
+export interface SloAttainment {
+  ttft_ms: number;
+  tpot_ms: number;
+  requests: number;
+  met: number;
+  attainment_percent: number;
+  missed_ttft_only: number;
+  missed_tpot_only: number;
+  missed_both: number;
+  refused: number;
 }
 
 const EMPTY: Distribution = { mean: 0, min: 0, p50: 0, p90: 0, p95: 0, p99: 0, max: 0 };
@@ -96,9 +113,16 @@ export function ntpotMs(r: RequestRecord): number | undefined {
 }
 
 export function meetsSlo(r: RequestRecord, slo: Slo): boolean {
-  if (r.status !== 200 || r.ttftMs > slo.ttftMs) return false;
+  return sloMiss(r, slo) === "met";
+}
+
+/** Which SLO a request misses; a refused request (429/503) meets neither. */
+export function sloMiss(r: RequestRecord, slo: Slo): "met" | "ttft" | "tpot" | "both" | "refused" {
+  if (r.status !== 200) return "refused";
   const t = tpotMs(r);
-  return t === undefined || t <= slo.tpotMs;
+  const ttftBad = r.ttftMs > slo.ttftMs;
+  const tpotBad = t !== undefined && t > slo.tpotMs;
+  return ttftBad ? (tpotBad ? "both" : "ttft") : tpotBad ? "tpot" : "met";
 }
 
 /**
@@ -121,15 +145,23 @@ export function summarizeStage(
   let outTok = 0;
   let cached = 0;
   let pre = 0;
-  let good = 0;
   const share = new Array<number>(pods).fill(0);
+  const podMet = new Array<number>(pods).fill(0);
+  const podTpot: number[][] = Array.from({ length: pods }, () => []);
+  const misses = { met: 0, ttft: 0, tpot: 0, both: 0, refused: 0 };
+  for (const r of records) misses[sloMiss(r, slo)]++;
+  const good = misses.met;
   for (const r of ok) {
     inTok += r.promptTokens;
     outTok += r.outputTokens;
     cached += r.cachedTokens;
     pre += r.preemptions;
-    if (meetsSlo(r, slo)) good++;
-    if (r.pod >= 0 && r.pod < pods) share[r.pod]++;
+    if (r.pod >= 0 && r.pod < pods) {
+      share[r.pod]++;
+      if (meetsSlo(r, slo)) podMet[r.pod]++;
+      const t = tpotMs(r);
+      if (t !== undefined) podTpot[r.pod].push(t);
+    }
   }
   const defined = (xs: (number | undefined)[]) => xs.filter((x): x is number => x !== undefined);
   return {
@@ -153,8 +185,21 @@ export function summarizeStage(
       },
     },
     failures: { count: records.length - ok.length, by_label: byLabel },
+    slo: {
+      ttft_ms: slo.ttftMs,
+      tpot_ms: slo.tpotMs,
+      requests: records.length,
+      met: good,
+      attainment_percent: records.length > 0 ? (100 * good) / records.length : 0,
+      missed_ttft_only: misses.ttft,
+      missed_tpot_only: misses.tpot,
+      missed_both: misses.both,
+      refused: misses.refused,
+    },
     kv_cache_hit_percent: inTok > 0 ? (100 * cached) / inTok : 0,
     preemptions: pre,
     pod_request_share: ok.length > 0 ? share.map((c) => c / ok.length) : share,
+    pod_slo_met_percent: share.map((c, i) => (c > 0 ? (100 * podMet[i]) / c : 0)),
+    pod_tpot_p50_ms: podTpot.map((ts) => distribution(ts).p50),
   };
 }

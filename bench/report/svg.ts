@@ -51,9 +51,11 @@ function fmt(v: number): string {
 }
 
 export function lineChartSvg(o: ChartOptions): string {
-  const W = o.width ?? 720;
+  // The legend sits right of the plot; long series names (the baselines' labels) widen the chart.
+  const legend = Math.max(170, 48 + 7 * Math.max(0, ...o.series.map((s) => s.name.length)));
+  const W = (o.width ?? 720) + legend - 170;
   const H = o.height ?? 420;
-  const m = { l: 70, r: 170, t: 40, b: 50 };
+  const m = { l: 70, r: legend, t: 40, b: 50 };
   const pts = o.series.flatMap((s) => s.points).filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
   const xs = pts.map((p) => p[0]);
   const ys = pts.map((p) => p[1]);

@@ -9,8 +9,9 @@ import {
   type Slo,
   type StageSummary,
 } from "../report/metrics.ts";
-import { baselinePolicy, type Policy } from "./policies.ts";
+import { baselinePolicy, type Policy, type RouteResult } from "./policies.ts";
 import { filterPolicy } from "./filter-policy.ts";
+import type { ServiceClientOptions } from "./k8s-service.ts";
 import type { Workload } from "./workloads.ts";
 
 /** What a whole run shares: the cluster, the workload, timing and the filter build. */
@@ -30,6 +31,8 @@ export interface RunSettings {
   /** Envoy processes in front of the pool, requests handed to them in turn. Default 1. */
   replicas?: number;
   slo: Slo;
+  /** The load generator's connection pool, for `k8s-service` (defaults: SERVICE_CLIENT_DEFAULTS). */
+  service?: ServiceClientOptions;
   /** Compiled filter bytes (read from build/filter.wasm when absent). */
   wasm?: Uint8Array;
 }
@@ -50,6 +53,8 @@ export interface StageResult {
   ttft_cdf_ms: number[];
   /** Virtual ms after the last arrival until every request finished. */
   drain_ms: number;
+  /** The policy's own counters (k8s-service: connections opened, expired, peak open, requests that waited). */
+  policy_stats?: object;
   /** Wall-clock cost of the stage; excluded from determinism checks. */
   wall_ms: number;
 }
@@ -72,7 +77,7 @@ class Samples {
 }
 
 async function makePolicy(o: StageOptions, clock: VirtualClock, engines: Engine[]): Promise<Policy> {
-  const base = baselinePolicy(o.policy, o.pods, o.seed);
+  const base = baselinePolicy(o.policy, o.pods, o.seed, clock, o.service);
   if (base) return base;
   return filterPolicy({
     name: o.policy,
@@ -115,65 +120,71 @@ export async function runStage(o: StageOptions): Promise<StageResult> {
     clock.schedule(item.arrivalMs, () => {
       const sendMs = clock.now();
       const measured = sendMs >= measureFrom && sendMs < measureTo;
-      const route = policy.route(item, inFlight);
-      const fail = (status: number): void => {
-        finished++;
-        route.done?.();
-        if (measured)
-          records.push({
-            sendMs,
-            status,
-            pod: -1,
-            promptTokens: 0,
-            outputTokens: 0,
-            cachedTokens: 0,
-            ttftMs: 0,
-            e2eMs: 0,
-            preemptions: 0,
-          });
-      };
-      if ("status" in route) return fail(route.status);
-      const pod = route.pod;
-      inFlight[pod]++;
-      let last = 0;
-      try {
-        engines[pod].submit(
-          {
-            id: `r${item.id}`,
-            promptTokenIds: tokenize(renderChat(item.messages)),
-            maxTokens: item.maxTokens,
-            lora: item.lora,
-          },
-          {
-            onToken: (_r, index, nowMs) => {
-              if (measured && index > 0) itl.push(nowMs - last);
-              last = nowMs;
-            },
-            onDone: (r) => {
-              finished++;
-              inFlight[pod]--;
-              route.done?.();
-              if (!measured) return;
-              records.push({
-                sendMs,
-                status: 200,
-                pod,
-                promptTokens: r.promptLen,
-                outputTokens: r.generated,
-                cachedTokens: Math.max(0, r.cachedTokens),
-                ttftMs: r.firstTokenMs - sendMs,
-                e2eMs: r.finishedMs - sendMs,
-                preemptions: r.preemptions,
-              });
-            },
-          },
-        );
-      } catch (e) {
-        if (!(e instanceof SubmitError)) throw e;
-        inFlight[pod]--;
-        fail(e.status);
-      }
+      // The request's clock starts at its arrival, so a wait for a client connection counts in TTFT.
+      const send = (route: RouteResult): void => start(item, sendMs, measured, route);
+      if (policy.dispatch) policy.dispatch(item, inFlight, send);
+      else send(policy.route!(item, inFlight));
     });
+  }
+
+  function start(item: (typeof items)[number], sendMs: number, measured: boolean, route: RouteResult): void {
+    const fail = (status: number): void => {
+      finished++;
+      route.done?.();
+      if (measured)
+        records.push({
+          sendMs,
+          status,
+          pod: -1,
+          promptTokens: 0,
+          outputTokens: 0,
+          cachedTokens: 0,
+          ttftMs: 0,
+          e2eMs: 0,
+          preemptions: 0,
+        });
+    };
+    if ("status" in route) return fail(route.status);
+    const pod = route.pod;
+    inFlight[pod]++;
+    let last = 0;
+    try {
+      engines[pod].submit(
+        {
+          id: `r${item.id}`,
+          promptTokenIds: tokenize(renderChat(item.messages)),
+          maxTokens: item.maxTokens,
+          lora: item.lora,
+        },
+        {
+          onToken: (_r, index, nowMs) => {
+            if (measured && index > 0) itl.push(nowMs - last);
+            last = nowMs;
+          },
+          onDone: (r) => {
+            finished++;
+            inFlight[pod]--;
+            route.done?.();
+            if (!measured) return;
+            records.push({
+              sendMs,
+              status: 200,
+              pod,
+              promptTokens: r.promptLen,
+              outputTokens: r.generated,
+              cachedTokens: Math.max(0, r.cachedTokens),
+              ttftMs: r.firstTokenMs - sendMs,
+              e2eMs: r.finishedMs - sendMs,
+              preemptions: r.preemptions,
+            });
+          },
+        },
+      );
+    } catch (e) {
+      if (!(e instanceof SubmitError)) throw e;
+      inFlight[pod]--;
+      fail(e.status);
+    }
   }
 
   clock.runUntil(o.durationMs);
@@ -197,6 +208,7 @@ export async function runStage(o: StageOptions): Promise<StageResult> {
       ttfts.length ? percentile(ttfts, p === 0 ? 0.0001 : p) : 0,
     ),
     drain_ms: drainMs,
+    ...(policy.stats ? { policy_stats: policy.stats() } : {}),
     wall_ms: performance.now() - wallStart,
   };
 }

@@ -1,6 +1,7 @@
 // Routing policies the harness compares. Baselines decide in TypeScript; filter policies (see
 // filter-policy.ts) run the real build/filter.wasm. All see the same arrival sequence.
-import { Rng } from "../../sim/index.ts";
+import { Rng, type VirtualClock } from "../../sim/index.ts";
+import { k8sService, type ServiceClientOptions } from "./k8s-service.ts";
 import type { WorkItem } from "./workloads.ts";
 
 /** Where a request goes: a pod index, or a local reply status (429/503) from the filter. */
@@ -9,11 +10,15 @@ export type RouteResult = { pod: number; done?: () => void } | { status: number;
 export interface Policy {
   readonly name: string;
   /** Called at the request's arrival (virtual time); `done` of the result runs when it finishes. */
-  route(item: WorkItem, inFlight: readonly number[]): RouteResult;
+  route?(item: WorkItem, inFlight: readonly number[]): RouteResult;
+  /** Instead of `route`: may call `send` later (a client waiting for a free connection). */
+  dispatch?(item: WorkItem, inFlight: readonly number[], send: (r: RouteResult) => void): void;
+  /** Counters for the report (per stage). */
+  stats?(): object;
   close?(): Promise<void>;
 }
 
-const BASELINE_POLICIES = ["round-robin", "random", "least-request"] as const;
+const BASELINE_POLICIES = ["k8s-service", "round-robin", "random", "least-request"] as const;
 export const FILTER_POLICIES = ["legacy", "gie-default", "default", "oracle"] as const;
 export const ALL_POLICIES: readonly string[] = [...BASELINE_POLICIES, ...FILTER_POLICIES];
 
@@ -37,7 +42,14 @@ export function parsePolicyName(name: string): { base: string; params: Record<st
   return { base, params };
 }
 
-/** A Kubernetes Service (kube-proxy round-robin over ready endpoints). */
+/** What tables and plots call a policy: the two baselines say which balancer they model. */
+export function policyLabel(name: string): string {
+  if (name === "k8s-service") return "k8s-service (kube-proxy, pod per connection)";
+  if (name === "round-robin") return "round-robin (ideal per-request balancer)";
+  return name;
+}
+
+/** An ideal L4/L7 balancer: each request to the next pod in turn (what a Service is often assumed to do). */
 function roundRobin(pods: number): Policy {
   let next = 0;
   return {
@@ -70,7 +82,14 @@ function leastRequest(pods: number, seed: number): Policy {
   };
 }
 
-export function baselinePolicy(name: string, pods: number, seed: number): Policy | undefined {
+export function baselinePolicy(
+  name: string,
+  pods: number,
+  seed: number,
+  clock: VirtualClock,
+  service?: ServiceClientOptions,
+): Policy | undefined {
+  if (name === "k8s-service") return k8sService(pods, seed, clock, service);
   if (name === "round-robin") return roundRobin(pods);
   if (name === "random") return random(pods, seed);
   if (name === "least-request") return leastRequest(pods, seed);

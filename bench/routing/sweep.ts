@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import { FILTER_WASM_PATH } from "./filter-policy.ts";
 import { FILTER_POLICIES, parsePolicyName } from "./policies.ts";
 import { runStage, type RunSettings, type StageResult } from "./harness.ts";
+import { SERVICE_CLIENT_DEFAULTS } from "./k8s-service.ts";
 
 export interface SweepOptions extends RunSettings {
   policies: string[];
@@ -27,6 +28,8 @@ export interface RoutingRun {
     workers: number;
     replicas: number;
     slo: { ttft_ms: number; tpot_ms: number };
+    /** The load generator's connection pool that `k8s-service` runs with (0 connections = unlimited). */
+    service_client: { connections: number; idle_timeout_ms: number };
   };
   /** Wall-clock facts; excluded from determinism checks. */
   environment: { started_at: string; node: string; cpus: number; wall_ms: number };
@@ -73,6 +76,10 @@ export async function runSweep(
       workers: o.workers ?? 1,
       replicas: o.replicas ?? 1,
       slo: { ttft_ms: o.slo.ttftMs, tpot_ms: o.slo.tpotMs },
+      service_client: {
+        connections: (o.service ?? SERVICE_CLIENT_DEFAULTS).connections,
+        idle_timeout_ms: (o.service ?? SERVICE_CLIENT_DEFAULTS).idleTimeoutMs,
+      },
     },
     environment: {
       started_at: started.toISOString(),

@@ -347,7 +347,7 @@ export function buildImports(vm: GuestHost): Record<string, Fn> {
     proxy_define_metric: safe((type: number, np: number, ns: number, idPtr: number) => {
       vm.restrict(false);
       const name = str(np, ns);
-      mem().u32(idPtr);
+      // Envoy defines first and only then writes the id: a bad id pointer still defines the metric.
       const r = vm.metrics.define(type >>> 0, name);
       if (r.id !== undefined) mem().setU32(idPtr, r.id);
       return r.result;

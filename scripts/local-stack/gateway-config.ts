@@ -2,6 +2,7 @@
 // envoy/envoy-override-host.yaml), so `npm start` and the cluster-mode tests run exactly what the Envoy files
 // say: the cluster type, the route retry policy, each listener's Wasm plugin configuration, name and buffer limit.
 // Only what the gateway models is read; anything else in those places is an error, not silently dropped.
+import type { HistogramBuckets, StatsConfig } from "../../host/prometheus.ts";
 import {
   connectionManagers,
   CONTROL_FIELDS,
@@ -46,6 +47,26 @@ export interface ShippedEnvoy {
   cluster:
     | { type: "ORIGINAL_DST"; name: string; connectTimeoutMs: number }
     | { type: "override_host"; name: string; connectTimeoutMs: number; endpoints: string[] };
+  /** stats_config: the tag regexes and histogram buckets the admin's /stats/prometheus applies. */
+  statsConfig: StatsConfig;
+}
+
+/** The bootstrap's stats_config, in the form host/prometheus.ts applies (prefix/exact/suffix matchers). */
+function readStatsConfig(file: string, v: unknown): StatsConfig {
+  if (v === undefined) return {};
+  const sc = obj(file, v, "stats_config");
+  const tags = sc.stats_tags === undefined ? [] : list(file, sc.stats_tags, "stats_tags");
+  const buckets =
+    sc.histogram_bucket_settings === undefined
+      ? []
+      : list(file, sc.histogram_bucket_settings, "histogram_bucket_settings");
+  return {
+    statsTags: tags.map((t) => ({ tagName: String(t.tag_name), regex: String(t.regex) })),
+    histogramBucketSettings: buckets.map((b) => ({
+      match: obj(file, b.match, "match") as HistogramBuckets["match"],
+      buckets: (b.buckets as unknown[]).map(Number),
+    })),
+  };
 }
 
 /** A protobuf Duration in YAML ("2s", "0.25s") as milliseconds. */
@@ -185,6 +206,7 @@ export function readShippedEnvoy(file: string): ShippedEnvoy {
     allowOnHeadersStopIteration: wasmConfigs.every((w) => w.allow_on_headers_stop_iteration === true),
     listeners: listeners.map(({ wasm: _wasm, ...rest }) => rest),
     cluster: readCluster(file, cluster),
+    statsConfig: readStatsConfig(file, doc.stats_config),
   };
 }
 
@@ -245,6 +267,7 @@ export function gatewayConfigFromEnvoy(file: string, o: GatewayFromEnvoyOptions)
     failOpen: shipped.failOpen,
     allowOnHeadersStopIteration: shipped.allowOnHeadersStopIteration,
     cluster,
+    statsConfig: shipped.statsConfig,
     ...(retry ? { retryPolicy: retry } : {}),
     ...(headerTimeouts.length > 0 ? { requestHeadersTimeoutMs: Math.min(...headerTimeouts) } : {}),
   };

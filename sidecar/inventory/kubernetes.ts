@@ -1,5 +1,5 @@
 // Kubernetes mode: @kubernetes/client-node 1.4 list+watch informers for the pools, models, objectives,
-// rewrites and the pods each served pool selects.
+// rewrites (GIE's and llm-d Router's groups) and the pods each served pool selects.
 //
 // What 1.4's ListWatch does itself: list, then watch from the list's resourceVersion; resume the watch
 // from the last seen resourceVersion when the server ends the stream cleanly; forget the version and
@@ -13,7 +13,7 @@ import { CoreV1Api, CustomObjectsApi, KubeConfig, ListWatch, Watch } from "@kube
 import type { KubernetesListObject, KubernetesObject } from "@kubernetes/client-node";
 import { StoreBackedInventory } from "./base.ts";
 import type { RawObject } from "./resources.ts";
-import { GROUP_V1, GROUP_X } from "./types.ts";
+import { GROUP_LLMD, GROUP_V1, GROUP_X } from "./types.ts";
 import type { InventoryOptions, Logger } from "./types.ts";
 
 export interface KubernetesInventoryOptions extends InventoryOptions {
@@ -69,6 +69,9 @@ const CUSTOM_TYPES: ResourceType[] = [
   { group: GROUP_X, version: "v1alpha2", plural: "inferencemodels", kind: "InferenceModel" },
   { group: GROUP_X, version: "v1alpha2", plural: "inferenceobjectives", kind: "InferenceObjective" },
   { group: GROUP_X, version: "v1alpha2", plural: "inferencemodelrewrites", kind: "InferenceModelRewrite" },
+  // Both groups are watched; a missing CRD lists as empty (see ManagedInformer), so either may be absent.
+  { group: GROUP_LLMD, version: "v1alpha2", plural: "inferenceobjectives", kind: "InferenceObjective" },
+  { group: GROUP_LLMD, version: "v1alpha2", plural: "inferencemodelrewrites", kind: "InferenceModelRewrite" },
 ];
 
 interface InformerSpec {

@@ -3,7 +3,7 @@
 // with the offending field named, so a bad resource can never half-apply.
 import type { Criticality, EngineType, FailureMode } from "../snapshot/types.ts";
 import { ENGINES } from "../snapshot/types.ts";
-import { ANNOTATIONS, GROUP_V1, GROUP_X } from "./types.ts";
+import { ANNOTATIONS, GROUP_LLMD, GROUP_V1, GROUP_X } from "./types.ts";
 import type { InvalidResource, PoolSpec } from "./types.ts";
 
 /** The loose shape of anything that came out of JSON or YAML. */
@@ -43,14 +43,19 @@ export interface ModelRecord {
   criticality: Criticality;
   targets: { name: string; weight: number }[];
 }
+/** The API group an objective or rewrite came from: the same kind exists under both (select.ts decides). */
+export type PolicyGroup = typeof GROUP_X | typeof GROUP_LLMD;
+
 export interface ObjectiveRecord {
   kind: "InferenceObjective";
+  group: PolicyGroup;
   meta: Meta;
   poolName: string;
   priority: number | null;
 }
 export interface RewriteRecord {
   kind: "InferenceModelRewrite";
+  group: PolicyGroup;
   meta: Meta;
   poolName: string;
   rules: { matches: string[]; targets: { model: string; weight: number }[] }[];
@@ -317,12 +322,16 @@ function model(obj: RawObject, m: Meta): ModelRecord {
   return { kind: "InferenceModel", meta: m, poolName: poolRefName(spec), modelName, criticality, targets };
 }
 
+function groupOf(obj: RawObject): PolicyGroup {
+  return String(obj.apiVersion).startsWith(`${GROUP_LLMD}/`) ? GROUP_LLMD : GROUP_X;
+}
+
 function objective(obj: RawObject, m: Meta): ObjectiveRecord {
   const spec = obj.spec;
   if (!isObject(spec)) fail("spec", "missing", "spec is required");
   const p = spec.priority;
   const priority = p === undefined || p === null ? null : int(p, "spec.priority", -(2 ** 31), 2 ** 31 - 1);
-  return { kind: "InferenceObjective", meta: m, poolName: poolRefName(spec), priority };
+  return { kind: "InferenceObjective", group: groupOf(obj), meta: m, poolName: poolRefName(spec), priority };
 }
 
 function rewrite(obj: RawObject, m: Meta): RewriteRecord {
@@ -357,7 +366,7 @@ function rewrite(obj: RawObject, m: Meta): RewriteRecord {
       })),
     };
   });
-  return { kind: "InferenceModelRewrite", meta: m, poolName: poolRefName(spec), rules };
+  return { kind: "InferenceModelRewrite", group: groupOf(obj), meta: m, poolName: poolRefName(spec), rules };
 }
 
 function pod(obj: RawObject, m: Meta): PodRecord {
@@ -386,6 +395,9 @@ const NORMALIZERS: Record<string, (obj: RawObject, m: Meta) => InventoryRecord> 
   [`${GROUP_X}/v1alpha2/InferenceModel`]: model,
   [`${GROUP_X}/v1alpha2/InferenceObjective`]: objective,
   [`${GROUP_X}/v1alpha2/InferenceModelRewrite`]: rewrite,
+  // llm-d Router v0.10.0 ships the same v1alpha2 schemas under its own group (config/crd/bases/llm-d.ai_*.yaml).
+  [`${GROUP_LLMD}/v1alpha2/InferenceObjective`]: objective,
+  [`${GROUP_LLMD}/v1alpha2/InferenceModelRewrite`]: rewrite,
   ["v1/Pod"]: pod,
   ["v1/ConfigMap"]: configMap,
 };

@@ -10,7 +10,7 @@ import type {
   PoolRecord,
   RewriteRecord,
 } from "./resources.ts";
-import { ANNOTATIONS, CONFIG_MAP_DEFAULT_KEY, GROUP_V1 } from "./types.ts";
+import { ANNOTATIONS, CONFIG_MAP_DEFAULT_KEY, GROUP_LLMD, GROUP_V1 } from "./types.ts";
 import type {
   InventoryEndpoint,
   InventoryOptions,
@@ -141,9 +141,32 @@ export function configTextOf(pool: PoolRecord, maps: readonly ConfigMapRecord[])
   return { configMap: ref.configMap, key, text: cm.data[key]! };
 }
 
+/**
+ * One object per namespace/name across the two API groups: an llm-d.ai InferenceObjective or
+ * InferenceModelRewrite supersedes the inference.networking.x-k8s.io one of the same namespace and name
+ * (llm-d Router is where these APIs live on; the older copy is what a migration leaves behind).
+ */
+export function preferLlmd<T extends ObjectiveRecord | RewriteRecord>(list: Iterable<T>, log?: Logger): T[] {
+  const byName = new Map<string, T>();
+  for (const r of list) {
+    const key = `${r.meta.namespace}/${r.meta.name}`;
+    const prev = byName.get(key);
+    if (prev === undefined || (prev.group !== GROUP_LLMD && r.group === GROUP_LLMD)) byName.set(key, r);
+    const loser = prev === undefined ? undefined : byName.get(key) === r ? prev : r;
+    if (loser !== undefined)
+      log?.debug(
+        { kind: r.kind, namespace: r.meta.namespace, name: r.meta.name, ignored: loser.group },
+        `${r.kind} ${key} exists in both API groups; the ${GROUP_LLMD} one is used`,
+      );
+  }
+  return [...byName.values()];
+}
+
 export function assemble(records: RecordSet, sel: Selection, log?: Logger): PoolInventory[] {
   const pods = [...records.pods];
   const maps = [...(records.configMaps ?? [])];
+  const objectives = preferLlmd(records.objectives, log);
+  const rewrites = preferLlmd(records.rewrites, log);
   return selectPools(records.pools, sel).map((pool) => {
     const models = attached(records.models, pool).sort(olderFirst);
     const byModelName = new Map<string, ModelRecord>();
@@ -171,10 +194,10 @@ export function assemble(records: RecordSet, sel: Selection, log?: Logger): Pool
         criticality: m.criticality,
         targets: m.targets.map((t) => ({ ...t })),
       })),
-      objectives: attached(records.objectives, pool)
+      objectives: attached(objectives, pool)
         .sort(olderFirst)
         .map((o) => ({ name: o.meta.name, priority: o.priority })),
-      rewrites: orderRewrites(attached(records.rewrites, pool)),
+      rewrites: orderRewrites(attached(rewrites, pool)),
     };
   });
 }

@@ -4,6 +4,8 @@ import type { Criticality, EngineType, FailureMode } from "../snapshot/types.ts"
 
 export const GROUP_V1 = "inference.networking.k8s.io";
 export const GROUP_X = "inference.networking.x-k8s.io";
+/** llm-d Router's group (v0.10.0): InferenceObjective and InferenceModelRewrite v1alpha2 moved here from GROUP_X. */
+export const GROUP_LLMD = "llm-d.ai";
 export type PoolApiGroup = typeof GROUP_V1 | typeof GROUP_X;
 
 /** Pool annotations we read (local extensions, all optional). */

@@ -1,7 +1,15 @@
 // The data behind the status page: per pool, the endpoints of the latest snapshot and the push state of
-// every Envoy target. Served as /status.json.
+// every Envoy target, plus the bounded history the charts draw. Served as /status.json; fields are only ever
+// added, so older readers keep working.
 import type { SidecarState } from "../state.ts";
 import type { ConfigStatus } from "../scheduling-config/registry.ts";
+import type { HistoryView } from "./history.ts";
+
+/** Why the page shows load per pod and not per-request routing: the sidecar never sees a request. */
+export const NO_REQUEST_DATA =
+  "The sidecar sees no requests: the filter decides inside Envoy and its decision counters stay in Envoy's " +
+  "stats (/stats/prometheus on the Envoy admin port). Shown here instead: each pod's load over time, " +
+  "which follows where requests were sent.";
 
 export interface StatusView {
   generatedAtMs: number;
@@ -29,6 +37,8 @@ export interface StatusView {
     }>;
     pushes: Array<{
       target: string;
+      /** The target's id (the label of epp_sidecar_push_total and the key of history.pushes). */
+      id: string;
       outcome: string;
       status: number | null;
       lastSuccessAgoMs: number | null;
@@ -37,9 +47,18 @@ export interface StatusView {
       error: string | null;
     }>;
   }>;
+  /** Per-pod, per-pool and per-target history (absent when the server keeps none). */
+  history?: HistoryView;
+  /** Whether per-request routing data (requests per pod, 429/503) is visible to the sidecar. */
+  requests: { visible: boolean; note: string };
 }
 
-export function statusView(state: SidecarState, now = Date.now()): StatusView {
+export function statusView(
+  state: SidecarState,
+  now = Date.now(),
+  history?: { view(sinceMs?: number): HistoryView },
+  historySinceMs?: number,
+): StatusView {
   const r = state.readiness();
   const pushes = state.pushStatus();
   return {
@@ -71,6 +90,7 @@ export function statusView(state: SidecarState, now = Date.now()): StatusView {
           .filter((p) => p.pool === key)
           .map((p) => ({
             target: p.url,
+            id: p.target,
             outcome: p.lastOutcome ?? "pending",
             status: p.lastStatus ?? null,
             lastSuccessAgoMs: p.lastSuccessAt === undefined ? null : now - p.lastSuccessAt,
@@ -80,5 +100,7 @@ export function statusView(state: SidecarState, now = Date.now()): StatusView {
           })),
       };
     }),
+    requests: { visible: false, note: NO_REQUEST_DATA },
+    ...(history === undefined ? {} : { history: history.view(historySinceMs) }),
   };
 }

@@ -72,3 +72,19 @@ export function parseGeneration(body: unknown, chat: boolean): ParsedGeneration 
     includeUsage: opts?.include_usage === true,
   };
 }
+
+/**
+ * An Anthropic Messages body (/v1/messages) as engine input: `system` (a string or text blocks) becomes a
+ * leading system message, the way vLLM serves this API through its chat path. Non-streaming only.
+ */
+export function parseMessages(body: unknown): ParsedGeneration {
+  if (!body || typeof body !== "object" || Array.isArray(body))
+    throw new BadRequest("request body must be a JSON object");
+  const b = body as Record<string, unknown>;
+  if (b.stream === true)
+    throw new BadRequest("the simulator serves /v1/messages without streaming", "stream");
+  const system =
+    typeof b.system === "string" || Array.isArray(b.system) ? [{ role: "system", content: b.system }] : [];
+  const messages = Array.isArray(b.messages) ? [...system, ...(b.messages as unknown[])] : b.messages;
+  return parseGeneration({ ...b, messages }, true);
+}

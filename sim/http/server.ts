@@ -1,12 +1,12 @@
 // OpenAI-compatible HTTP front end for one simulated pod: /v1/completions, /v1/chat/completions
-// (JSON or SSE), /v1/models, LoRA load/unload, /health, /metrics. Every response names the pod.
+// (JSON or SSE), Anthropic's /v1/messages (JSON only), /v1/models, LoRA load/unload, /health, /metrics. Every response names the pod.
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { SubmitError, type Engine } from "../engine/engine.ts";
 import type { EngineRequest, FinishReason } from "../engine/request.ts";
 import { outputTokenText } from "../engine/tokenizer.ts";
 import { sendError, sendJson } from "./errors.ts";
-import { BadRequest, parseGeneration, type ParsedGeneration } from "./openai-request.ts";
+import { BadRequest, parseGeneration, parseMessages, type ParsedGeneration } from "./openai-request.ts";
 import { requestedNames, restrictToNames } from "./name-filter.ts";
 
 export interface PodServerOptions {
@@ -103,6 +103,8 @@ async function route(
       return generate(engine, body, false, req, res);
     case "/v1/chat/completions":
       return generate(engine, body, true, req, res);
+    case "/v1/messages":
+      return anthropicMessage(engine, body, req, res);
     case "/v1/load_lora_adapter":
       return loadLora(engine, body, res);
     case "/v1/unload_lora_adapter":
@@ -245,6 +247,67 @@ function generate(
       connection: "keep-alive",
     });
   // A client that disconnects early frees its KV blocks at once.
+  res.on("close", () => {
+    if (!done) engine.abort(request.id);
+  });
+  req.on("error", () => undefined);
+}
+
+/** A non-streaming Anthropic Messages reply (`type: "message"`, one text block, input/output tokens). */
+function anthropicMessage(
+  engine: Engine,
+  body: unknown,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+): void {
+  let p: ParsedGeneration;
+  try {
+    p = parseMessages(body);
+  } catch (err) {
+    if (err instanceof BadRequest) return sendError(res, 400, err.message, err.param);
+    throw err;
+  }
+  const id = `msg_${(++idCounter).toString(36)}${Date.now().toString(36)}`;
+  const salt = idCounter;
+  let text = "";
+  let done = false;
+  let request: EngineRequest;
+  try {
+    request = engine.submit(
+      {
+        id,
+        promptTokenIds: p.promptTokenIds,
+        maxTokens: p.maxTokens,
+        lora: p.model === engine.model ? undefined : p.model,
+      },
+      {
+        onToken: (_r, index) => {
+          text += outputTokenText(salt, index);
+        },
+        onDone: (r, reason) => {
+          done = true;
+          if (reason === "abort") return;
+          sendJson(res, 200, {
+            id,
+            type: "message",
+            role: "assistant",
+            model: p.model,
+            content: [{ type: "text", text }],
+            stop_reason: reason === "length" ? "max_tokens" : "end_turn",
+            stop_sequence: null,
+            usage: {
+              input_tokens: r.promptLen,
+              output_tokens: r.generated,
+              cache_read_input_tokens: Math.max(0, r.cachedTokens),
+            },
+          });
+        },
+      },
+    );
+  } catch (err) {
+    if (err instanceof SubmitError) return sendError(res, err.status, err.message);
+    throw err;
+  }
   res.on("close", () => {
     if (!done) engine.abort(request.id);
   });

@@ -6,6 +6,7 @@ import {
   meetsSlo,
   ntpotMs,
   percentile,
+  sloMiss,
   summarizeStage,
   tpotMs,
   type RequestRecord,
@@ -49,6 +50,36 @@ test("SLO: both TTFT and TPOT must hold; failures never count", () => {
   assert.equal(meetsSlo(rec({ ttftMs: 100, e2eMs: 600, outputTokens: 11 }), slo), false); // TPOT 50
   assert.equal(meetsSlo(rec({ ttftMs: 300, e2eMs: 400, outputTokens: 11 }), slo), false);
   assert.equal(meetsSlo(rec({ status: 429, ttftMs: 0, e2eMs: 0 }), slo), false);
+});
+
+test("SLO attainment says which SLO each request missed, per stage and per pod", () => {
+  const slo = { ttftMs: 200, tpotMs: 40 };
+  const records = [
+    rec({ pod: 0, ttftMs: 100, e2eMs: 400 }), // met (TPOT 30)
+    rec({ pod: 0, ttftMs: 300, e2eMs: 600 }), // TTFT only (TPOT 30)
+    rec({ pod: 1, ttftMs: 100, e2eMs: 600 }), // TPOT only (50)
+    rec({ pod: 1, ttftMs: 300, e2eMs: 900 }), // both (TPOT 60)
+    rec({ status: 429, pod: -1, ttftMs: 0, e2eMs: 0, outputTokens: 0 }),
+  ];
+  assert.deepEqual(
+    records.map((r) => sloMiss(r, slo)),
+    ["met", "ttft", "tpot", "both", "refused"],
+  );
+  const s = summarizeStage(records, [], 1000, 2, slo);
+  assert.deepEqual(s.slo, {
+    ttft_ms: 200,
+    tpot_ms: 40,
+    requests: 5,
+    met: 1,
+    attainment_percent: 20,
+    missed_ttft_only: 1,
+    missed_tpot_only: 1,
+    missed_both: 1,
+    refused: 1,
+  });
+  assert.equal(s.successes.throughput.goodput_requests_per_sec, 1);
+  assert.deepEqual(s.pod_slo_met_percent, [50, 0]);
+  assert.deepEqual(s.pod_tpot_p50_ms, [30, 50]);
 });
 
 test("stage summary: throughput over the window, goodput, hit rate, shares, failures by label", () => {

@@ -104,7 +104,7 @@ test("the report writes JSON, Markdown, SVG and PNG", async () => {
   try {
     const run = await runSweep(tiny("sharegpt", ["round-robin", "random"], [10, 20]));
     const files = await writeRoutingReport(run, dir);
-    assert.equal(files.length, 2 + 4 * 2);
+    assert.equal(files.length, 2 + 6 * 2);
     const json = JSON.parse(readFileSync(files[0], "utf8")) as {
       stages: { summary: { successes: { latency: object } } }[];
     };

@@ -155,7 +155,12 @@ test("istio: data and control filters on their own ports, override_host on the m
   const raw = String(at(control.extension, "patch.value.typed_config.config.configuration.value"));
   assert.equal(raw.split('"')[3], control.plugin?.controlToken);
   const k = readYamlOne("deploy/istio/kustomization.yaml") as Json;
-  assert.deepEqual(k.resources, ["../model-pool", "wasm-filter.yaml", "routing.yaml"]);
+  assert.deepEqual(k.resources, [
+    "../model-pool",
+    "wasm-filter.yaml",
+    "routing.yaml",
+    "stats-bootstrap.yaml",
+  ]);
 });
 
 test("no WasmPlugin ships: it cannot set allow_on_headers_stop_iteration, and a second copy would hang bodies", () => {

@@ -1,6 +1,6 @@
 // Regenerates the pinned upstream schemas under test/fixtures/upstream/k8s from local git clones of the upstream
 // repositories (run by hand when a pin moves; tests never run it):
-//   node --import tsx test/deploy/k8s-schema-pin.ts DIR
+//   node --import tsx test/deploy/k8s-schema-pin.ts DIR [SOURCE-DIR...]   (e.g. llm-d-router: only that one)
 // DIR holds one clone (bare or not) per repository, as DIR/<owner>+<name>/repo, DIR/<owner>/<name> or DIR/<name>.
 // GIE CRDs are copied byte for byte (deploy/crds ships the same files). The other CRDs and the Kubernetes
 // OpenAPI definitions are trimmed to what we validate and lose their `description` keywords: the schemas keep
@@ -55,6 +55,21 @@ export const SOURCES: Source[] = [
       { tag: "v1.5.0", path: `${GIE_CRDS}inference.networking.x-k8s.io_inferenceobjectives.yaml` },
       { tag: "v1.5.0", path: `${GIE_CRDS}inference.networking.x-k8s.io_inferencemodelrewrites.yaml` },
     ],
+  },
+  {
+    dir: "llm-d-router",
+    repo: "llm-d/llm-d-router",
+    title: "llm-d Router CRDs",
+    licenseTag: "v0.10.0",
+    mode: "verbatim",
+    note:
+      "v0.10.0 is llm-d Router's newest release; InferenceObjective and InferenceModelRewrite live under the " +
+      "llm-d.ai group since GIE v1.6.0 dropped them (same v1alpha2 schemas). deploy/crds ships these same files; " +
+      "a test keeps the copies identical.",
+    files: ["inferenceobjectives", "inferencemodelrewrites"].map((p) => ({
+      tag: "v0.10.0",
+      path: `${GIE_CRDS}llm-d.ai_${p}.yaml`,
+    })),
   },
   {
     dir: "gateway-api",
@@ -252,9 +267,11 @@ function readme(src: Source, rows: string[], outputs: string[]): string {
   ].join("\n");
 }
 
-export function pin(root: string): void {
+/** Re-pins every source, or only those whose `dir` is in `only`. */
+export function pin(root: string, only: string[] = []): void {
   const base = join(repoRoot, "test/fixtures/upstream/k8s");
   for (const src of SOURCES) {
+    if (only.length > 0 && !only.includes(src.dir)) continue;
     const dir = gitDir(root, src.repo);
     const out = join(base, src.dir);
     rmSync(out, { recursive: true, force: true });
@@ -303,8 +320,8 @@ export function pin(root: string): void {
 if (import.meta.url === `file://${process.argv[1]}`) {
   const root = process.argv[2];
   if (!root) {
-    console.error("usage: node --import tsx test/deploy/k8s-schema-pin.ts DIR-WITH-CLONES");
+    console.error("usage: node --import tsx test/deploy/k8s-schema-pin.ts DIR-WITH-CLONES [SOURCE-DIR...]");
     process.exit(2);
   }
-  pin(root);
+  pin(root, process.argv.slice(3));
 }

@@ -24,6 +24,7 @@ const skip = kustomizeSkip();
 const shipped = shippedSourceObjects();
 const localStack = localStackObjects();
 const GIE = join(FIXTURES, "gateway-api-inference-extension");
+const LLMD = join(FIXTURES, "llm-d-router");
 
 function problems(list: Located[]): string[] {
   return list.flatMap(({ where, obj }) =>
@@ -115,20 +116,21 @@ test(
   },
 );
 
-test("deploy/crds ships the pinned upstream GIE CRD files byte for byte, and lists each one", () => {
+test("deploy/crds ships the pinned upstream GIE and llm-d Router CRD files byte for byte, and lists each one", () => {
   const crdFiles = (dir: string) =>
     readdirSync(dir)
       .filter((f) => f.endsWith(".yaml") && f !== "kustomization.yaml")
       .sort();
   const deployDir = join(repoRoot, "deploy/crds");
-  assert.deepEqual(crdFiles(deployDir), crdFiles(GIE));
-  for (const f of crdFiles(GIE))
+  const pinned = [GIE, LLMD].flatMap((dir) => crdFiles(dir).map((f) => ({ dir, f })));
+  assert.deepEqual(crdFiles(deployDir), pinned.map(({ f }) => f).sort());
+  for (const { dir, f } of pinned)
     assert.ok(
-      readFileSync(join(deployDir, f)).equals(readFileSync(join(GIE, f))),
-      `deploy/crds/${f} differs from test/fixtures/upstream/k8s/gateway-api-inference-extension/${f}`,
+      readFileSync(join(deployDir, f)).equals(readFileSync(join(dir, f))),
+      `deploy/crds/${f} differs from ${join(dir, f)}`,
     );
   const k = parse(readFileSync(join(deployDir, "kustomization.yaml"), "utf8")) as Json;
-  assert.deepEqual([...(k.resources as string[])].sort(), crdFiles(GIE));
+  assert.deepEqual([...(k.resources as string[])].sort(), pinned.map(({ f }) => f).sort());
 });
 
 test("every pinned upstream source has a README with repository, tag, commit and licence, and its LICENSE", () => {

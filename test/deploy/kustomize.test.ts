@@ -33,6 +33,8 @@ const PERMISSIONS = new Set(
     "inference.networking.x-k8s.io/inferencemodels",
     "inference.networking.x-k8s.io/inferenceobjectives",
     "inference.networking.x-k8s.io/inferencemodelrewrites",
+    "llm-d.ai/inferenceobjectives",
+    "llm-d.ai/inferencemodelrewrites",
     "/pods",
     // Per-pool scheduling configs (epp-wasm.io/config).
     "/configmaps",

@@ -39,8 +39,10 @@ test("CRD schemas are structural (deploy/crds and anything else shipped)", () =>
   const names = crds.map((d) => String((d.value as { metadata?: { name?: unknown } }).metadata?.name)).sort();
   assert.deepEqual(names, [
     "inferencemodelrewrites.inference.networking.x-k8s.io",
+    "inferencemodelrewrites.llm-d.ai",
     "inferencemodels.inference.networking.x-k8s.io",
     "inferenceobjectives.inference.networking.x-k8s.io",
+    "inferenceobjectives.llm-d.ai",
     "inferencepools.inference.networking.k8s.io",
     "inferencepools.inference.networking.x-k8s.io",
   ]);

@@ -116,7 +116,10 @@ function body(r: Rand): Buffer {
   const kind = int(r, 10);
   if (kind <= 4) return Buffer.from(`{"model":${model},"prompt":"hi","max_tokens":1}`, "utf8");
   if (kind === 5)
-    return Buffer.from(`{"model":${model},"messages":[{"role":"user","content":"hé 模"}]}`, "utf8");
+    return Buffer.from(
+      `{"model":${model},"system":[{"type":"text","text":"sé"}],"messages":[{"role":"user","content":"hé 模"}]}`,
+      "utf8",
+    );
   if (kind === 6) {
     const full = `{"model":${model},"prompt":"truncated`;
     return Buffer.from(full.slice(0, int(r, full.length)), "utf8");
@@ -141,6 +144,8 @@ const PATHS = [
   "/v1/completions",
   "/v1/chat/completions",
   "/v1/embeddings",
+  "/v1/messages",
+  "/v1/messages?beta=true",
   "/v1/models",
   "/",
   "/epp/v1/snapshot",

@@ -257,3 +257,38 @@ test("malformed bodies get 400 with an OpenAI-style error and never reach a pod"
     (err: unknown) => err instanceof OpenAI.APIError && err.status === 400,
   );
 });
+
+// Anthropic Messages through the gateway with a plain HTTP client (no Anthropic client in our dependencies).
+test("/v1/messages: the model is resolved and rewritten, and a shared system prompt sticks to one pod", async () => {
+  await pushPool(
+    [],
+    [{ name: "claude-alias", criticality: "Standard", targets: [{ name: BASE, weight: 1 }] }],
+  );
+  const system = [{ type: "text", text: "You are a careful SQL assistant. Answer briefly. ".repeat(60) }];
+  const pods: string[] = [];
+  for (let i = 0; i < 12; i++) {
+    const res = await fetch(`${data}/v1/messages`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "anthropic-version": "2023-06-01" },
+      body: JSON.stringify({
+        model: "claude-alias",
+        max_tokens: 2,
+        system,
+        messages: [{ role: "user", content: [{ type: "text", text: `question number ${i}` }] }],
+      }),
+    });
+    const reply = (await res.json()) as { type?: string; model?: string; content?: unknown[] };
+    assert.equal(res.status, 200, JSON.stringify(reply));
+    assert.equal(reply.type, "message");
+    assert.equal(reply.model, BASE, "the pod saw the rewrite target");
+    pods.push(podOf(res));
+  }
+  const top = Math.max(...tally(pods).values());
+  assert.ok(top >= 11, `scattered: ${JSON.stringify([...tally(pods)])}`);
+  const unknown = await fetch(`${data}/v1/messages`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ max_tokens: 2, messages: [{ role: "user", content: "hi" }] }),
+  });
+  assert.equal(unknown.status, 400, "no model: refused before any pod");
+});

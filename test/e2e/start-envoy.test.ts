@@ -79,10 +79,8 @@ test(
     const { port, controlPort, sidecarPort, simBase } = stack.ports;
     const output = stack.output();
     try {
-      assert.match(
-        output,
-        new RegExp(`Envoy ${bin.replaceAll("/", "\\/")}, admin http://127\\.0\\.0\\.1:\\d+`),
-      );
+      assert.match(output, new RegExp(`Envoy ${bin.replaceAll("/", "\\/")}, override_host cluster`));
+      assert.match(output, /admin {10}http:\/\/127\.0\.0\.1:\d+\/stats\/prometheus/);
       assert.match(output, /envoy \(pid \d+\)/);
       assert.doesNotMatch(output, /gateway \(pid/, "the built-in gateway is not started");
       stub = JSON.parse(readFileSync(record, "utf8")) as typeof stub;

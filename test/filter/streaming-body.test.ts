@@ -178,3 +178,51 @@ test("a whole 1 MiB body in one chunk is routed from its head, the same as when 
   assert.ok(whole.forwarded && streamed.forwarded);
   assert.deepEqual(concat(whole.upstreamBody), Buffer.from(body));
 });
+
+// Anthropic Messages (/v1/messages): `system` is rendered first, so a head is decided only once it is whole.
+test("/v1/messages: system first is routed on the head; system after a long conversation is waited for", async () => {
+  const plugin = await load();
+  const conversation = [{ role: "user", content: [{ type: "text", text: big(150_000) }] }];
+  const early = enc.encode(JSON.stringify({ model: "m", system: "be brief", messages: conversation }));
+  const first = run(plugin, "/v1/messages", chunked(early, 16 * 1024));
+  assert.match(header(first.forwarded, DEST) ?? "", /^10\.0\.0\.[12]:8000$/);
+  assert.ok(first.arrivedAtDecision! <= 64 * 1024, `decided after ${first.arrivedAtDecision} bytes`);
+  const late = enc.encode(JSON.stringify({ model: "m", messages: conversation, system: "be brief" }));
+  const second = run(plugin, "/v1/messages", chunked(late, 16 * 1024));
+  assert.ok(second.forwarded, JSON.stringify(second.reply));
+  assert.ok(second.arrivedAtDecision! >= late.length - 16 * 1024, "nothing is decided before system arrives");
+  assert.deepEqual(concat(second.upstreamBody), Buffer.from(late));
+});
+
+test("/v1/messages: the model is rewritten in the head and the prompt routes by prefix", async () => {
+  const plugin = await load();
+  const system = [{ type: "text", text: big(4000) }];
+  const ask = (i: number) => ({
+    model: "alias",
+    max_tokens: 16,
+    system,
+    messages: [{ role: "user", content: `question ${i}` }],
+  });
+  const out = run(plugin, "/v1/messages", [enc.encode(JSON.stringify(ask(0)))]);
+  const sent = concat(out.upstreamBody);
+  assert.deepEqual(JSON.parse(sent.toString()), { ...ask(0), model: "served-model-v2" });
+  assert.equal(header(out.forwarded, "content-length"), String(sent.length));
+  const home = header(out.forwarded, DEST);
+  for (let i = 1; i < 8; i++)
+    assert.equal(
+      header(run(plugin, "/v1/messages", [enc.encode(JSON.stringify(ask(i)))]).forwarded, DEST),
+      home,
+    );
+  // The same conversation as a chat completion renders the same prompt, so it shares the cache.
+  const chat = {
+    model: "alias",
+    messages: [
+      { role: "system", content: system },
+      { role: "user", content: "question 9" },
+    ],
+  };
+  assert.equal(
+    header(run(plugin, "/v1/chat/completions", [enc.encode(JSON.stringify(chat))]).forwarded, DEST),
+    home,
+  );
+});

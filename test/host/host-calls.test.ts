@@ -1,4 +1,4 @@
-// Host calls outside the filter-manager path: shared data, queues, ticks, properties, metrics,
+// Host calls outside the filter-manager path: shared data, queues, ticks, properties,
 // foreign functions, logging, WASI and the memory protocol.
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -192,36 +192,6 @@ test("foreign functions: clear_route_cache Ok, compress round-trip, unknown → 
   assert.equal((s as unknown as { routeCacheClears: number }).routeCacheClears, 1);
   s.destroy();
   assert.deepEqual(out, [0, "aaaaaaaaaa", WasmResult.NotFound]);
-  await plugin.shutdown();
-});
-
-test("metrics: ids type+4k, counter delta ≤ 0 → BadArgument, shared stat across workers", async () => {
-  const envoy = newEnvoy();
-  const { plugin, guests } = await loadPuppet(envoy, {}, { workers: 2 });
-  const out: unknown[] = [];
-  for (const g of [guests.get(0)!, guests.get(1)!]) {
-    g.reset();
-    const ip = g.alloc(4);
-    g.call("proxy_define_metric", 0, ...g.put("requests"), ip);
-    const counter = g.u32(ip);
-    g.call("proxy_define_metric", 1, ...g.put("inflight"), ip);
-    const gauge = g.u32(ip);
-    g.call("proxy_define_metric", 2, ...g.put("latency"), ip);
-    const hist = g.u32(ip);
-    out.push([counter, gauge, hist]);
-    out.push(g.call("proxy_increment_metric", counter, 2n));
-    out.push(g.call("proxy_increment_metric", counter, 0n));
-    out.push(g.call("proxy_increment_metric", gauge, -1n));
-    out.push(g.call("proxy_record_metric", hist, 7n));
-    const vp = g.alloc(8);
-    out.push([g.call("proxy_get_metric", counter, vp), g.u64(vp)]);
-    out.push(g.call("proxy_get_metric", hist, vp));
-    out.push(g.call("proxy_get_metric", 999, vp));
-    out.push(g.call("proxy_define_metric", 3, ...g.put("x"), ip));
-  }
-  assert.deepEqual(out.slice(0, 9), [[4, 5, 6], 0, 2, 0, 0, [0, 2n], 2, 1, 2]);
-  assert.deepEqual(out[14], [0, 4n]); // second worker sees the process-wide stat
-  assert.equal(envoy.metrics.value("wasmcustom.inflight"), -2n);
   await plugin.shutdown();
 });
 

@@ -13,6 +13,7 @@ const PROMPT_LIMIT = 256 * 64;
 /** Closing a cut string may add template text; the filter trusts a closed prompt this far past the limit. */
 const CLOSING_SLACK = 16;
 const KEY_MESSAGES = 4;
+const KEY_SYSTEM = 7;
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
@@ -44,6 +45,31 @@ function chatBody(r: () => number, size: number): Record<string, Json> {
     ["max_tokens", 64],
   ];
   return Object.fromEntries(r() < 0.5 ? fields : shuffled(r, fields));
+}
+
+/** An Anthropic Messages body: `system` (string, text blocks or absent) anywhere among the fields. */
+function messagesBody(r: () => number, size: number): Record<string, Json> {
+  const content = text(r, size);
+  const messages: Json[] = [
+    { role: "user", content: r() < 0.5 ? [{ type: "text", text: content }] : content },
+    { role: "assistant", content: text(r, 20) },
+  ];
+  const fields: [string, Json][] = [
+    ["model", "m-" + Math.floor(r() * 100)],
+    ["messages", messages],
+    ["max_tokens", 64],
+  ];
+  const k = r();
+  if (k < 0.4) fields.push(["system", text(r, 40 + Math.floor(r() * 3000))]);
+  else if (k < 0.8)
+    fields.push([
+      "system",
+      [
+        { type: "text", text: text(r, 200) },
+        { type: "text", text: text(r, 40) },
+      ],
+    ]);
+  return Object.fromEntries(r() < 0.3 ? fields : shuffled(r, fields));
 }
 
 function cutPoints(r: () => number, len: number): number[] {
@@ -103,4 +129,41 @@ test("a second top-level model is found wherever the head ends and however the r
         assert.equal(probe.modelKeys(bytes, n, chunk), want, `cut ${n} chunk ${chunk}`);
     }
   }
+});
+
+test("messages: a head decides only once `system` and `messages` are whole, or the prompt is long and `system` whole", () => {
+  const r = mulberry32(13);
+  let exact = 0;
+  let long = 0;
+  let early = 0;
+  for (let i = 0; i < 60; i++) {
+    const size = i % 3 === 0 ? 100 : i % 3 === 1 ? 20_000 : 40_000;
+    const obj = messagesBody(r, size);
+    const bytes = enc.encode(JSON.stringify(obj));
+    const real = enc.encode(promptReference(obj, KIND.messages));
+    for (const n of cutPoints(r, bytes.length)) {
+      const head = probe.scanHead(bytes, n);
+      assert.ok([SCAN.ok, SCAN.incomplete].includes(head.error as 0 | 8), `cut ${n}: error ${head.error}`);
+      if (!head.closed) continue;
+      const closedObj = JSON.parse(new TextDecoder().decode(head.closed)) as Record<string, Json>;
+      const got = enc.encode(promptReference(closedObj, KIND.messages));
+      // The filter's rule (inference-request.ts promptFieldDone / leadDone for KIND_MESSAGES).
+      const systemDone = "system" in closedObj && head.topKey !== KEY_SYSTEM;
+      const messagesDone = "messages" in closedObj && head.topKey !== KEY_MESSAGES;
+      if (systemDone && messagesDone) {
+        assert.deepEqual(got, real, `cut ${n}: whole system and messages must give the whole prompt`);
+        exact++;
+      } else if (systemDone && got.length >= PROMPT_LIMIT + CLOSING_SLACK) {
+        assert.deepEqual(got.subarray(0, PROMPT_LIMIT), real.subarray(0, PROMPT_LIMIT), `cut ${n}`);
+        long++;
+      } else if ("system" in obj && !("system" in closedObj) && got.length > 0) {
+        // `system` still to come: the head's prompt lacks its leading system message.
+        assert.notDeepEqual(got.subarray(0, 20), real.subarray(0, 20), `cut ${n}`);
+        early++;
+      }
+    }
+  }
+  assert.ok(exact > 10, `only ${exact} exact prompts`);
+  assert.ok(long > 20, `only ${long} long prompts`);
+  assert.ok(early > 20, `only ${early} heads before system`);
 });

@@ -1,4 +1,4 @@
-// 100,000 seeded random and mutated OpenAI-style bodies through the compiled request probe:
+// 100,000 seeded random and mutated OpenAI- and Anthropic-style bodies through the compiled request probe:
 // it must never trap, must accept exactly what JSON.parse (on strict UTF-8) accepts up to the
 // documented depth limit, and must extract the same model and prompt text as a JS reference.
 import { test } from "node:test";
@@ -49,9 +49,9 @@ function value(r: () => number, depth: number): unknown {
   return { a: value(r, depth + 1), [text(r, 2)]: value(r, depth + 1) };
 }
 
-/** A realistic body for one of the four endpoints. */
+/** A realistic body for one of the five endpoints. */
 function realistic(r: () => number): { body: Record<string, unknown>; kind: number } {
-  const kind = 1 + Math.floor(r() * 4);
+  const kind = 1 + Math.floor(r() * 5);
   const body: Record<string, unknown> = {};
   if (r() < 0.95)
     body.model = r() < 0.9 ? pick(r, ["llama-3-8b", "meta/llama:lora-1", 'm\u00e9"x', ""]) : value(r, 1);
@@ -59,7 +59,20 @@ function realistic(r: () => number): { body: Record<string, unknown>; kind: numb
   if (r() < 0.3) body.temperature = r();
   if (kind === 1)
     body.prompt = r() < 0.7 ? text(r, 200) : r() < 0.5 ? [text(r, 20), text(r, 20), 3] : [1, 2, 3];
-  if (kind === 2) {
+  if (kind === 5 && r() < 0.7) {
+    // Anthropic Messages: `system` as a string or text blocks, sometimes another type; before or after `messages`.
+    const k = r();
+    body.system =
+      k < 0.5
+        ? text(r, 30)
+        : k < 0.85
+          ? [
+              { type: "text", text: text(r, 10) },
+              { type: "text", text: text(r, 10), cache_control: { type: "ephemeral" } },
+            ]
+          : value(r, 1);
+  }
+  if (kind === 2 || kind === 5) {
     body.messages = Array.from({ length: Math.floor(r() * 5) }, () => {
       const role = pick(r, ["system", "user", "assistant", "tool"]);
       const c =
@@ -74,9 +87,16 @@ function realistic(r: () => number): { body: Record<string, unknown>; kind: numb
       return { role, content: c };
     });
   }
+  if (kind === 5 && "system" in body && r() < 0.5) {
+    const sys = body.system;
+    delete body.system; // re-added after `messages`
+    body.system = sys;
+  }
   if (kind === 3) body.input = r() < 0.6 ? text(r, 50) : [text(r, 10), text(r, 10)];
   if (kind === 4) {
     if (r() < 0.5) body.instructions = text(r, 20);
+    // `system` means nothing outside /v1/messages.
+    if (r() < 0.1) body.system = text(r, 5);
     body.input = r() < 0.5 ? text(r, 50) : [{ role: "user", content: text(r, 20) }, "extra", { type: "x" }];
   }
   if (r() < 0.2) body.extra = value(r, 1);

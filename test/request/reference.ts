@@ -126,9 +126,16 @@ function messages(v: Json): string {
   return s;
 }
 
-/** The prompt text the documented rules give for a parsed body and request kind (1..4). */
+/** Anthropic's `system`: a string or text blocks, as a leading system message; other types nothing. */
+function system(v: Json | undefined): string {
+  if (typeof v !== "string" && !Array.isArray(v)) return "";
+  return `<|im_start|>system\n${content(v)}<|im_end|>\n`;
+}
+
+/** The prompt text the documented rules give for a parsed body and request kind (1..5). */
 export function promptReference(body: { [k: string]: Json }, kind: number): string {
   if (kind === 2) return "messages" in body ? messages(body.messages) : "";
+  if (kind === 5) return system(body.system) + ("messages" in body ? messages(body.messages) : "");
   if (kind === 1) return "prompt" in body ? strings(body.prompt) : "";
   if (kind === 3) return "input" in body ? strings(body.input) : "";
   const ins = typeof body.instructions === "string" ? wellFormed(body.instructions) : "";

@@ -4,7 +4,7 @@
 import { readFileSync } from "node:fs";
 import { ensureProbeBuilt } from "../support/probe-build.ts";
 
-export const KIND = { auto: 0, completions: 1, chat: 2, embeddings: 3, responses: 4 } as const;
+export const KIND = { auto: 0, completions: 1, chat: 2, embeddings: 3, responses: 4, messages: 5 } as const;
 export const SCAN = {
   ok: 0,
   invalidJson: 1,

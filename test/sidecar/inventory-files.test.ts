@@ -1,7 +1,7 @@
 // File mode: multi-document manifests in a temp directory, live edits, and broken files.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, rename, rm, writeFile as writeInPlace } from "node:fs/promises";
+import { mkdtemp, readFile, rename, rm, writeFile as writeInPlace } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { FileInventory } from "../../sidecar/inventory/files.ts";
@@ -172,6 +172,71 @@ test("file inventory: a broken file keeps its last good objects; other files and
         { name: "b", weight: 30 },
       ]);
       assert.equal(inv.pools()[0]!.endpoints.length, 2);
+    } finally {
+      await inv.stop();
+    }
+  });
+});
+
+test("file inventory: examples/llm-d applies unchanged; llm-d.ai objects supersede same-name GIE ones and edits switch back", async () => {
+  await withDir(async (dir) => {
+    const example = new URL("../../examples/llm-d/", import.meta.url);
+    for (const f of ["pool.yaml", "objectives.yaml", "rewrites.yaml"])
+      await writeFile(join(dir, f), await readFile(new URL(f, example), "utf8"));
+    await writeFile(
+      join(dir, "pods.yaml"),
+      `
+apiVersion: v1
+kind: Pod
+metadata: { name: qwen-0, labels: { app: qwen-vllm } }
+status: { podIP: 10.1.0.1, conditions: [{ type: Ready, status: "True" }] }
+`,
+    );
+    // A leftover from GIE v1.5 with the same name as an llm-d.ai objective, and one only GIE has.
+    const gie = `
+apiVersion: inference.networking.x-k8s.io/v1alpha2
+kind: InferenceObjective
+metadata: { name: premium }
+spec: { priority: 100, poolRef: { name: qwen-pool } }
+---
+apiVersion: inference.networking.x-k8s.io/v1alpha2
+kind: InferenceObjective
+metadata: { name: legacy }
+spec: { priority: 3, poolRef: { name: qwen-pool } }
+`;
+    await writeFile(join(dir, "gie.yaml"), gie);
+    const invalid: InvalidResource[] = [];
+    const inv = new FileInventory({
+      manifestsDir: dir,
+      debounceMs: 10,
+      rescanMs: 50,
+      onInvalid: (i) => invalid.push(i),
+    });
+    const priorities = () =>
+      Object.fromEntries((inv.pools()[0]?.objectives ?? []).map((o) => [o.name, o.priority]));
+    try {
+      await inv.start();
+      assert.deepEqual(invalid, []);
+      const [p] = inv.pools();
+      assert.equal(p?.pool.name, "qwen-pool");
+      assert.deepEqual(
+        p!.endpoints.map((e) => `${e.address}:${e.port}`),
+        ["10.1.0.1:8000"],
+      );
+      assert.deepEqual(priorities(), { "best-effort": -2, legacy: 3, premium: 5 });
+      assert.deepEqual(p!.rewrites, [
+        {
+          matches: ["assistant"],
+          targets: [
+            { model: "Qwen/Qwen3-32B", weight: 80 },
+            { model: "qwen-support-lora", weight: 20 },
+          ],
+        },
+      ]);
+      // Removing the llm-d.ai objectives lets the GIE copy of `premium` serve again.
+      await rm(join(dir, "objectives.yaml"));
+      await waitFor("GIE premium", () => priorities().premium === 100);
+      assert.deepEqual(priorities(), { legacy: 3, premium: 100 });
     } finally {
       await inv.stop();
     }

@@ -293,6 +293,80 @@ test("k8s inventory: both InferencePool API versions; v1 wins a same-name clash;
   }
 });
 
+function policy(group: string, kind: string, name: string, spec: Record<string, unknown>): FakeObject {
+  return {
+    apiVersion: `${group}/v1alpha2`,
+    kind,
+    metadata: { name, namespace: NS },
+    spec: { poolRef: { group: "inference.networking.k8s.io", name: "pool-a" }, ...spec },
+  };
+}
+
+test("k8s inventory: llm-d.ai objectives and rewrites are watched with GIE's; the llm-d.ai copy wins a same-name clash", async () => {
+  const X = "inference.networking.x-k8s.io";
+  const L = "llm-d.ai";
+  const rw = (to: string) => ({
+    rules: [{ matches: [{ model: { value: "alias" } }], targets: [{ modelRewrite: to }] }],
+  });
+  api.apply(poolV1("pool-a", "a", [8000]));
+  api.apply(policy(X, "InferenceObjective", "chat", { priority: 1 }));
+  api.apply(policy(L, "InferenceObjective", "chat", { priority: 5 }));
+  api.apply(policy(X, "InferenceObjective", "batch", { priority: -1 }));
+  api.apply(policy(X, "InferenceModelRewrite", "split", rw("from-x")));
+  const inv = inventory();
+  const priorities = () =>
+    Object.fromEntries((pool(inv, "pool-a")?.objectives ?? []).map((o) => [o.name, o.priority]));
+  const targets = () => (pool(inv, "pool-a")?.rewrites ?? []).map((r) => r.targets[0]!.model);
+  try {
+    await inv.start();
+    await waitFor("sync", () => inv.synced);
+    assert.ok(
+      api.requests.some((r) => r.startsWith("/apis/llm-d.ai/v1alpha2/namespaces/llm/inferenceobjectives")),
+    );
+    assert.ok(
+      api.requests.some((r) => r.startsWith("/apis/llm-d.ai/v1alpha2/namespaces/llm/inferencemodelrewrites")),
+    );
+    assert.deepEqual(priorities(), { chat: 5, batch: -1 });
+    assert.deepEqual(targets(), ["from-x"]);
+    // The llm-d.ai rewrite of the same name replaces the x-k8s one; deleting it brings the old one back.
+    api.apply(policy(L, "InferenceModelRewrite", "split", rw("from-llmd")));
+    await waitFor("llm-d rewrite", () => targets().join() === "from-llmd");
+    api.delete(policy(L, "InferenceModelRewrite", "split", {}));
+    await waitFor("x-k8s rewrite again", () => targets().join() === "from-x");
+    api.delete(policy(L, "InferenceObjective", "chat", {}));
+    await waitFor("x-k8s objective again", () => priorities().chat === 1);
+  } finally {
+    await inv.stop();
+    for (const [g, k, n] of [
+      [X, "InferenceObjective", "chat"],
+      [X, "InferenceObjective", "batch"],
+      [X, "InferenceModelRewrite", "split"],
+      [L, "InferenceModelRewrite", "split"],
+    ] as const)
+      api.delete(policy(g, k, n, {}));
+    cleanup();
+  }
+});
+
+test("k8s inventory: without llm-d Router's CRDs (404) the GIE objectives still serve", async () => {
+  api.missing.add("llm-d.ai/v1alpha2/inferenceobjectives");
+  api.missing.add("llm-d.ai/v1alpha2/inferencemodelrewrites");
+  api.apply(poolV1("pool-a", "a", [8000]));
+  api.apply(policy("inference.networking.x-k8s.io", "InferenceObjective", "chat", { priority: 2 }));
+  const inv = inventory();
+  try {
+    await inv.start();
+    await waitFor("sync", () => inv.synced);
+    await waitFor("objective", () => pool(inv, "pool-a")?.objectives.length === 1);
+    assert.equal(pool(inv, "pool-a")!.objectives[0]!.priority, 2);
+  } finally {
+    api.missing.clear();
+    await inv.stop();
+    api.delete(policy("inference.networking.x-k8s.io", "InferenceObjective", "chat", {}));
+    cleanup();
+  }
+});
+
 test("k8s inventory: a missing CRD is treated as empty instead of blocking sync", async () => {
   api.missing.add("inference.networking.x-k8s.io/v1alpha2/inferencemodelrewrites");
   api.apply(poolV1("pool-a", "a", [8000]));

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { FileInventory } from "../../sidecar/inventory/files.ts";
 import { normalize } from "../../sidecar/inventory/resources.ts";
 import type { RawObject, RewriteRecord } from "../../sidecar/inventory/resources.ts";
-import { orderRewrites } from "../../sidecar/inventory/select.ts";
+import { assemble, orderRewrites } from "../../sidecar/inventory/select.ts";
 import type { InvalidResource, PoolInventory } from "../../sidecar/inventory/types.ts";
 import { poolViewFromInventory } from "../../sidecar/snapshot/builder.ts";
 import { scrapeConfigFromInventory, scrapeTargets } from "../../sidecar/collector/targets.ts";
@@ -94,6 +94,7 @@ test("resources: invalid objects are rejected naming the field and a stable reas
 test("select: rewrite rules are ordered exact-match first, then older resource, then listed order", () => {
   const rw = (name: string, createdMs: number, rules: [string[], string][]): RewriteRecord => ({
     kind: "InferenceModelRewrite",
+    group: "inference.networking.x-k8s.io",
     meta: { namespace: "ns", name, createdMs },
     poolName: "p",
     rules: rules.map(([matches, to]) => ({ matches, targets: [{ model: to, weight: 1 }] })),
@@ -110,6 +111,58 @@ test("select: rewrite rules are ordered exact-match first, then older resource, 
     ]),
   ]).map((r) => r.targets[0]!.model);
   assert.deepEqual(order, ["o-b", "o-a", "n-a", "o-all", "n-all"]);
+});
+
+test("llm-d.ai objectives and rewrites normalize like the x-k8s ones; the llm-d.ai copy wins a same-name clash", () => {
+  const LLMD = "llm-d.ai/v1alpha2";
+  const rec = (apiVersion: string, kind: string, name: string, spec: Record<string, unknown>) => {
+    const r = normalize({ apiVersion, kind, metadata: { name, namespace: "ns" }, spec });
+    assert.ok(r.ok, JSON.stringify(r));
+    return r.record;
+  };
+  const objectives = [
+    rec(X, "InferenceObjective", "chat", { poolRef: { name: "p" }, priority: 1 }),
+    rec(LLMD, "InferenceObjective", "chat", { poolRef: { name: "p" }, priority: 7 }),
+    rec(X, "InferenceObjective", "batch", { poolRef: { name: "p" }, priority: -1 }),
+    rec(LLMD, "InferenceObjective", "only-llmd", { poolRef: { name: "p" } }),
+  ];
+  const rw = (to: string) => ({ poolRef: { name: "p" }, rules: [{ targets: [{ modelRewrite: to }] }] });
+  const rewrites = [
+    rec(LLMD, "InferenceModelRewrite", "r", rw("from-llmd")),
+    rec(X, "InferenceModelRewrite", "r", rw("from-x")),
+  ];
+  assert.equal(
+    reasonOf({
+      apiVersion: "llm-d.ai/v1alpha1",
+      kind: "InferenceObjective",
+      metadata: { name: "v" },
+      spec: {},
+    }),
+    "undefined:undefined",
+  );
+  assert.equal(
+    reasonOf({
+      apiVersion: LLMD,
+      kind: "InferenceObjective",
+      metadata: { name: "v" },
+      spec: { priority: 1 },
+    }),
+    "spec.poolRef:missing_pool_ref",
+  );
+  const pool = rec("inference.networking.k8s.io/v1", "InferencePool", "p", {
+    selector: { matchLabels: { app: "a" } },
+    targetPorts: [{ number: 8000 }],
+  });
+  // Either listing order gives the same answer.
+  for (const order of [objectives, [...objectives].reverse()]) {
+    const [inv] = assemble({ pools: [pool], pods: [], models: [], objectives: order, rewrites } as never, {});
+    const got = Object.fromEntries(inv!.objectives.map((o) => [o.name, o.priority]));
+    assert.deepEqual(got, { chat: 7, batch: -1, "only-llmd": null });
+    assert.deepEqual(
+      inv!.rewrites.map((r) => r.targets[0]!.model),
+      ["from-llmd"],
+    );
+  }
 });
 
 test("examples/local: the shipped file-mode manifests load cleanly", async () => {

@@ -23,6 +23,8 @@ export interface GatewayProcess {
   proc: ChildProcess;
   dataPort: number;
   controlPort: number;
+  /** With `admin`: the admin port (GET /stats, /stats/prometheus). */
+  adminPort?: number;
   controlPath: string;
   token: string;
   /** Every JSON log line the gateway printed so far. */
@@ -67,6 +69,8 @@ export async function startGatewayProcess(opts: {
   token?: string;
   /** Top-level gateway settings over the derived ones (maxConnections, streamIdleTimeoutMs, overload, …). */
   settings?: Record<string, unknown>;
+  /** Serve the admin (`--admin-port`) on a free port: GatewayProcess.adminPort. */
+  admin?: boolean;
 }): Promise<GatewayProcess> {
   const bootstrap = opts.bootstrap ?? OVERRIDE_HOST_BOOTSTRAP;
   const token = opts.token ?? randomBytes(24).toString("hex");
@@ -89,7 +93,16 @@ export async function startGatewayProcess(opts: {
   );
   const proc = spawn(
     process.execPath,
-    ["--import", "tsx", join(ROOT, "gateway/main.ts"), "--config", configFile, "--log-level", "info"],
+    [
+      "--import",
+      "tsx",
+      join(ROOT, "gateway/main.ts"),
+      "--config",
+      configFile,
+      "--log-level",
+      "info",
+      ...(opts.admin ? ["--admin-port", "0"] : []),
+    ],
     { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
   );
   const logs: Array<Record<string, unknown>> = [];
@@ -118,7 +131,7 @@ export async function startGatewayProcess(opts: {
   const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
   const alive = () => proc.exitCode === null && proc.signalCode === null;
   const deadline = Date.now() + 30_000;
-  while (!(ports.has("data") && ports.has("control"))) {
+  while (!(ports.has("data") && ports.has("control") && (!opts.admin || ports.has("admin")))) {
     if (!alive() || Date.now() > deadline) {
       proc.kill("SIGKILL");
       rmSync(dir, { recursive: true, force: true });
@@ -131,6 +144,7 @@ export async function startGatewayProcess(opts: {
     proc,
     dataPort: ports.get("data")!,
     controlPort,
+    adminPort: ports.get("admin"),
     controlPath,
     token,
     logs,
