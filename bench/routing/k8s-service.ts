@@ -13,7 +13,7 @@
 // With a connection limit, a request that finds none idle and the pool full waits for the next release,
 // and the wait counts in its TTFT (both clients start the clock before acquiring the connection).
 import { Rng, type VirtualClock } from "../../sim/index.ts";
-import type { Policy, RouteResult } from "./policies.ts";
+import type { Policy, RouteResult } from "./policy.ts";
 import type { WorkItem } from "./workloads.ts";
 
 export interface ServiceClientOptions {

@@ -2,21 +2,9 @@
 // filter-policy.ts) run the real build/filter.wasm. All see the same arrival sequence.
 import { Rng, type VirtualClock } from "../../sim/index.ts";
 import { k8sService, type ServiceClientOptions } from "./k8s-service.ts";
-import type { WorkItem } from "./workloads.ts";
+import type { Policy, RouteResult } from "./policy.ts";
 
-/** Where a request goes: a pod index, or a local reply status (429/503) from the filter. */
-export type RouteResult = { pod: number; done?: () => void } | { status: number; done?: () => void };
-
-export interface Policy {
-  readonly name: string;
-  /** Called at the request's arrival (virtual time); `done` of the result runs when it finishes. */
-  route?(item: WorkItem, inFlight: readonly number[]): RouteResult;
-  /** Instead of `route`: may call `send` later (a client waiting for a free connection). */
-  dispatch?(item: WorkItem, inFlight: readonly number[], send: (r: RouteResult) => void): void;
-  /** Counters for the report (per stage). */
-  stats?(): object;
-  close?(): Promise<void>;
-}
+export type { Policy, RouteResult };
 
 const BASELINE_POLICIES = ["k8s-service", "round-robin", "random", "least-request"] as const;
 export const FILTER_POLICIES = ["legacy", "gie-default", "default", "oracle"] as const;
