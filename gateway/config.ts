@@ -34,7 +34,7 @@ export interface ListenerConfig {
  * - a static endpoint list with the override_host load-balancing policy (header source
  *   x-gateway-destination-endpoint, round-robin fallback policy).
  */
-export type ClusterConfig =
+export type ClusterConfig = (
   | { type: "ORIGINAL_DST"; name: string; connectTimeoutMs: number }
   | {
       type: "override_host";
@@ -42,7 +42,14 @@ export type ClusterConfig =
       connectTimeoutMs: number;
       /** Host keys (`ip:port`, IPv6 as `[ip]:port`) in configuration order. */
       endpoints: string[];
-    };
+    }
+) & {
+  /**
+   * HTTP/2 cleartext with prior knowledge to the upstreams (the cluster's HttpProtocolOptions
+   * explicit_http_config.http2_protocol_options; an InferencePool's appProtocol kubernetes.io/h2c). Default HTTP/1.1.
+   */
+  http2?: boolean;
+};
 
 /** The retry_on conditions the gateway models (a reset or failed connect before any response byte). */
 export const RETRY_ON = ["connect-failure", "reset-before-request", "reset", "refused-stream"] as const;
@@ -290,14 +297,18 @@ function normalizeCluster(raw: unknown): ClusterConfig {
     "cluster.connectTimeoutMs",
     DEFAULT_CONNECT_TIMEOUT_MS,
   );
+  if (raw.http2 !== undefined && typeof raw.http2 !== "boolean") {
+    throw new ConfigError("cluster.http2 must be a boolean");
+  }
+  const http2 = raw.http2 === true ? { http2: true } : {};
   if (type === "original_dst") {
-    checkKeys(raw, ["type", "name", "connectTimeoutMs"], "cluster (ORIGINAL_DST)");
+    checkKeys(raw, ["type", "name", "connectTimeoutMs", "http2"], "cluster (ORIGINAL_DST)");
     const name = raw.name ?? "original_destination_cluster";
     if (typeof name !== "string" || name === "") throw new ConfigError("cluster.name must be a string");
-    return { type: "ORIGINAL_DST", name, connectTimeoutMs };
+    return { type: "ORIGINAL_DST", name, connectTimeoutMs, ...http2 };
   }
   if (type === "override_host") {
-    checkKeys(raw, ["type", "name", "connectTimeoutMs", "endpoints"], "cluster (override_host)");
+    checkKeys(raw, ["type", "name", "connectTimeoutMs", "endpoints", "http2"], "cluster (override_host)");
     const name = raw.name ?? "inference_pool";
     if (typeof name !== "string" || name === "") throw new ConfigError("cluster.name must be a string");
     if (!Array.isArray(raw.endpoints) || raw.endpoints.length === 0) {
@@ -318,7 +329,7 @@ function normalizeCluster(raw: unknown): ClusterConfig {
       if (endpoints.includes(key)) throw new ConfigError(`cluster.endpoints: ${key} is listed twice`);
       endpoints.push(key);
     }
-    return { type: "override_host", name, connectTimeoutMs, endpoints };
+    return { type: "override_host", name, connectTimeoutMs, endpoints, ...http2 };
   }
   throw new ConfigError(
     `cluster.type must be ORIGINAL_DST or override_host, got ${JSON.stringify(raw.type)}`,

@@ -10,6 +10,9 @@ import type { RetryPolicyConfig } from "./config.ts";
 import { isConnectFailure, RetryState, type ResetReason } from "./retry.ts";
 import type { GatewayStats } from "./stats.ts";
 import { fromWire, headerProblem, isToken, toOutgoing, toWire } from "./headers.ts";
+import { connectFailureText } from "./connect-error.ts";
+import { H2Attempt, type H2Sessions } from "./upstream-h2.ts";
+import type { AttemptEvents, Upstream, UpstreamResponse } from "./upstream.ts";
 
 // Hop-by-hop headers are never forwarded (RFC 9110 §7.6.1); Envoy drops them too.
 export const HOP_BY_HOP = new Set([
@@ -21,18 +24,6 @@ export const HOP_BY_HOP = new Set([
   "trailer",
   "upgrade",
 ]);
-
-// strerror() texts Envoy puts in "delayed connect error: …" (source/common/common/utility.cc errorDetails).
-const STRERROR: Record<string, string> = {
-  ECONNREFUSED: "Connection refused",
-  ECONNRESET: "Connection reset by peer",
-  EHOSTUNREACH: "No route to host",
-  ENETUNREACH: "Network is unreachable",
-  ETIMEDOUT: "Connection timed out",
-  EADDRNOTAVAIL: "Cannot assign requested address",
-  EACCES: "Permission denied",
-  EPERM: "Operation not permitted",
-};
 
 // router.cc Filter::streamResetReasonToResponseFlag for the reasons an HTTP/1.1 attempt can end with.
 const RESET_FLAG: Record<ResetReason, number> = {
@@ -55,6 +46,8 @@ export interface RouterOptions {
   connectTimeoutMs: number;
   upstreamTimeoutMs: number;
   agent: http.Agent;
+  /** Set when the cluster speaks HTTP/2 cleartext to its hosts (cluster.http2): attempts go out on these sessions. */
+  h2?: H2Sessions;
   stats: GatewayStats;
   random?: () => number;
   log?: (obj: object, msg: string) => void;
@@ -72,14 +65,8 @@ export interface Downstream {
   resumeRequest?(): void;
 }
 
-interface AttemptEvents {
-  onResponse(res: http.IncomingMessage): void;
-  onFailure(reason: ResetReason, transportFailure: string, requestStarted: boolean): void;
-  onTimeout(): void;
-}
-
 /** One upstream attempt over HTTP/1.1 (Envoy's UpstreamRequest). */
-class UpstreamAttempt {
+class UpstreamAttempt implements Upstream {
   private readonly req: http.ClientRequest | undefined;
   private connected = false;
   private settled = false;
@@ -154,11 +141,7 @@ class UpstreamAttempt {
     });
     req.on("error", (err: NodeJS.ErrnoException) => {
       if (!this.connected) {
-        const code = err.code ?? "";
-        this.fail(
-          "remote connection failure",
-          `delayed connect error: ${STRERROR[code] ?? (code || err.message)}`,
-        );
+        this.fail("remote connection failure", connectFailureText(err));
       } else if (err.code?.startsWith("HPE_")) {
         this.fail("protocol error", "");
       } else {
@@ -225,7 +208,7 @@ export class Router {
   private requestComplete = false;
   /** Request trailers, kept to replay on a retry (Envoy keeps downstream_trailers_). */
   private trailers: HeaderList | undefined;
-  private attempt: UpstreamAttempt | undefined;
+  private attempt: Upstream | undefined;
   private backoffTimer: NodeJS.Timeout | undefined;
   private isRetry = false;
   private requestStarted = false;
@@ -233,7 +216,7 @@ export class Router {
   private done = false;
   /** The client's body is not being read while the attempt's socket buffer is full. */
   private readPaused = false;
-  private upstreamResponse: http.IncomingMessage | undefined;
+  private upstreamResponse: UpstreamResponse | undefined;
 
   constructor(
     headers: HeaderList,
@@ -334,7 +317,7 @@ export class Router {
    * Flow control toward the upstream (Envoy's onDecoderFilterAboveWriteBufferHighWatermark): while the attempt's
    * socket buffer is full, the client's body is not read, so a slow upstream costs no memory here.
    */
-  private waitForDrain(attempt: UpstreamAttempt): void {
+  private waitForDrain(attempt: Upstream): void {
     if (this.readPaused) return;
     this.readPaused = true;
     this.down.pauseRequest?.();
@@ -393,11 +376,14 @@ export class Router {
       this.down.localReply(503, this.invalidHeader, details);
       return;
     }
-    const attempt = new UpstreamAttempt(host, this.method, this.path, this.outgoing, this.o, {
+    const events: AttemptEvents = {
       onResponse: (res) => this.onResponse(attempt, res),
       onFailure: (reason, transport, started) => this.onFailure(attempt, host, reason, transport, started),
       onTimeout: () => this.onTimeout(attempt),
-    });
+    };
+    const attempt: Upstream = this.o.h2
+      ? new H2Attempt(this.o.h2, host, this.method, this.path, this.outgoing, this.o, events)
+      : new UpstreamAttempt(host, this.method, this.path, this.outgoing, this.o, events);
     this.attempt = attempt;
     let full = false;
     for (const chunk of this.buffered) full = !attempt.write(chunk) || full;
@@ -407,7 +393,7 @@ export class Router {
 
   /** Filter::onUpstreamReset → maybeRetryReset, else onUpstreamAbort with Envoy's reply text. */
   private onFailure(
-    attempt: UpstreamAttempt,
+    attempt: Upstream,
     host: UpstreamHost,
     reason: ResetReason,
     transportFailure: string,
@@ -444,7 +430,7 @@ export class Router {
   }
 
   /** Filter::onResponseTimeout: 504 before the response started, else reset. */
-  private onTimeout(attempt: UpstreamAttempt): void {
+  private onTimeout(attempt: Upstream): void {
     if (this.done || attempt !== this.attempt) return;
     this.o.stats.inc("upstream_rq_timeout");
     this.finish();
@@ -459,7 +445,7 @@ export class Router {
     }
   }
 
-  private onResponse(attempt: UpstreamAttempt, up: http.IncomingMessage): void {
+  private onResponse(attempt: Upstream, up: UpstreamResponse): void {
     if (this.done || attempt !== this.attempt) {
       up.resume();
       return;

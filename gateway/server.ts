@@ -16,6 +16,7 @@ import {
 import type { WasmVm } from "../host/vm.ts";
 import type { GatewayConfig, ListenerConfig } from "./config.ts";
 import { createCluster, type Cluster } from "./cluster.ts";
+import { H2Sessions } from "./upstream-h2.ts";
 import { HOP_BY_HOP, Router } from "./router.ts";
 import { fromWire, isFinalStatus, toOutgoing } from "./headers.ts";
 import { RateLimitedLog } from "./log-limit.ts";
@@ -41,6 +42,8 @@ export class Gateway {
   private readonly plugins = new Map<string, WasmPlugin>();
   private readonly servers: http.Server[] = [];
   private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 1024 });
+  /** HTTP/2 sessions to the upstreams when the cluster speaks h2c (cluster.http2). */
+  private readonly h2: H2Sessions | undefined;
   readonly listeners: RunningListener[] = [];
   /** Envoy-style counters (cluster stats such as original_dst_host_invalid, upstream_rq_retry). */
   readonly stats = new GatewayStats();
@@ -56,6 +59,7 @@ export class Gateway {
   ) {
     this.envoy = envoy ?? new EnvoyProcess();
     this.cluster = createCluster(config.cluster, this.stats, config.defaultUpstreams);
+    this.h2 = config.cluster.http2 ? new H2Sessions() : undefined;
     this.limitedLog = new RateLimitedLog(log);
     this.overload = new OverloadMonitor(config.overload, (over, usage) => {
       const fields = { heapBytes: usage, maxHeapBytes: config.overload.maxHeapBytes };
@@ -159,6 +163,7 @@ export class Gateway {
       ),
     );
     this.agent.destroy();
+    this.h2?.close();
     this.overload.stop();
     for (const p of this.plugins.values()) await p.shutdown();
   }
@@ -273,6 +278,7 @@ export class Gateway {
             connectTimeoutMs: this.config.cluster.connectTimeoutMs,
             upstreamTimeoutMs: this.config.upstreamTimeoutMs,
             agent: this.agent,
+            h2: this.h2,
             stats: this.stats,
             log: (obj, msg) => this.warn(msg, obj, msg),
           },

@@ -16,7 +16,9 @@ const usage = `usage: npm run sim -- [options]
   --max-num-seqs N      running-request cap
   --max-model-len N     context limit
   --engine vllm|sglang  metric names to expose (default vllm)
-  --seed N              output-length randomness (default 1)`;
+  --seed N              output-length randomness (default 1)
+  --h2c                 serve HTTP/2 cleartext with prior knowledge (an InferencePool with appProtocol
+                        kubernetes.io/h2c; route to it with envoy/envoy-h2c.yaml)`;
 
 function int(v: string | undefined, name: string): number | undefined {
   if (v === undefined) return undefined;
@@ -41,6 +43,7 @@ async function main(): Promise<void> {
       "max-model-len": { type: "string" },
       engine: { type: "string" },
       seed: { type: "string" },
+      h2c: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -70,6 +73,7 @@ async function main(): Promise<void> {
     loraModules: values["lora-modules"]?.split(",").filter(Boolean),
     flavor,
     seed: int(values.seed, "seed"),
+    h2c: values.h2c,
   });
   for (const p of cluster.pods)
     console.log(`${p.podName} listening on http://${values.host ?? "127.0.0.1"}:${p.port}`);

@@ -20,6 +20,8 @@ export interface SimClusterOptions {
   seed?: number;
   podNamePrefix?: string;
   namespace?: string;
+  /** Every pod serves HTTP/2 cleartext (prior knowledge) instead of HTTP/1.1. */
+  h2c?: boolean;
 }
 
 export interface SimCluster {
@@ -51,6 +53,7 @@ export async function startSimCluster(o: SimClusterOptions = {}): Promise<SimClu
           host: o.host,
           podName: `${o.podNamePrefix ?? "sim"}-${i}`,
           namespace: o.namespace,
+          h2c: o.h2c,
         }),
       );
     }

@@ -22,6 +22,7 @@ export { ORIGINAL_DST_BOOTSTRAP, OVERRIDE_HOST_BOOTSTRAP };
 const DESTINATION_HEADER = "x-gateway-destination-endpoint";
 const OVERRIDE_HOST_POLICY = "envoy.load_balancing_policies.override_host";
 const ROUND_ROBIN_POLICY = "envoy.load_balancing_policies.round_robin";
+const HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 
 export interface ShippedListener {
   name: string;
@@ -44,9 +45,10 @@ export interface ShippedEnvoy {
   failOpen: boolean;
   allowOnHeadersStopIteration: boolean;
   listeners: ShippedListener[];
-  cluster:
+  cluster: (
     | { type: "ORIGINAL_DST"; name: string; connectTimeoutMs: number }
-    | { type: "override_host"; name: string; connectTimeoutMs: number; endpoints: string[] };
+    | { type: "override_host"; name: string; connectTimeoutMs: number; endpoints: string[] }
+  ) & { http2?: boolean };
   /** stats_config: the tag regexes and histogram buckets the admin's /stats/prometheus applies. */
   statsConfig: StatsConfig;
 }
@@ -141,8 +143,38 @@ function readListener(file: string, l: Obj): ShippedListener & { wasm: Obj } {
   };
 }
 
+/**
+ * True when the cluster speaks HTTP/2 with prior knowledge to its hosts: typed_extension_protocol_options holds
+ * HttpProtocolOptions with explicit_http_config.http2_protocol_options (api/envoy/extensions/upstreams/http/v3/
+ * http_protocol_options.proto). Any other protocol option is not modelled by the gateway.
+ */
+function readHttp2(file: string, c: Obj): boolean {
+  if (c.typed_extension_protocol_options === undefined) return false;
+  const options = obj(file, c.typed_extension_protocol_options, "typed_extension_protocol_options");
+  const names = Object.keys(options);
+  if (names.length !== 1 || names[0] !== HTTP_PROTOCOL_OPTIONS) {
+    fail(
+      file,
+      `cluster ${String(c.name)}: the gateway models only ${HTTP_PROTOCOL_OPTIONS} protocol options`,
+    );
+  }
+  const po = obj(file, options[HTTP_PROTOCOL_OPTIONS], HTTP_PROTOCOL_OPTIONS);
+  const keys = Object.keys(po).filter((k) => k !== "@type");
+  const explicit =
+    po.explicit_http_config === undefined
+      ? undefined
+      : obj(file, po.explicit_http_config, "explicit_http_config");
+  if (keys.length !== 1 || !explicit || Object.keys(explicit).length !== 1) {
+    fail(file, `cluster ${String(c.name)}: the gateway models only explicit_http_config with one protocol`);
+  }
+  if (explicit.http2_protocol_options !== undefined) return true;
+  if (explicit.http_protocol_options !== undefined) return false;
+  fail(file, `cluster ${String(c.name)}: explicit_http_config must be HTTP/1.1 or HTTP/2`);
+}
+
 function readCluster(file: string, c: Obj): ShippedEnvoy["cluster"] {
   const name = String(c.name);
+  const http2 = readHttp2(file, c) ? { http2: true } : {};
   // Cluster.connect_timeout defaults to 5 s.
   const connectTimeoutMs =
     c.connect_timeout === undefined ? 5000 : durationMs(file, c.connect_timeout, "connect_timeout");
@@ -151,7 +183,7 @@ function readCluster(file: string, c: Obj): ShippedEnvoy["cluster"] {
     if (lb.use_http_header !== true || lb.http_header_name !== DESTINATION_HEADER) {
       fail(file, `cluster ${name}: ORIGINAL_DST must use_http_header on ${DESTINATION_HEADER}`);
     }
-    return { type: "ORIGINAL_DST", name, connectTimeoutMs };
+    return { type: "ORIGINAL_DST", name, connectTimeoutMs, ...http2 };
   }
   const lbPolicy = c.load_balancing_policy as { policies?: Array<{ typed_extension_config?: Obj }> };
   const ext = lbPolicy?.policies?.[0]?.typed_extension_config;
@@ -177,7 +209,7 @@ function readCluster(file: string, c: Obj): ShippedEnvoy["cluster"] {
       const address = String(sa.address);
       return `${address.includes(":") ? `[${address}]` : address}:${String(sa.port_value)}`;
     });
-  return { type: "override_host", name, connectTimeoutMs, endpoints };
+  return { type: "override_host", name, connectTimeoutMs, endpoints, ...http2 };
 }
 
 /** Reads what the gateway models from one of our Envoy bootstraps. */

@@ -1,6 +1,7 @@
 // OpenAI-compatible HTTP front end for one simulated pod: /v1/completions, /v1/chat/completions
 // (JSON or SSE), Anthropic's /v1/messages (JSON only), /v1/models, LoRA load/unload, /health, /metrics. Every response names the pod.
 import http from "node:http";
+import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import { SubmitError, type Engine } from "../engine/engine.ts";
 import type { EngineRequest, FinishReason } from "../engine/request.ts";
@@ -17,6 +18,11 @@ export interface PodServerOptions {
   /** 0 picks a free port. */
   port: number;
   maxBodyBytes?: number;
+  /**
+   * Serve HTTP/2 cleartext with prior knowledge instead of HTTP/1.1 (a pool with appProtocol kubernetes.io/h2c,
+   * like vLLM behind an h2c-capable server). Responses then carry x-inference-http-version.
+   */
+  h2c?: boolean;
 }
 
 export interface PodServer {
@@ -31,11 +37,12 @@ export async function startPodServer(opts: PodServerOptions): Promise<PodServer>
   const maxBody = opts.maxBodyBytes ?? 16 * 1024 * 1024;
   let port = opts.port;
   const identity: Record<string, string> = {};
-  const server = http.createServer((req, res) => {
+  const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
     for (const [k, v] of Object.entries(identity)) res.setHeader(k, v);
     route(engine, req, res, maxBody).catch((err: unknown) => sendError(res, 500, String(err)));
-  });
-  server.keepAliveTimeout = 30_000;
+  };
+  const server = opts.h2c ? h2cServer(handler) : http.createServer(handler);
+  if (!opts.h2c) (server as http.Server).keepAliveTimeout = 30_000;
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(opts.port, opts.host ?? "127.0.0.1", () => resolve());
@@ -44,6 +51,8 @@ export async function startPodServer(opts: PodServerOptions): Promise<PodServer>
   identity["x-inference-pod"] = opts.podName;
   identity["x-inference-port"] = String(port);
   identity["x-inference-namespace"] = opts.namespace ?? "default";
+  // Lets a test see which protocol reached the pod.
+  if (opts.h2c) identity["x-inference-http-version"] = "2.0";
   return {
     podName: opts.podName,
     port,
@@ -54,6 +63,29 @@ export async function startPodServer(opts: PodServerOptions): Promise<PodServer>
         server.closeAllConnections();
       }),
   };
+}
+
+/**
+ * An HTTP/2 server without TLS (clients must speak HTTP/2 from the first byte) running the HTTP/1 handler through
+ * node:http2's compatibility API. closeAllConnections() closes its sessions, as http.Server's does its sockets.
+ */
+function h2cServer(
+  handler: (req: http.IncomingMessage, res: http.ServerResponse) => void,
+): http2.Http2Server & { closeAllConnections(): void } {
+  const sessions = new Set<http2.ServerHttp2Session>();
+  // The compatibility request/response carry the members route() uses (url, method, headers, writeHead, …).
+  const server = http2.createServer((req, res) =>
+    handler(req as unknown as http.IncomingMessage, res as unknown as http.ServerResponse),
+  );
+  server.on("session", (s: http2.ServerHttp2Session) => {
+    sessions.add(s);
+    s.on("close", () => sessions.delete(s));
+  });
+  return Object.assign(server, {
+    closeAllConnections: () => {
+      for (const s of sessions) s.destroy();
+    },
+  });
 }
 
 async function readBody(req: http.IncomingMessage, limit: number): Promise<string | null> {
@@ -244,7 +276,8 @@ function generate(
     res.writeHead(200, {
       "content-type": "text/event-stream",
       "cache-control": "no-cache",
-      connection: "keep-alive",
+      // HTTP/2 has no connection header (RFC 9113 §8.2.2).
+      ...(req.httpVersionMajor === 2 ? {} : { connection: "keep-alive" }),
     });
   // A client that disconnects early frees its KV blocks at once.
   res.on("close", () => {

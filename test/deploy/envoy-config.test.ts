@@ -18,6 +18,7 @@ import {
 const CONFIGS = [
   "envoy/envoy.yaml",
   "envoy/envoy-override-host.yaml",
+  "envoy/envoy-h2c.yaml",
   "deploy/overlays/standalone-envoy/envoy-template.yaml",
 ];
 
