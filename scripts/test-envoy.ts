@@ -1,7 +1,7 @@
 // `npm run test:envoy`: build/filter.wasm in a real Envoy, on each shipped bootstrap, with simulated pods and
 // the sidecar on this machine. The bootstrap is rendered exactly as `npm start -- --envoy` renders it
 // (scripts/local-stack/envoy.ts); only the runtime differs: a binary, or the official image through Docker.
-// Without either it says what is missing and exits 0 (1 with --require). Not part of `npm test`.
+// Without either it says what is missing and exits 1 (0 with --allow-skip). Not part of `npm test`.
 import { randomBytes } from "node:crypto";
 import { chmodSync, rmSync } from "node:fs";
 import { join } from "node:path";
@@ -142,7 +142,8 @@ async function main(): Promise<number> {
   }
   const rt = findRuntime(o);
   if (rt.kind === "none") {
-    console.log(`test:envoy skipped: ${rt.reason}`);
+    // The whole point is a run in a real Envoy: without one, that is a failure unless asked otherwise.
+    console.log(`test:envoy ${o.require ? "cannot run" : "skipped"}: ${rt.reason}`);
     return o.require ? 1 : 0;
   }
   buildFilterIfNeeded();

@@ -1,6 +1,6 @@
 // `npm run test:envoy`: its flags, and which Envoy it runs — a binary (--envoy-bin, ENVOY_BIN, or `envoy` on
 // PATH) or the official image through Docker — or why it cannot run one. No Envoy is an answer, not an error:
-// the command says what is missing and exits 0 unless --require asks for a real run.
+// the command says what is missing and fails, unless --allow-skip makes a missing Envoy a skip.
 import { spawnSync } from "node:child_process";
 import { delimiter, join } from "node:path";
 import { accessSync, constants } from "node:fs";
@@ -23,7 +23,7 @@ unknown model's 404, the health path, a snapshot push and the override_host fall
   --docker           use Docker even when an envoy binary is on PATH
   --image IMAGE      the Envoy image for Docker (default ${DEFAULT_IMAGE}; Linux host networking)
   --cluster TYPE     override_host or original_dst (default: both, one after the other)
-  --require          exit 1 when no Envoy can be run (default: say so and exit 0)`;
+  --allow-skip       exit 0 when no Envoy can be run (default: say what is missing and exit 1)`;
 
 export interface TestEnvoyOptions {
   help: boolean;
@@ -39,7 +39,7 @@ export function parseTestEnvoyArgs(argv: string[], env: NodeJS.ProcessEnv = proc
     args: argv,
     options: {
       help: { type: "boolean", short: "h", default: false },
-      require: { type: "boolean", default: false },
+      "allow-skip": { type: "boolean", default: false },
       "envoy-bin": { type: "string" },
       docker: { type: "boolean", default: false },
       image: { type: "string", default: DEFAULT_IMAGE },
@@ -55,7 +55,7 @@ export function parseTestEnvoyArgs(argv: string[], env: NodeJS.ProcessEnv = proc
   if (values.image === "") throw new Error("--image must not be empty");
   return {
     help: values.help!,
-    require: values.require!,
+    require: !values["allow-skip"]!,
     envoyBin,
     docker: values.docker!,
     image: values.image!,

@@ -1,6 +1,6 @@
 // `npm run test:envoy` cannot run here (no Envoy, no Docker): what can be checked without one is. Its flags,
 // which runtime it chooses, the Docker command, the bootstrap it renders for a container, the snapshot its
-// checks push, and the whole command's answer when no Envoy exists (exit 0, or 1 with --require).
+// checks push, and the whole command's answer when no Envoy exists (exit 1, or 0 with --allow-skip).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -57,14 +57,14 @@ test("test:envoy flags: both bootstraps and the pinned image by default; ENVOY_B
     /^envoyproxy\/envoy:v1\.(3[5-9]|[4-9]\d)[\w.-]*$/,
     "Envoy >= 1.35 (override_host)",
   );
-  assert.equal(d.require, false);
+  assert.equal(d.require, true, "no Envoy is a failure by default");
   assert.equal(d.envoyBin, undefined);
   assert.equal(parseTestEnvoyArgs([], { ENVOY_BIN: "/opt/envoy" }).envoyBin, "/opt/envoy");
   assert.equal(parseTestEnvoyArgs(["--envoy-bin", "/x"], { ENVOY_BIN: "/y" }).envoyBin, "/x");
   assert.deepEqual(parseTestEnvoyArgs(["--cluster", "original_dst"], {}).clusters, ["original_dst"]);
   assert.equal(
-    parseTestEnvoyArgs(["--require", "--image", "envoyproxy/envoy:v1.36-latest"], {}).require,
-    true,
+    parseTestEnvoyArgs(["--allow-skip", "--image", "envoyproxy/envoy:v1.36-latest"], {}).require,
+    false,
   );
   assert.throws(() => parseTestEnvoyArgs(["--cluster", "eds"], {}), /--cluster must be/);
   assert.throws(() => parseTestEnvoyArgs(["--docker", "--envoy-bin", "/x"], {}), /exclude each other/);
@@ -198,15 +198,15 @@ function runCommand(args: string[], path: string) {
   });
 }
 
-test("npm run test:envoy without Docker or Envoy: says what is missing, exits 0; with --require exits 1", () => {
+test("npm run test:envoy without Docker or Envoy: says what is missing and exits 1; with --allow-skip exits 0", () => {
   const empty = binDir([]);
   try {
-    const skip = runCommand([], empty);
+    const failed = runCommand([], empty);
+    assert.equal(failed.status, 1, failed.stderr);
+    assert.match(failed.stdout, /^test:envoy cannot run: no docker or envoy found: install Docker/);
+    const skip = runCommand(["--allow-skip"], empty);
     assert.equal(skip.status, 0, skip.stderr);
-    assert.match(skip.stdout, /^test:envoy skipped: no docker or envoy found: install Docker/);
-    const required = runCommand(["--require"], empty);
-    assert.equal(required.status, 1);
-    assert.match(required.stdout, /test:envoy skipped: no docker or envoy found/);
+    assert.match(skip.stdout, /test:envoy skipped: no docker or envoy found/);
     const bad = runCommand(["--cluster", "eds"], empty);
     assert.equal(bad.status, 1);
     assert.match(bad.stderr, /--cluster must be override_host or original_dst/);
