@@ -7,12 +7,18 @@ import type { HeaderList, HttpStream } from "../host/index.ts";
 import { ResponseFlag } from "../host/types.ts";
 import type { Cluster, LbContext, UpstreamHost } from "./cluster.ts";
 import type { RetryPolicyConfig } from "./config.ts";
-import { isConnectFailure, RetryState, type ResetReason } from "./retry.ts";
+import { RetryState, type ResetReason } from "./retry.ts";
 import type { GatewayStats } from "./stats.ts";
 import { fromWire, headerProblem, isToken, toOutgoing, toWire } from "./headers.ts";
 import { connectFailureText } from "./connect-error.ts";
 import { H2Attempt, type H2Sessions } from "./upstream-h2.ts";
-import type { AttemptEvents, Upstream, UpstreamResponse } from "./upstream.ts";
+import {
+  AttemptBase,
+  type AttemptEvents,
+  type BodySink,
+  type Upstream,
+  type UpstreamResponse,
+} from "./upstream.ts";
 
 // Hop-by-hop headers are never forwarded (RFC 9110 §7.6.1); Envoy drops them too.
 export const HOP_BY_HOP = new Set([
@@ -66,22 +72,18 @@ export interface Downstream {
 }
 
 /** One upstream attempt over HTTP/1.1 (Envoy's UpstreamRequest). */
-class UpstreamAttempt implements Upstream {
+class UpstreamAttempt extends AttemptBase<RouterOptions> {
   private readonly req: http.ClientRequest | undefined;
-  private connected = false;
-  private settled = false;
-  private destroyed = false;
-  private completed = false;
-  private connectTimer: NodeJS.Timeout | undefined;
 
   constructor(
     host: UpstreamHost,
     method: string,
     path: string,
     headers: http.OutgoingHttpHeaders,
-    private readonly o: RouterOptions,
-    private readonly ev: AttemptEvents,
+    o: RouterOptions,
+    ev: AttemptEvents,
   ) {
+    super(o, ev);
     if (host.port === 0) {
       // ORIGINAL_DST accepts port 0 (parseInternetAddressAndPortNoThrow); connecting to it is refused. Node would
       // silently use port 80 instead, so fail the attempt as the kernel would.
@@ -151,25 +153,8 @@ class UpstreamAttempt implements Upstream {
     });
   }
 
-  private fail(reason: ResetReason, transportFailure: string): void {
-    clearTimeout(this.connectTimer);
-    if (this.settled) return;
-    this.settled = true;
-    if (isConnectFailure(reason)) this.o.stats.inc("upstream_cx_connect_fail");
-    // Envoy's upstream_request_started_: a request byte was sent (first_upstream_tx_byte_sent_). Node writes the
-    // head as soon as the connection is up, so "connected" is the closest observable.
-    this.ev.onFailure(reason, transportFailure, this.connected);
-  }
-
-  /** False when the upstream socket's write buffer is full: the caller stops reading until `onDrain`. */
-  write(chunk: Uint8Array): boolean {
-    if (this.req && !this.req.destroyed && !this.req.writableEnded) return this.req.write(chunk);
-    return true;
-  }
-
-  onDrain(cb: () => void): void {
-    if (this.req && !this.req.destroyed) this.req.once("drain", cb);
-    else cb();
+  protected get sink(): BodySink | undefined {
+    return this.req;
   }
 
   /** Ends the request, with trailers if the downstream sent some (chunked encoding carries them). */
@@ -180,17 +165,8 @@ class UpstreamAttempt implements Upstream {
     this.req.end();
   }
 
-  /** The response ended: the connection goes back to the pool and later socket events are not ours. */
-  complete(): void {
-    this.destroyed = true;
-    this.completed = true;
-  }
-
-  destroy(): void {
-    clearTimeout(this.connectTimer);
-    this.settled = true;
-    this.destroyed = true;
-    if (!this.completed) this.req?.destroy();
+  protected abandon(): void {
+    this.req?.destroy();
   }
 }
 

@@ -9,8 +9,13 @@ import type { HeaderList } from "../host/index.ts";
 import type { UpstreamHost } from "./cluster.ts";
 import { connectFailureText } from "./connect-error.ts";
 import { toOutgoing } from "./headers.ts";
-import { isConnectFailure, type ResetReason } from "./retry.ts";
-import type { AttemptEvents, AttemptOptions, Upstream, UpstreamResponse } from "./upstream.ts";
+import {
+  AttemptBase,
+  type AttemptEvents,
+  type AttemptOptions,
+  type BodySink,
+  type UpstreamResponse,
+} from "./upstream.ts";
 
 // Connection-specific headers HTTP/2 forbids (RFC 9113 §8.2.2); Node refuses to send them.
 const NOT_IN_H2 = new Set([
@@ -87,14 +92,9 @@ class H2Response extends EventEmitter implements UpstreamResponse {
 }
 
 /** One upstream attempt on an HTTP/2 stream: the same events and failure reasons as the HTTP/1.1 attempt. */
-export class H2Attempt implements Upstream {
+export class H2Attempt extends AttemptBase<AttemptOptions> {
   private readonly stream: http2.ClientHttp2Stream | undefined;
-  private connected = false;
-  private settled = false;
-  private destroyed = false;
-  private completed = false;
   private trailers: HeaderList | undefined;
-  private connectTimer: NodeJS.Timeout | undefined;
 
   constructor(
     sessions: H2Sessions,
@@ -102,9 +102,10 @@ export class H2Attempt implements Upstream {
     method: string,
     path: string,
     headers: OutgoingHttpHeaders,
-    private readonly o: AttemptOptions,
-    private readonly ev: AttemptEvents,
+    o: AttemptOptions,
+    ev: AttemptEvents,
   ) {
+    super(o, ev);
     if (host.port === 0) {
       // As in the HTTP/1.1 attempt: port 0 parses but is refused by the kernel.
       setImmediate(() => this.fail("remote connection failure", "delayed connect error: Connection refused"));
@@ -178,22 +179,8 @@ export class H2Attempt implements Upstream {
     this.o.stats.inc("upstream_rq_total");
   }
 
-  private fail(reason: ResetReason, transportFailure: string): void {
-    clearTimeout(this.connectTimer);
-    if (this.settled) return;
-    this.settled = true;
-    if (isConnectFailure(reason)) this.o.stats.inc("upstream_cx_connect_fail");
-    this.ev.onFailure(reason, transportFailure, this.connected);
-  }
-
-  write(chunk: Uint8Array): boolean {
-    if (this.stream && !this.stream.destroyed && !this.stream.writableEnded) return this.stream.write(chunk);
-    return true;
-  }
-
-  onDrain(cb: () => void): void {
-    if (this.stream && !this.stream.destroyed) this.stream.once("drain", cb);
-    else cb();
+  protected get sink(): BodySink | undefined {
+    return this.stream;
   }
 
   end(trailers?: HeaderList): void {
@@ -202,17 +189,8 @@ export class H2Attempt implements Upstream {
     this.stream.end();
   }
 
-  complete(): void {
-    this.destroyed = true;
-    this.completed = true;
-  }
-
-  destroy(): void {
-    clearTimeout(this.connectTimer);
-    this.settled = true;
-    this.destroyed = true;
+  protected abandon(): void {
     // Envoy resets an abandoned upstream HTTP/2 stream with CANCEL; the session stays for other requests.
-    if (!this.completed && this.stream && !this.stream.closed)
-      this.stream.close(http2.constants.NGHTTP2_CANCEL);
+    if (this.stream && !this.stream.closed) this.stream.close(http2.constants.NGHTTP2_CANCEL);
   }
 }
