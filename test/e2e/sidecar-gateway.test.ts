@@ -11,35 +11,10 @@ import { normalizeConfig } from "../../gateway/config.ts";
 import { startSimCluster, type SimCluster } from "../../sim/pods.ts";
 import { startSidecar, waitFor } from "../support/sidecar-harness.ts";
 import { freeConsecutivePorts } from "../../scripts/local-stack/ports.ts";
+import { poolManifests } from "../sidecar/sidecar-process.ts";
 
 const TOKEN = "e2e-token";
 const MODEL = "meta-llama/Llama-3.1-8B-Instruct";
-
-function manifests(ports: number[], ready: boolean[]): string {
-  const pool = `apiVersion: inference.networking.k8s.io/v1
-kind: InferencePool
-metadata: { name: local-pool, namespace: default }
-spec:
-  selector: { matchLabels: { app: sim } }
-  targetPorts: [{ number: 8000 }]
-  endpointPickerRef: { name: epp, port: { number: 9002 } }
-`;
-  const pods = ports.map(
-    (port, i) => `---
-apiVersion: v1
-kind: Pod
-metadata:
-  name: sim-${i}
-  namespace: default
-  labels: { app: sim }
-  annotations: { epp-wasm.io/port: "${port}" }
-status:
-  podIP: 127.0.0.1
-  conditions: [{ type: Ready, status: "${ready[i] ? "True" : "False"}" }]
-`,
-  );
-  return pool + pods.join("");
-}
 
 async function startGateway(controlPort = 0) {
   const gw = new Gateway(
@@ -92,7 +67,7 @@ async function withStack(
   });
   const ports = sims.pods.map((p) => p.port);
   const dir = mkdtempSync(join(tmpdir(), "epp-e2e-"));
-  writeFileSync(join(dir, "pool.yaml"), manifests(ports, [true, true]));
+  writeFileSync(join(dir, "pool.yaml"), poolManifests(ports, [true, true]));
   const gw = await startGateway();
   const inventory = new FileInventory({ manifestsDir: dir, debounceMs: 20, settleMs: 20, rescanMs: 500 });
   const sc = await startSidecar({
@@ -118,7 +93,7 @@ test("editing a manifest changes where the running gateway routes", async () => 
     for (let i = 0; i < 20; i++) seen.add(await served(dataUrl));
     assert.deepEqual([...seen].sort(), ["sim-0", "sim-1"]);
 
-    writeFileSync(join(dir, "pool.yaml"), manifests(ports, [false, true]));
+    writeFileSync(join(dir, "pool.yaml"), poolManifests(ports, [false, true]));
     await waitFor(
       "traffic to leave the unready pod",
       async () => {
@@ -162,7 +137,7 @@ test("a gateway that is down at start-up is retried until it is up; the server e
   const dir = mkdtempSync(join(tmpdir(), "epp-e2e-"));
   writeFileSync(
     join(dir, "pool.yaml"),
-    manifests(
+    poolManifests(
       sims.pods.map((p) => p.port),
       [true, true],
     ),

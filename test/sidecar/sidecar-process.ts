@@ -8,8 +8,11 @@ import { withDeadline } from "../support/deadline.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
 
-/** default/local-pool with one ready pod per port, all on 127.0.0.1 (the port from the annotation). */
-export function poolManifests(ports: number[]): string {
+/**
+ * default/local-pool with one pod per port, all on 127.0.0.1 (the port from the annotation); every pod is
+ * ready unless `ready` says otherwise for its index.
+ */
+export function poolManifests(ports: number[], ready: readonly boolean[] = []): string {
   const pool = `apiVersion: inference.networking.k8s.io/v1
 kind: InferencePool
 metadata: { name: local-pool, namespace: default }
@@ -29,7 +32,7 @@ metadata:
   annotations: { epp-wasm.io/port: "${port}" }
 status:
   podIP: 127.0.0.1
-  conditions: [{ type: Ready, status: "True" }]
+  conditions: [{ type: Ready, status: "${ready[i] === false ? "False" : "True"}" }]
 `,
   );
   return pool + pods.join("");
