@@ -4,15 +4,13 @@
 // The host's response.flags / response.code_details properties are checked with a puppet module.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import { EnvoyProcess, VirtualClock } from "../../host/index.ts";
+import { loadFilterPlugin } from "../support/filter-plugin.ts";
 import type { HeaderList, HttpStream, LocalReply, WasmPlugin } from "../../host/index.ts";
 import { ResponseFlag } from "../../host/types.ts";
 import { loadPuppet, newEnvoy } from "../host/puppet.ts";
 import { REQ, recorder } from "../host/recorder.ts";
-import { CREATED_MS, snapshotBytesWith } from "../support/snapshot-fixture.ts";
+import { snapshotBytesWith } from "../support/snapshot-fixture.ts";
 
-const WASM = readFileSync(new URL("../../build/filter.wasm", import.meta.url));
 const TOKEN = "s3cret-token";
 const DEST = "x-gateway-destination-endpoint";
 const UF = ResponseFlag.UpstreamConnectionFailure;
@@ -120,23 +118,14 @@ const pickFails = (d: string[]): Attempt[] => [{ host: host(d[0]!), ok: false }]
 /** The pick answers. */
 const pickAnswers = (d: string[]): Attempt[] => [{ host: host(d[0]!), ok: true }];
 
-async function load(config: Record<string, unknown> = {}) {
-  const clock = new VirtualClock(BigInt(CREATED_MS) * 1_000_000n);
-  const proc = new EnvoyProcess({ clock });
-  const plugin = await proc.loadPlugin(WASM, {
-    vmId: "epp",
-    workers: 1,
-    allowOnHeadersStopIteration: true,
-    configuration: JSON.stringify({
-      pool: { namespace: "default", name: "pool-a" },
-      controlToken: TOKEN,
-      randomSeed: 1,
-      destinationMode: "original_dst",
-      staleAfterMs: 0,
-      ...config,
-    }),
+function load(config: Record<string, unknown> = {}) {
+  return loadFilterPlugin({
+    controlToken: TOKEN,
+    randomSeed: 1,
+    destinationMode: "original_dst",
+    staleAfterMs: 0,
+    ...config,
   });
-  return { plugin, clock };
 }
 
 const THREE = ["10.0.0.1", "10.0.0.2", "10.0.0.3"];

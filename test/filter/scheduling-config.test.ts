@@ -3,13 +3,11 @@
 // while the previous config keeps routing.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import { EnvoyProcess, VirtualClock } from "../../host/index.ts";
+import { loadFilterPlugin } from "../support/filter-plugin.ts";
 import type { HeaderList, LocalReply, WasmPlugin } from "../../host/index.ts";
-import { CREATED_MS, snapshotBytesWith } from "../support/snapshot-fixture.ts";
+import { snapshotBytesWith } from "../support/snapshot-fixture.ts";
 import type { SchedulingSection } from "../../sidecar/snapshot/types.ts";
 
-const WASM = readFileSync(new URL("../../build/filter.wasm", import.meta.url));
 const TOKEN = "s3cret-token";
 const SESSION = "x-session-token";
 
@@ -87,18 +85,7 @@ function sessionToken(plugin: WasmPlugin): string | undefined {
 }
 
 test("a PLUGINS section configures the scheduler; one naming an unknown type is a 400 and the previous config stays", async () => {
-  const proc = new EnvoyProcess({ clock: new VirtualClock(BigInt(CREATED_MS) * 1_000_000n) });
-  const plugin = await proc.loadPlugin(WASM, {
-    vmId: "epp",
-    workers: 1,
-    allowOnHeadersStopIteration: true,
-    configuration: JSON.stringify({
-      pool: { namespace: "default", name: "pool-a" },
-      controlToken: TOKEN,
-      staleAfterMs: 0,
-      randomSeed: 1,
-    }),
-  });
+  const { plugin } = await loadFilterPlugin({ controlToken: TOKEN, staleAfterMs: 0, randomSeed: 1 });
   assert.equal(push(plugin, 1).status, 204);
   assert.equal(sessionToken(plugin), undefined, "the built-in default config has no session affinity");
 

@@ -3,12 +3,10 @@
 // readiness probe on the Envoy pod asks.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import { EnvoyProcess, VirtualClock } from "../../host/index.ts";
+import { loadFilterPlugin } from "../support/filter-plugin.ts";
 import type { HeaderList, HttpStream, LocalReply, WasmPlugin } from "../../host/index.ts";
-import { CREATED_MS, snapshotBytesWith, type EndpointFixture } from "../support/snapshot-fixture.ts";
+import { snapshotBytesWith, type EndpointFixture } from "../support/snapshot-fixture.ts";
 
-const WASM = readFileSync(new URL("../../build/filter.wasm", import.meta.url));
 const TOKEN = "s3cret-token";
 const DEST = "x-gateway-destination-endpoint";
 const STATE = "x-epp-snapshot-state";
@@ -86,24 +84,15 @@ function health(plugin: WasmPlugin, path = "/epp/healthz"): { status: number; bo
   };
 }
 
-async function load(config: Record<string, unknown> = {}) {
-  const clock = new VirtualClock(BigInt(CREATED_MS) * 1_000_000n);
-  const proc = new EnvoyProcess({ clock });
-  const plugin = await proc.loadPlugin(WASM, {
-    vmId: "epp",
-    workers: 1,
-    allowOnHeadersStopIteration: true,
-    configuration: JSON.stringify({
-      pool: { namespace: "default", name: "pool-a" },
-      controlToken: TOKEN,
-      randomSeed: 1,
-      destinationMode: "original_dst",
-      staleAfterMs: STALE_AFTER_MS,
-      debugHeaders: true,
-      ...config,
-    }),
+function load(config: Record<string, unknown> = {}) {
+  return loadFilterPlugin({
+    controlToken: TOKEN,
+    randomSeed: 1,
+    destinationMode: "original_dst",
+    staleAfterMs: STALE_AFTER_MS,
+    debugHeaders: true,
+    ...config,
   });
-  return { plugin, clock };
 }
 
 const FOUR: EndpointFixture[] = [

@@ -3,29 +3,20 @@
 // `model` is waited for, a rewrite changes only the head, and a second `model` in the tail is a 400.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import { EnvoyProcess, VirtualClock } from "../../host/index.ts";
+import { loadFilterPlugin } from "../support/filter-plugin.ts";
 import type { HeaderList, LocalReply, WasmPlugin } from "../../host/index.ts";
-import { CREATED_MS, snapshotBytesWith } from "../support/snapshot-fixture.ts";
+import { snapshotBytesWith } from "../support/snapshot-fixture.ts";
 
-const WASM = readFileSync(new URL("../../build/filter.wasm", import.meta.url));
 const TOKEN = "s3cret-token";
 const DEST = "x-gateway-destination-endpoint";
 const enc = new TextEncoder();
 
 async function load(config: Record<string, unknown> = {}): Promise<WasmPlugin> {
-  const proc = new EnvoyProcess({ clock: new VirtualClock(BigInt(CREATED_MS) * 1_000_000n) });
-  const plugin = await proc.loadPlugin(WASM, {
-    vmId: "epp",
-    workers: 1,
-    allowOnHeadersStopIteration: true,
-    configuration: JSON.stringify({
-      pool: { namespace: "default", name: "pool-a" },
-      controlToken: TOKEN,
-      staleAfterMs: 0,
-      randomSeed: 1,
-      ...config,
-    }),
+  const { plugin } = await loadFilterPlugin({
+    controlToken: TOKEN,
+    staleAfterMs: 0,
+    randomSeed: 1,
+    ...config,
   });
   const push = run(plugin, "/epp/v1/snapshot", [
     snapshotBytesWith({
