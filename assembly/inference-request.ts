@@ -204,7 +204,10 @@ export function routeBodyPrefix(
   if (!whole && scan.cut.truncated) {
     // Deciding on a prefix: what has arrived beyond it is checked for a second `model` first.
     watch = ModelKeyWatch.fromCut(scan.cut);
-    let at = scan.cut.safePos;
+    // The window is already in memory; only what arrived beyond it is read from the buffer.
+    const safe = scan.cut.safePos;
+    watch.feed(ptr + <usize>safe, n - safe);
+    let at = n;
     while (at < total) {
       const slice = getBufferBytes(BUFFER_REQUEST_BODY, <u32>at, <u32>min(WATCH_SLICE, total - at));
       if (slice == null || slice.byteLength == 0) break;
