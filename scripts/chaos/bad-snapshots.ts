@@ -55,6 +55,7 @@ export async function pushBadSnapshot(
     });
     return { variant, status: res.status, body: (await res.text()).slice(0, 200) };
   } catch (err) {
-    return { variant, status: 0, body: String((err as Error).message) };
+    const cause = (err as Error & { cause?: { code?: string } }).cause?.code;
+    return { variant, status: 0, body: `${(err as Error).message}${cause ? ` (${cause})` : ""}` };
   }
 }

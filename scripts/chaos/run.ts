@@ -224,6 +224,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       faults.push(ev);
     };
     const runSideFault = async (f: SideFault, atMs: number) => {
+      // Both side faults aim at the gateway: one landing while a killed gateway is still restarting would only
+      // meet a closed port, so it waits for the gateway to be back (the lanes overlap on slow machines).
+      await gate.waitReady();
       if (f.kind === "bad-snapshot") {
         const r = await pushBadSnapshot(
           `http://127.0.0.1:${port.control}/epp/v1/snapshot`,

@@ -56,12 +56,11 @@ test("chaos, one minute (seed 7): no non-streaming request lost to a fault the p
     assert.deepEqual(r.schedule, JSON.parse(JSON.stringify(buildSchedule(7, 60_000, 4, 2))));
     const kinds = new Set(r.faults.map((f) => f.kind));
     assert.deepEqual([...kinds].sort(), ["all-sidecars", "gateway", "pod", "sidecar"]);
-    assert.deepEqual(r.badSnapshots.map((b) => `${b.variant} ${b.status}`).sort(), [
-      "corrupt 400",
-      "future-dated 400",
-      "generation-poison 204",
-      "wrong-pool 400",
-    ]);
+    assert.deepEqual(
+      r.badSnapshots.map((b) => `${b.variant} ${b.status}`).sort(),
+      ["corrupt 400", "future-dated 400", "generation-poison 204", "wrong-pool 400"],
+      `bad snapshots: ${JSON.stringify(r.badSnapshots)}`,
+    );
     assert.deepEqual(r.slowClients.map((s) => s.variant).sort(), [
       "abandoned-upload",
       "slow-body",
