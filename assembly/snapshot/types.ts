@@ -113,6 +113,37 @@ export class SchedulingSpec {
   crc: u32 = 0;
 }
 
+/** FLOW_CONTROL section: one priority band's limits. */
+export class FlowBand {
+  priority: i32 = 0;
+  /** 0 = no limit on count. */
+  maxRequests: u32 = 0;
+  /** 0 = no limit on bytes. */
+  maxBytes: f64 = 0;
+  /** 0 = the section's defaultTtlMs. */
+  ttlMs: u32 = 0;
+}
+
+/** Fairness inside a band: rotate over fairness ids (FCFS per id), or one FIFO across all ids. */
+export const FAIRNESS_ROUND_ROBIN: u8 = 0;
+export const FAIRNESS_GLOBAL_STRICT: u8 = 1;
+
+/** The FLOW_CONTROL section (tag 9): present only when the config turns flow control on. */
+export class FlowControlSpec {
+  /** Pool-wide (per worker VM as enforced) limits; 0 = none. */
+  maxRequests: u32 = 0;
+  maxBytes: f64 = 0;
+  /** TTL for bands that give none; 0 = no TTL (Envoy's stream idle timeout still applies). */
+  defaultTtlMs: u32 = 0;
+  fairness: u8 = FAIRNESS_ROUND_ROBIN;
+  /** Limits for priorities no band names. */
+  defaultBand: FlowBand = new FlowBand();
+  /** Sorted by priority, highest first; priorities are unique. */
+  bands: FlowBand[] = [];
+  /** CRC-32 of the section payload. */
+  crc: u32 = 0;
+}
+
 export class Snapshot {
   generation: u64 = 0;
   createdAtMs: u64 = 0;
@@ -125,4 +156,6 @@ export class Snapshot {
   scheduler: SchedulerConfig = new SchedulerConfig();
   /** The PLUGINS section (format version 2); null = none sent, the built-in `default` config applies. */
   scheduling: SchedulingSpec | null = null;
+  /** The FLOW_CONTROL section; null = flow control off (requests are admitted or shed at once). */
+  flowControl: FlowControlSpec | null = null;
 }
