@@ -250,7 +250,13 @@ test("two sidecars whose clocks differ by 600 ms: no errors, no readiness flaps,
       );
       const takeover = behind.results.find((r) => r.at > stoppedAt && r.outcome === "ok")!.at - stoppedAt;
       const afterStop = behind.results.length;
+      // At least a second of pushes alone, and at least two of them (a loaded machine pushes slower).
       await new Promise((r) => setTimeout(r, 1000));
+      await waitFor(
+        "two more pushes from the sidecar left",
+        () => behind.results.length >= afterStop + 2,
+        10_000,
+      );
       const later = behind.results.slice(afterStop);
       const { ok, failures } = await traffic.stop();
       console.log(
