@@ -187,10 +187,10 @@ function requestTotals(key) {
   for (const r of H.requests.values()) { const k = key(r); if (k !== null) m.set(k, (m.get(k) || 0) + total(r.v)); }
   return m;
 }
-// Per step, summed over the request series that pass keep().
+// Per step, summed over the request series that pass keep(); 0 where the Envoys answered and none grew.
 function requestSeries(keep) {
   const out = H.t.map(() => null);
-  for (const r of H.requests.values()) if (keep(r)) r.v.forEach((v, i) => { if (v !== null) out[i] = (out[i] || 0) + v; });
+  for (const r of H.requests.values()) r.v.forEach((v, i) => { if (v !== null) out[i] = (out[i] || 0) + (keep(r) ? v : 0); });
   return out;
 }
 const OUTCOME_LINES = [
@@ -203,10 +203,10 @@ const OUTCOME_LINES = [
 function decisions(s) {
   const box = el("div");
   box.appendChild(el("h2", "What the picker decided"));
-  const r = s.requests;
+  const r = s.requests, envoys = r.envoys || [];
   if (!r.visible) { const n = el("p", r.note, "note bad"); n.dataset.requests = "not-visible"; box.appendChild(n); }
-  if (r.envoys.length > 0)
-    box.appendChild(table(["Envoy admin read", "state", "last read"], r.envoys.map((e) => [
+  if (envoys.length > 0)
+    box.appendChild(table(["Envoy admin read", "state", "last read"], envoys.map((e) => [
       el("td", e.url), el("td", e.ok ? "ok" : e.error, e.ok ? "ok" : "bad"),
       el("td", e.lastOkAtMs === null ? "never" : ms(Math.max(0, s.generatedAtMs - e.lastOkAtMs)) + " ago"),
     ])));
@@ -236,7 +236,7 @@ function decisions(s) {
 // Each model's traffic split: the routed requests per target model over the window against its weights.
 function trafficSplit(p) {
   const box = el("div");
-  if (p.splits.length === 0) return box;
+  if (!p.splits || p.splits.length === 0) return box;
   box.appendChild(el("h3", "Traffic split: observed in the window against configured weights"));
   const routed = requestTotals((r) => (r.outcome === "routed" ? r.model + "\t" + r.target : null));
   const rows = [];
@@ -245,7 +245,7 @@ function trafficSplit(p) {
     const n = sp.targets.map((x) => routed.get(sp.model + "\t" + x.name) || 0), all = n.reduce((a, b) => a + b, 0);
     sp.targets.forEach((x, i) => rows.push([
       el("td", sp.model), el("td", x.name),
-      el("td", sumW > 0 ? pct(x.weight / sumW) : "–", "num"),
+      el("td", pct(sumW > 0 ? x.weight / sumW : 1 / sp.targets.length), "num"),
       el("td", all > 0 ? pct(n[i] / all) : "–", "num"), el("td", n[i], "num"),
     ]));
   }
