@@ -195,6 +195,9 @@ async function main(): Promise<void> {
       manifests,
       "--envoy",
       `http://127.0.0.1:${controlPort}`,
+      // The status page reads the filter's decision counters from the admin's /stats/prometheus.
+      "--envoy-admin",
+      `http://127.0.0.1:${adminPort}`,
       "--port",
       String(sidecarPort),
       "--host",

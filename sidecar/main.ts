@@ -15,6 +15,7 @@ import { Sidecar } from "./sidecar.ts";
 import { FileSource } from "./scheduling-config/file-source.ts";
 import { ConfigRegistry } from "./scheduling-config/registry.ts";
 import { shippedConfigPath } from "./scheduling-config/shipped.ts";
+import { EnvoyStatsReader } from "./status/envoy-stats.ts";
 
 const FLAGS = {
   manifests: {
@@ -38,6 +39,15 @@ const FLAGS = {
   },
   "envoy-namespace": { type: "string", help: "namespace of the Envoy pods (default: --pool-namespace)" },
   "envoy-port": { type: "string", help: "port of the listener carrying the control path on those pods" },
+  "envoy-admin": {
+    type: "string",
+    multiple: true,
+    help: "an Envoy admin (or its /stats/prometheus URL) whose filter decision counters the status page shows (repeatable; env: comma-separated)",
+  },
+  "envoy-admin-port": {
+    type: "string",
+    help: "with --envoy-selector: read the filter's decision counters at http://<pod IP>:PORT/stats/prometheus of every Envoy pod",
+  },
   "control-path": { type: "string", default: "/epp/v1/snapshot", help: "the filter's control path" },
   "token-file": { type: "string", help: "file holding the control token (or set EPP_CONTROL_TOKEN)" },
   "scrape-interval-ms": { type: "string", default: "50", help: "metrics scrape interval" },
@@ -105,8 +115,11 @@ function readFlags() {
     const f = FLAGS[name];
     return "default" in f ? String(f.default) : undefined;
   };
-  const envoys = (v.envoy as string[] | undefined) ?? process.env.EPP_ENVOY?.split(",").filter(Boolean) ?? [];
-  return { get, envoys, help: v.help === true };
+  const list = (name: "envoy" | "envoy-admin") =>
+    (v[name] as string[] | undefined) ??
+    process.env[`EPP_${name.toUpperCase().replace(/-/g, "_")}`]?.split(",").filter(Boolean) ??
+    [];
+  return { get, envoys: list("envoy"), envoyAdmins: list("envoy-admin"), help: v.help === true };
 }
 
 class UsageError extends Error {}
@@ -143,7 +156,7 @@ function readToken(tokenFile: string | undefined): string {
 }
 
 async function main(): Promise<void> {
-  const { get, envoys, help } = readFlags();
+  const { get, envoys, envoyAdmins, help } = readFlags();
   if (help) {
     process.stdout.write(usage());
     return;
@@ -228,6 +241,17 @@ async function main(): Promise<void> {
     pullOnly,
   });
 
+  // The status page's view of the filter's decisions: the admins given, plus each discovered Envoy pod's.
+  let envoyStats: EnvoyStatsReader;
+  try {
+    envoyStats = new EnvoyStatsReader({ urls: envoyAdmins });
+  } catch (err) {
+    throw new UsageError(`--envoy-admin: ${(err as Error).message}`);
+  }
+  const adminPort = get("envoy-admin-port") === undefined ? 0 : intFlag(get, "envoy-admin-port");
+  if (adminPort > 0 && !get("envoy-selector"))
+    throw new UsageError("--envoy-admin-port needs --envoy-selector (or give each admin with --envoy-admin)");
+
   let discovery: PodTargetDiscovery | undefined;
   if (envoys.length > 0) publisher.setTargets(staticTargets(envoys));
   const selector = get("envoy-selector");
@@ -242,11 +266,14 @@ async function main(): Promise<void> {
       selector,
       port,
       logger: log,
-      onTargets: (t) => publisher.setTargets([...staticTargets(envoys), ...t]),
+      onTargets: (t) => {
+        publisher.setTargets([...staticTargets(envoys), ...t]);
+        if (adminPort > 0) envoyStats.setUrls([...envoyAdmins, ...t.map((x) => withPort(x.url, adminPort))]);
+      },
     });
   }
 
-  const server = createSidecarServer({ state: sidecar, registry: metrics.registry });
+  const server = createSidecarServer({ state: sidecar, registry: metrics.registry, envoyStats });
   const port = intFlag(get, "port");
   try {
     await listen(server, port, get("host")!);
@@ -274,6 +301,13 @@ async function main(): Promise<void> {
   };
   process.once("SIGINT", () => void shutdown());
   process.once("SIGTERM", () => void shutdown());
+}
+
+/** `url` (an origin) at another port. */
+function withPort(url: string, port: number): string {
+  const u = new URL(url);
+  u.port = String(port);
+  return u.origin;
 }
 
 main().catch((err: Error) => {

@@ -10,15 +10,27 @@ import { STATUS_PAGE_HTML } from "./status/page.ts";
 import { statusView } from "./status/status-json.ts";
 import { StatusHistory } from "./status/history.ts";
 import { pushCountsFrom } from "./status/push-counts.ts";
+import type { EnvoyStatsReader } from "./status/envoy-stats.ts";
 
 export interface SidecarServerOptions {
   state: SidecarState;
   registry: Registry;
+  /** Reads the filter's decision counters from the Envoys' admin stats (--envoy-admin); absent → none. */
+  envoyStats?: EnvoyStatsReader;
 }
 
 export function createSidecarServer(opts: SidecarServerOptions): http.Server {
   // The status page's history lives as long as the server: sampling starts now and stops on close.
-  const history = new StatusHistory({ state: opts.state, pushCounts: pushCountsFrom(opts.registry) });
+  const stats = opts.envoyStats;
+  const history = new StatusHistory({
+    state: opts.state,
+    pushCounts: pushCountsFrom(opts.registry),
+    // Read only while an Envoy admin is configured (discovery may add some later).
+    decisions: () =>
+      stats?.configured()
+        ? stats.read()
+        : Promise.resolve({ requests: new Map(), picks: new Map(), answered: 0, envoys: 0 }),
+  });
   history.start();
   const server = http.createServer((req, res) => {
     handle(opts, history, req, res).catch((err: Error) => {
@@ -115,7 +127,13 @@ async function handle(
       sendJson(
         res,
         200,
-        statusView(opts.state, Date.now(), history, Number.isFinite(since) ? since : undefined),
+        statusView(
+          opts.state,
+          Date.now(),
+          history,
+          Number.isFinite(since) ? since : undefined,
+          opts.envoyStats?.status() ?? [],
+        ),
       );
       return;
     }

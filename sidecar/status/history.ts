@@ -5,6 +5,7 @@
 // short queue spikes that a single sample per second would miss. Memory and JSON size are bounded by the
 // window, `maxPods` per pool, `maxPools` and `maxTargets`.
 import type { SidecarState } from "../state.ts";
+import type { DecisionGrowth } from "./envoy-stats.ts";
 
 /** Cumulative push counts per target id, as the push counter holds them. */
 export type PushCounts = Map<string, { ok: number; superseded: number; failed: number }>;
@@ -13,6 +14,10 @@ export interface StatusHistoryOptions {
   state: SidecarState;
   /** Reads the cumulative push counters (the registry's epp_sidecar_push_total); absent → no push series. */
   pushCounts?: () => Promise<PushCounts>;
+  /** Reads the growth of the filter's decision counters in the Envoys since the last call; absent → none. */
+  decisions?: () => Promise<DecisionGrowth>;
+  /** Decision series kept (model × target × outcome, and endpoints picked). */
+  maxDecisionSeries?: number;
   now?: () => number;
   /** Length of one sample (ms). */
   stepMs?: number;
@@ -65,6 +70,11 @@ export interface HistoryView {
   }>;
   /** Scheduling-config changes and refusals, oldest first. */
   configEvents: ConfigEvent[];
+  /** What the filter decided, per step, summed over the Envoys read (absent when none is configured). */
+  decisions?: {
+    requests: Array<{ model: string; target: string; outcome: string; v: Array<number | null> }>;
+    picks: Array<{ endpoint: string; v: Array<number | null> }>;
+  };
 }
 
 export interface ConfigEvent {
@@ -102,6 +112,12 @@ interface PoolSeries {
   podsNotCharted: number;
 }
 
+/** One counter's growth per step, keyed by its label set. */
+interface CounterSeries {
+  lastSeenMs: number;
+  v: Float64Array;
+}
+
 interface TargetSeries {
   lastSeenMs: number;
   pools: string[];
@@ -131,6 +147,10 @@ export class StatusHistory {
   private lastConfig = new Map<string, string>();
   private timer: NodeJS.Timeout | undefined;
   private countsInFlight = false;
+  private decisionsInFlight = false;
+  private readonly requests = new Map<string, CounterSeries>();
+  private readonly picks = new Map<string, CounterSeries>();
+  private readonly maxDecisionSeries: number;
 
   constructor(private readonly opts: StatusHistoryOptions) {
     this.stepMs = opts.stepMs ?? 1000;
@@ -142,6 +162,7 @@ export class StatusHistory {
     this.maxTargets = opts.maxTargets ?? 32;
     this.maxConfigEvents = opts.maxConfigEvents ?? 50;
     this.sampleEveryMs = opts.sampleEveryMs ?? 250;
+    this.maxDecisionSeries = opts.maxDecisionSeries ?? 256;
     this.times = series(this.cap);
   }
 
@@ -167,7 +188,10 @@ export class StatusHistory {
     const slot = this.head;
     this.samplePools(slot, now);
     this.sampleConfig(now);
-    if (newStep) this.samplePushes(slot, now);
+    if (newStep) {
+      this.samplePushes(slot, now);
+      this.sampleDecisions(slot, now);
+    }
   }
 
   /** The history with only the steps that ended after `sinceMs` (all of it when absent). */
@@ -207,6 +231,17 @@ export class StatusHistory {
         failed: pick(s.failed),
       })),
       configEvents: [...this.configEvents],
+      ...(this.opts.decisions === undefined
+        ? {}
+        : {
+            decisions: {
+              requests: [...this.requests].map(([k, s]) => {
+                const [model, target, outcome] = k.split("\t");
+                return { model: model!, target: target!, outcome: outcome!, v: pick(s.v) };
+              }),
+              picks: [...this.picks].map(([endpoint, s]) => ({ endpoint, v: pick(s.v) })),
+            },
+          }),
     };
   }
 
@@ -234,6 +269,11 @@ export class StatusHistory {
       if (t.lastSeenMs <= cutoff) this.targets.delete(key);
       else clear(t.ok, t.superseded, t.failed);
     }
+    for (const store of [this.requests, this.picks])
+      for (const [key, c] of store) {
+        if (c.lastSeenMs <= cutoff) store.delete(key);
+        else clear(c.v);
+      }
   }
 
   private samplePools(slot: number, now: number): void {
@@ -365,6 +405,43 @@ export class StatusHistory {
       t.ok[slot] = Math.max(0, c.ok - before.ok);
       t.superseded[slot] = Math.max(0, c.superseded - before.superseded);
       t.failed[slot] = Math.max(0, c.failed - before.failed);
+    }
+  }
+
+  /** Read at the start of a step like the push counts: the growth belongs to the step that ended. */
+  private sampleDecisions(slot: number, now: number): void {
+    const read = this.opts.decisions;
+    if (read === undefined || this.decisionsInFlight) return;
+    const ended = (slot - 1 + this.cap) % this.cap;
+    this.decisionsInFlight = true;
+    read()
+      .then((d) => {
+        if (d.answered === 0) return; // nothing known about this step: it stays a gap
+        this.recordCounts(this.requests, ended, now, d.requests);
+        this.recordCounts(this.picks, ended, now, d.picks);
+      })
+      .catch(() => undefined)
+      .finally(() => (this.decisionsInFlight = false));
+  }
+
+  /** Every series already held gets a value for the step (0 when it did not grow), new ones up to the cap. */
+  private recordCounts(
+    store: Map<string, CounterSeries>,
+    slot: number,
+    now: number,
+    growth: Map<string, number>,
+  ): void {
+    for (const c of store.values()) c.v[slot] = 0;
+    for (const [key, n] of growth) {
+      let c = store.get(key);
+      if (c === undefined) {
+        if (this.requests.size + this.picks.size >= this.maxDecisionSeries) continue;
+        c = { lastSeenMs: now, v: series(this.cap) };
+        store.set(key, c);
+        c.v[slot] = 0;
+      }
+      c.lastSeenMs = now;
+      c.v[slot] = n;
     }
   }
 }

@@ -59,13 +59,15 @@ function kvCell(v) {
 }
 
 // The history the page holds: one time axis, every series aligned with it, at most one window long.
-const H = { t: [], stepMs: 1000, windowMs: 900000, pools: new Map(), pushes: new Map(), configEvents: [] };
+const H = { t: [], stepMs: 1000, windowMs: 900000, pools: new Map(), pushes: new Map(), configEvents: [], requests: new Map(), picks: new Map() };
 const POOL_FIELDS = ["waiting", "running", "kvUsage", "readyPods", "snapshotAgeMs"];
 const POD_FIELDS = ["waiting", "running", "kvUsage", "health"];
 const PUSH_FIELDS = ["ok", "superseded", "failed"];
 function eachSeries(fn) {
   for (const p of H.pools.values()) { fn(p, POOL_FIELDS); for (const pod of p.pods.values()) fn(pod, POD_FIELDS); }
   for (const x of H.pushes.values()) fn(x, PUSH_FIELDS);
+  for (const x of H.requests.values()) fn(x, ["v"]);
+  for (const x of H.picks.values()) fn(x, ["v"]);
 }
 function absorb(store, key, src, fields, keep, extra) {
   let s = store.get(key);
@@ -88,12 +90,17 @@ function merge(h) {
     for (const pod of p.pods) absorb(ps.pods, pod.pod + " " + pod.endpoint, pod, POD_FIELDS, keep, () => ({ pod: pod.pod, endpoint: pod.endpoint }));
   }
   for (const x of h.pushes) absorb(H.pushes, x.target, x, PUSH_FIELDS, keep, () => ({})).pools = x.pools;
+  if (h.decisions) {
+    for (const r of h.decisions.requests) absorb(H.requests, r.model + "\t" + r.target + "\t" + r.outcome, r, ["v"], keep, () => ({ model: r.model, target: r.target, outcome: r.outcome }));
+    for (const x of h.decisions.picks) absorb(H.picks, x.endpoint, x, ["v"], keep, () => ({ endpoint: x.endpoint }));
+  }
   const n = H.t.length;
   const cut = Math.max(0, n - Math.ceil(H.windowMs / H.stepMs));
   if (cut > 0) H.t.splice(0, cut);
   eachSeries((s, fields) => { for (const f of fields) { const a = s[f]; while (a.length < n) a.push(null); if (cut > 0) a.splice(0, cut); } });
   // A pod with nothing left in the window is gone.
   for (const p of H.pools.values()) for (const [k, pod] of p.pods) if (pod.health.every((v) => v === null)) p.pods.delete(k);
+  for (const m of [H.requests, H.picks]) for (const [k, x] of m) if (x.v.every((v) => v === null)) m.delete(k);
 }
 
 // The time the x axis spans, ending at the newest step: what the page holds (at least a minute), growing
@@ -172,10 +179,92 @@ function poolCharts(p, hp) {
   box.appendChild(charts);
   return box;
 }
-function whereRequestsWent(s, hp) {
+const total = (a) => a.reduce((n, v) => n + (v || 0), 0);
+const perStep = () => (H.stepMs === 1000 ? "per second" : "per " + ms(H.stepMs));
+// The requests the Envoys counted, summed by what key() returns, over the window.
+function requestTotals(key) {
+  const m = new Map();
+  for (const r of H.requests.values()) { const k = key(r); if (k !== null) m.set(k, (m.get(k) || 0) + total(r.v)); }
+  return m;
+}
+// Per step, summed over the request series that pass keep(); 0 where the Envoys answered and none grew.
+function requestSeries(keep) {
+  const out = H.t.map(() => null);
+  for (const r of H.requests.values()) r.v.forEach((v, i) => { if (v !== null) out[i] = (out[i] || 0) + (keep(r) ? v : 0); });
+  return out;
+}
+const OUTCOME_LINES = [
+  { name: "routed", c: COLORS[0], keep: (o) => o === "routed" || o === "passed" },
+  { name: "shed (429)", c: COLORS[1], keep: (o) => o === "shed" },
+  { name: "no endpoint (503)", c: "#b3261e", keep: (o) => o === "no_endpoint" },
+  { name: "other errors (4xx, 5xx)", c: COLORS[4], keep: (o) => !["routed", "passed", "shed", "no_endpoint"].includes(o) },
+];
+// What the filter decided, across every pool (its counters carry no pool label), read from the Envoys' admins.
+function decisions(s) {
+  const box = el("div");
+  box.appendChild(el("h2", "What the picker decided"));
+  const r = s.requests, envoys = r.envoys || [];
+  if (!r.visible) { const n = el("p", r.note, "note bad"); n.dataset.requests = "not-visible"; box.appendChild(n); }
+  if (envoys.length > 0)
+    box.appendChild(table(["Envoy admin read", "state", "last read"], envoys.map((e) => [
+      el("td", e.url), el("td", e.ok ? "ok" : e.error, e.ok ? "ok" : "bad"),
+      el("td", e.lastOkAtMs === null ? "never" : ms(Math.max(0, s.generatedAtMs - e.lastOkAtMs)) + " ago"),
+    ])));
+  if (H.requests.size === 0) { if (r.visible) box.appendChild(el("p", "No request counted yet.", "note")); return box; }
+  const lines = OUTCOME_LINES.map((l) => ({ name: l.name, c: l.c, v: requestSeries((x) => l.keep(x.outcome)) }));
+  const charts = el("div", undefined, "charts");
+  charts.appendChild(figure("requests " + perStep() + " by outcome", draw(canvas(520, 120, "decision-outcomes"), lines, { axis: true })));
+  charts.appendChild(figure("shed (429) and no endpoint (503) " + perStep(), draw(canvas(300, 120, "decision-errors"), lines.slice(1, 3), { axis: true })));
+  box.appendChild(charts);
+  box.appendChild(legend(lines));
+  // Totals per model and target over the window.
+  const byModel = new Map();
+  for (const x of H.requests.values()) {
+    const k = x.model + "\t" + x.target; let row = byModel.get(k);
+    if (!row) byModel.set(k, (row = { model: x.model, target: x.target, n: {} }));
+    const line = OUTCOME_LINES.find((l) => l.keep(x.outcome)).name;
+    row.n[line] = (row.n[line] || 0) + total(x.v);
+  }
+  box.appendChild(el("h3", "Requests in the window by model"));
+  const t = table(["model", "target model", ...OUTCOME_LINES.map((l) => l.name)], [...byModel.values()].map((row) => [
+    el("td", row.model), el("td", row.target), ...OUTCOME_LINES.map((l) => el("td", row.n[l.name] || 0, "num")),
+  ]));
+  t.dataset.table = "requests-by-model";
+  box.appendChild(t);
+  return box;
+}
+// Each model's traffic split: the routed requests per target model over the window against its weights.
+function trafficSplit(p) {
+  const box = el("div");
+  if (!p.splits || p.splits.length === 0) return box;
+  box.appendChild(el("h3", "Traffic split: observed in the window against configured weights"));
+  const routed = requestTotals((r) => (r.outcome === "routed" ? r.model + "\t" + r.target : null));
+  const rows = [];
+  for (const sp of p.splits) {
+    const sumW = sp.targets.reduce((n, x) => n + x.weight, 0);
+    const n = sp.targets.map((x) => routed.get(sp.model + "\t" + x.name) || 0), all = n.reduce((a, b) => a + b, 0);
+    sp.targets.forEach((x, i) => rows.push([
+      el("td", sp.model), el("td", x.name),
+      el("td", pct(sumW > 0 ? x.weight / sumW : 1 / sp.targets.length), "num"),
+      el("td", all > 0 ? pct(n[i] / all) : "–", "num"), el("td", n[i], "num"),
+    ]));
+  }
+  const t = table(["model", "target model", "configured", "observed", "requests routed"], rows);
+  t.dataset.table = "traffic-split";
+  box.appendChild(t);
+  return box;
+}
+function whereRequestsWent(s, p, hp) {
   const box = el("div");
   box.appendChild(el("h3", "Where requests went"));
-  if (!s.requests.visible) { const n = el("p", s.requests.note, "note"); n.dataset.requests = "not-visible"; box.appendChild(n); }
+  const mine = new Set(p.endpoints.map((e) => e.endpoint));
+  const picked = [...H.picks.values()].filter((x) => mine.has(x.endpoint));
+  if (picked.length > 0) {
+    const pods = new Map(p.endpoints.map((e) => [e.endpoint, e.pod]));
+    const lines = picked.map((x, i) => ({ name: pods.get(x.endpoint) + " " + x.endpoint + ": " + total(x.v), c: COLORS[i % COLORS.length], v: x.v }));
+    box.appendChild(figure("picks " + perStep() + " per endpoint (the filter's counters; the legend gives the window's total)", draw(canvas(820, 140, "pod-picks"), lines, { axis: true })));
+    box.appendChild(legend(lines));
+  }
   if (!hp) return box;
   const pods = [...hp.pods.values()];
   const lines = pods.map((pod, i) => ({ name: pod.pod, c: COLORS[i % COLORS.length], v: sumOf(pod.waiting, pod.running) }));
@@ -220,13 +309,15 @@ function render(s) {
       ])));
     }
   }
+  root.appendChild(decisions(s));
   if (s.pools.length === 0) root.appendChild(el("p", "No pool is served yet."));
   for (const p of s.pools) {
     const hp = H.pools.get(p.pool);
     root.appendChild(el("h2", "Pool " + p.pool));
     root.appendChild(el("div", "profile " + p.profile + " · generation " + p.generation + " · snapshot " + ms(p.snapshotAgeMs) + " old · " + p.bytes + " bytes", "meta"));
     root.appendChild(poolCharts(p, hp));
-    root.appendChild(whereRequestsWent(s, hp));
+    root.appendChild(whereRequestsWent(s, p, hp));
+    root.appendChild(trafficSplit(p));
     root.appendChild(el("h3", "Pods"));
     root.appendChild(table(["pod", "endpoint", "state", "waiting", "running", "KV cache", "adapters (running / waiting)", "metrics age", "waiting · running · KV · health"],
       p.endpoints.map((e) => [

@@ -4,12 +4,18 @@
 import type { SidecarState } from "../state.ts";
 import type { ConfigStatus } from "../scheduling-config/registry.ts";
 import type { HistoryView } from "./history.ts";
+import type { EnvoyReading } from "./envoy-stats.ts";
+import type { Snapshot } from "../snapshot/types.ts";
 
-/** Why the page shows load per pod and not per-request routing: the sidecar never sees a request. */
+/** Why the page may show load per pod and not per-request routing: the sidecar never sees a request. */
 export const NO_REQUEST_DATA =
-  "The sidecar sees no requests: the filter decides inside Envoy and its decision counters stay in Envoy's " +
-  "stats (/stats/prometheus on the Envoy admin port). Shown here instead: each pod's load over time, " +
-  "which follows where requests were sent.";
+  "The sidecar cannot see what the picker decided: the filter decides inside Envoy and its decision " +
+  "counters stay in Envoy's stats, and no Envoy admin address is configured (--envoy-admin URL, or " +
+  "--envoy-admin-port with --envoy-selector). Shown here instead: each pod's load over time, which follows " +
+  "where requests were sent.";
+/** When every configured Envoy admin fails to answer. */
+export const NO_ENVOY_ANSWERS =
+  "The sidecar cannot see what the picker decided: no Envoy admin it reads answered (see the errors below).";
 
 export interface StatusView {
   generatedAtMs: number;
@@ -35,6 +41,8 @@ export interface StatusView {
       waitingAdapters: string[];
       metricsAgeMs: number | null;
     }>;
+    /** Each model's configured traffic split (InferenceModel targets, or rewrites naming it). */
+    splits: Array<{ model: string; targets: Array<{ name: string; weight: number }> }>;
     pushes: Array<{
       target: string;
       /** The target's id (the label of epp_sidecar_push_total and the key of history.pushes). */
@@ -49,8 +57,11 @@ export interface StatusView {
   }>;
   /** Per-pod, per-pool and per-target history (absent when the server keeps none). */
   history?: HistoryView;
-  /** Whether per-request routing data (requests per pod, 429/503) is visible to the sidecar. */
-  requests: { visible: boolean; note: string };
+  /**
+   * Whether the filter's decisions (requests by outcome, picks per endpoint) are visible: some Envoy admin
+   * answered. `envoys`: each admin read, with its last error.
+   */
+  requests: { visible: boolean; note: string; envoys: EnvoyReading[] };
 }
 
 export function statusView(
@@ -58,7 +69,9 @@ export function statusView(
   now = Date.now(),
   history?: { view(sinceMs?: number): HistoryView },
   historySinceMs?: number,
+  envoys: EnvoyReading[] = [],
 ): StatusView {
+  const visible = envoys.some((e) => e.ok);
   const r = state.readiness();
   const pushes = state.pushStatus();
   return {
@@ -86,6 +99,7 @@ export function statusView(
           waitingAdapters: e.waitingAdapters,
           metricsAgeMs: e.metricsAgeMs,
         })),
+        splits: splitsOf(snapshot),
         pushes: pushes
           .filter((p) => p.pool === key)
           .map((p) => ({
@@ -100,7 +114,27 @@ export function statusView(
           })),
       };
     }),
-    requests: { visible: false, note: NO_REQUEST_DATA },
+    requests: {
+      visible,
+      note: visible ? "" : envoys.length === 0 ? NO_REQUEST_DATA : NO_ENVOY_ANSWERS,
+      envoys,
+    },
     ...(history === undefined ? {} : { history: history.view(historySinceMs) }),
   };
+}
+
+/**
+ * Configured splits by the model name a request carries: an InferenceModel's targets, and each rewrite's
+ * targets under every model it matches (a rewrite matching every model is listed under "*").
+ */
+export function splitsOf(s: Snapshot): StatusView["pools"][number]["splits"] {
+  const out: StatusView["pools"][number]["splits"] = [];
+  for (const m of s.models)
+    if (m.targets.length > 0)
+      out.push({ model: m.name, targets: m.targets.map((t) => ({ name: t.name, weight: t.weight })) });
+  for (const r of s.rewrites) {
+    const targets = r.targets.map((t) => ({ name: t.model, weight: t.weight }));
+    for (const model of r.matches.length > 0 ? r.matches : ["*"]) out.push({ model, targets });
+  }
+  return out;
 }

@@ -143,8 +143,11 @@ status: { podIP: 127.0.0.1, conditions: [{ type: Ready, status: "True" }] }
     };
     const pod0 = hist.history.pools[0]!.pods.find((p) => p.pod === "vllm-sim-0")!;
     assert.ok(Math.max(...pod0.waiting.map(Number)) >= 3, "pod 0's queue is in its history");
-    // The page says plainly that it cannot see requests, and shows load per pod instead.
-    assert.match((await page.locator("[data-requests=not-visible]").textContent()) ?? "", /sees no requests/);
+    // No Envoy admin is given here: the page says plainly that it cannot see the decisions, and shows load per pod.
+    assert.match(
+      (await page.locator("[data-requests=not-visible]").textContent()) ?? "",
+      /cannot see what the picker decided/,
+    );
     assert.ok(
       await page.evaluate(
         "H.t.length > 0 && [...H.pools.values()].every((p) => p.waiting.length === H.t.length && [...p.pods.values()].every((q) => q.running.length === H.t.length))",

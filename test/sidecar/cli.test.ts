@@ -35,3 +35,23 @@ test("epp-sidecar: --metrics-name-filter accepts only true or false, from the fl
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("epp-sidecar: --envoy-admin must be a URL (flag or EPP_ENVOY_ADMIN); --envoy-admin-port needs --envoy-selector", () => {
+  const dir = mkdtempSync(join(tmpdir(), "epp-cli-"));
+  try {
+    const base = ["--manifests", dir, "--envoy", "http://127.0.0.1:1"];
+    const bad = run([...base, "--envoy-admin", "not a url"]);
+    assert.equal(bad.status, 2, bad.stderr);
+    assert.match(bad.stderr, /--envoy-admin: Invalid URL/);
+    const badEnv = run(base, { EPP_ENVOY_ADMIN: "http://127.0.0.1:9901,nope" });
+    assert.equal(badEnv.status, 2, badEnv.stderr);
+    assert.match(badEnv.stderr, /--envoy-admin: Invalid URL/);
+    const noSelector = run([...base, "--envoy-admin-port", "19001"]);
+    assert.equal(noSelector.status, 2, noSelector.stderr);
+    assert.match(noSelector.stderr, /--envoy-admin-port needs --envoy-selector/);
+    const help = run(["--help"]);
+    assert.match(help.stdout, /--envoy-admin [\s\S]*env EPP_ENVOY_ADMIN\n[\s\S]*--envoy-admin-port/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,152 @@
+// What the picker decided, as the Envoys count it: the filter's decision counters read from each Envoy's
+// admin `/stats/prometheus` (the addresses the operator gives with --envoy-admin, or every discovered Envoy
+// pod at --envoy-admin-port). The sidecar never sees a request, so this is the only way the status page can
+// show requests by outcome, picks per endpoint and the traffic split. Each read returns the growth since the
+// previous one, per Envoy and clamped at zero (a restarted Envoy starts its counters again), summed.
+import { parsePrometheusText } from "../collector/prom-parser.ts";
+
+// The filter's names (assembly/metrics.ts REQUESTS, ENDPOINT_PICKS) and labels, as the shipped stats_tags
+// extract them (gateway/stats-tags.ts).
+export const REQUESTS_METRIC = "epp_wasm_requests_total";
+export const PICKS_METRIC = "epp_wasm_endpoint_picks_total";
+const WANTED = new Set([REQUESTS_METRIC, PICKS_METRIC]);
+
+/** The path Envoy's admin serves its stats on in Prometheus text. */
+export const STATS_PATH = "/stats/prometheus";
+
+/** Cumulative (or, from read(), the growth of) decision counters. */
+export interface DecisionCounts {
+  /** `model \t target \t outcome` → requests (summed over objectives). */
+  requests: Map<string, number>;
+  /** `ip:port` → picks. */
+  picks: Map<string, number>;
+}
+
+/** The growth of the counters since the previous read, and how many Envoys answered (0: nothing is known). */
+export interface DecisionGrowth extends DecisionCounts {
+  answered: number;
+  /** Envoys read (answered or not). */
+  envoys: number;
+}
+
+export interface EnvoyReading {
+  url: string;
+  ok: boolean;
+  /** Why the last read failed (null when it worked). */
+  error: string | null;
+  /** When the last read that worked finished (ms since the epoch; null: never). */
+  lastOkAtMs: number | null;
+}
+
+export interface EnvoyStatsOptions {
+  /** Stats URLs (a bare origin gets STATS_PATH). */
+  urls?: string[];
+  timeoutMs?: number;
+  now?: () => number;
+}
+
+export function requestKey(model: string, target: string, outcome: string): string {
+  return `${model}\t${target}\t${outcome}`;
+}
+
+/** A stats URL for `url`: as given when it has a path, else the origin with STATS_PATH. */
+export function statsUrl(url: string): string {
+  const u = new URL(url); // throws with the URL in the message when malformed
+  if (u.pathname === "/" || u.pathname === "") u.pathname = STATS_PATH;
+  return u.toString();
+}
+
+/** The filter's decision counters in one Prometheus page. */
+export function decisionCounts(text: string): DecisionCounts {
+  const { samples } = parsePrometheusText(text, { names: WANTED });
+  const requests = new Map<string, number>();
+  for (const s of samples.get(REQUESTS_METRIC) ?? []) {
+    const k = requestKey(s.labels.model_name ?? "", s.labels.target_model_name ?? "", s.labels.outcome ?? "");
+    requests.set(k, (requests.get(k) ?? 0) + s.value);
+  }
+  const picks = new Map<string, number>();
+  for (const s of samples.get(PICKS_METRIC) ?? []) {
+    const k = s.labels.endpoint ?? "";
+    picks.set(k, (picks.get(k) ?? 0) + s.value);
+  }
+  return { requests, picks };
+}
+
+function growth(into: Map<string, number>, cur: Map<string, number>, prev: Map<string, number>): void {
+  for (const [k, v] of cur) {
+    const d = Math.max(0, v - (prev.get(k) ?? 0));
+    if (d > 0) into.set(k, (into.get(k) ?? 0) + d);
+  }
+}
+
+export class EnvoyStatsReader {
+  private urls: string[] = [];
+  private readonly last = new Map<string, DecisionCounts>();
+  private readonly readings = new Map<string, EnvoyReading>();
+  private readonly timeoutMs: number;
+  private readonly now: () => number;
+
+  constructor(opts: EnvoyStatsOptions = {}) {
+    this.timeoutMs = opts.timeoutMs ?? 800;
+    this.now = opts.now ?? Date.now;
+    this.setUrls(opts.urls ?? []);
+  }
+
+  /** Replaces the Envoys read (discovery calls it as pods come and go); forgets the ones gone. */
+  setUrls(urls: string[]): void {
+    this.urls = [...new Set(urls.map(statsUrl))];
+    for (const k of [...this.last.keys()]) if (!this.urls.includes(k)) this.last.delete(k);
+    for (const k of [...this.readings.keys()]) if (!this.urls.includes(k)) this.readings.delete(k);
+  }
+
+  /** Whether any Envoy admin is configured at all. */
+  configured(): boolean {
+    return this.urls.length > 0;
+  }
+
+  status(): EnvoyReading[] {
+    return this.urls.map(
+      (url) => this.readings.get(url) ?? { url, ok: false, error: "not read yet", lastOkAtMs: null },
+    );
+  }
+
+  /** Reads every Envoy; the growth since each one's previous read, summed (an Envoy's first read is its baseline). */
+  async read(): Promise<DecisionGrowth> {
+    const delta: DecisionGrowth = {
+      requests: new Map(),
+      picks: new Map(),
+      answered: 0,
+      envoys: this.urls.length,
+    };
+    await Promise.all(
+      this.urls.map(async (url) => {
+        let counts: DecisionCounts;
+        try {
+          const res = await fetch(url, { signal: AbortSignal.timeout(this.timeoutMs) });
+          const text = await res.text();
+          if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
+          counts = decisionCounts(text);
+        } catch (err) {
+          const e = err as Error;
+          const cause = (e.cause as Error | undefined)?.message;
+          const prev = this.readings.get(url);
+          this.readings.set(url, {
+            url,
+            ok: false,
+            error: cause ?? e.message,
+            lastOkAtMs: prev?.lastOkAtMs ?? null,
+          });
+          return;
+        }
+        this.readings.set(url, { url, ok: true, error: null, lastOkAtMs: this.now() });
+        delta.answered++;
+        const prev = this.last.get(url);
+        this.last.set(url, counts);
+        if (prev === undefined) return;
+        growth(delta.requests, counts.requests, prev.requests);
+        growth(delta.picks, counts.picks, prev.picks);
+      }),
+    );
+    return delta;
+  }
+}
