@@ -8,6 +8,9 @@ import { isIPv4, isIPv6, hostPort } from "./ip.ts";
 import { Reader } from "./reader.ts";
 import {
   Endpoint,
+  FAIRNESS_GLOBAL_STRICT,
+  FlowBand,
+  FlowControlSpec,
   Model,
   NEVER_SCRAPED,
   NO_PLUGIN,
@@ -43,6 +46,8 @@ const TAG_OBJECTIVES: u32 = 5;
 const TAG_REWRITES: u32 = 6;
 const TAG_SCHEDULER: u32 = 7;
 const TAG_PLUGINS: u32 = 8;
+const TAG_FLOW_CONTROL: u32 = 9;
+const FLOW_BAND_BYTES: u32 = 20;
 const NO_PLUGIN_INDEX: u32 = 0xffff;
 const ENDPOINT_FIXED: u32 = 36;
 
@@ -66,6 +71,7 @@ export enum DecodeError {
   BadRewrite = 15,
   BadScheduler = 16,
   BadPlugins = 17,
+  BadFlowControl = 18,
 }
 
 /** Either a snapshot or an error code with a message for the 400 body and the log. */
@@ -471,6 +477,66 @@ class Decoder {
     return true;
   }
 
+  /** A byte total: f64 on the wire, an integer 0..2^53-1; -1 (with an error latched) otherwise. */
+  byteLimit(r: Reader, what: string): f64 {
+    const v = r.f64();
+    if (r.bad) return 0;
+    if (!isFinite(v) || v < 0 || v > <f64>MAX_SAFE_INTEGER || v != Math.floor(v)) {
+      this.fail(DecodeError.BadFlowControl, "flowControl: " + what + " is not an integer 0..2^53-1");
+      return -1;
+    }
+    return v;
+  }
+
+  limits(r: Reader, out: FlowBand, what: string): bool {
+    out.maxRequests = r.u32();
+    out.maxBytes = this.byteLimit(r, what + ".maxBytes");
+    out.ttlMs = r.u32();
+    if (r.bad) return this.fail(DecodeError.BadFlowControl, "flowControl: truncated");
+    return this.result.error == DecodeError.None;
+  }
+
+  flowControl(r: Reader, out: Snapshot, start: u32, length: u32): bool {
+    const spec = new FlowControlSpec();
+    spec.maxRequests = r.u32();
+    spec.maxBytes = this.byteLimit(r, "maxBytes");
+    spec.defaultTtlMs = r.u32();
+    const fairness = r.u8();
+    if (r.bad) return this.fail(DecodeError.BadFlowControl, "flowControl: truncated");
+    if (this.result.error != DecodeError.None) return false;
+    if (fairness > FAIRNESS_GLOBAL_STRICT)
+      return this.fail(DecodeError.BadFlowControl, "flowControl: unknown fairness " + fairness.toString());
+    spec.fairness = <u8>fairness;
+    if (!this.limits(r, spec.defaultBand, "defaultBand")) return false;
+    const n = r.u8();
+    if (r.bad) return this.fail(DecodeError.BadFlowControl, "flowControl: truncated");
+    if (<u64>n * FLOW_BAND_BYTES > <u64>r.remaining())
+      return this.fail(
+        DecodeError.BadFlowControl,
+        "flowControl: " + n.toString() + " bands exceed the remaining bytes",
+      );
+    const bands = new Array<FlowBand>(n);
+    for (let i: u32 = 0; i < n; i++) {
+      const b = new FlowBand();
+      b.priority = <i32>r.u32();
+      if (i > 0 && b.priority >= unchecked(bands[i - 1]).priority)
+        return this.fail(
+          DecodeError.BadFlowControl,
+          "flowControl: band " +
+            i.toString() +
+            " priority " +
+            b.priority.toString() +
+            " is not below the previous band's",
+        );
+      if (!this.limits(r, b, "band " + i.toString())) return false;
+      unchecked((bands[i] = b));
+    }
+    spec.bands = bands;
+    spec.crc = crc32(r.base + start, length);
+    out.flowControl = spec;
+    return true;
+  }
+
   section(tag: u32, r: Reader, out: Snapshot): bool {
     if (tag == TAG_STRINGS) return this.strings_(r);
     if (tag == TAG_POOL) return this.pool(r, out.pool);
@@ -479,7 +545,8 @@ class Decoder {
     if (tag == TAG_OBJECTIVES) return this.objectives(r, out);
     if (tag == TAG_REWRITES) return this.rewrites(r, out);
     if (tag == TAG_SCHEDULER) return this.scheduler(r, out.scheduler);
-    return this.plugins(r, out, r.pos, r.end - r.pos);
+    if (tag == TAG_PLUGINS) return this.plugins(r, out, r.pos, r.end - r.pos);
+    return this.flowControl(r, out, r.pos, r.end - r.pos);
   }
 
   decode(ptr: usize, len: u32): bool {
@@ -490,8 +557,8 @@ class Decoder {
     const version = h.u16();
     if (version != FORMAT_VERSION && version != FORMAT_VERSION_1)
       return this.fail(DecodeError.BadVersion, "unsupported version " + version.toString());
-    // Version 1 knew no PLUGINS section: a tag 8 there is skipped, as a version-1 reader did.
-    const lastTag: u32 = version == FORMAT_VERSION_1 ? TAG_SCHEDULER : TAG_PLUGINS;
+    // Version 1 knew neither PLUGINS nor FLOW_CONTROL: tags 8 and 9 there are skipped, as a version-1 reader did.
+    const lastTag: u32 = version == FORMAT_VERSION_1 ? TAG_SCHEDULER : TAG_FLOW_CONTROL;
     const headerLength = h.u16();
     const total = h.u32();
     const crc = h.u32();

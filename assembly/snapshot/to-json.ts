@@ -4,6 +4,9 @@
 import {
   CRITICALITY_NAMES,
   ENGINE_NAMES,
+  FAIRNESS_ROUND_ROBIN,
+  FlowBand,
+  FlowControlSpec,
   NEVER_SCRAPED,
   NO_PLUGIN,
   PARAM_BOOL,
@@ -106,6 +109,40 @@ function schedulingJson(s: SchedulingSpec): string {
     pluginIndex(s.saturation) +
     ',"crc":' +
     s.crc.toString() +
+    "}"
+  );
+}
+
+function limitsJson(b: FlowBand): string {
+  return (
+    '"maxRequests":' +
+    b.maxRequests.toString() +
+    ',"maxBytes":' +
+    b.maxBytes.toString() +
+    ',"ttlMs":' +
+    b.ttlMs.toString()
+  );
+}
+
+function flowControlJson(f: FlowControlSpec): string {
+  const bands = new Array<string>(f.bands.length);
+  for (let i = 0; i < bands.length; i++)
+    bands[i] = '{"priority":' + f.bands[i].priority.toString() + "," + limitsJson(f.bands[i]) + "}";
+  return (
+    '{"maxRequests":' +
+    f.maxRequests.toString() +
+    ',"maxBytes":' +
+    f.maxBytes.toString() +
+    ',"defaultTtlMs":' +
+    f.defaultTtlMs.toString() +
+    ',"fairness":' +
+    (f.fairness == FAIRNESS_ROUND_ROBIN ? '"round-robin"' : '"global-strict"') +
+    ',"defaultBand":{' +
+    limitsJson(f.defaultBand) +
+    '},"bands":[' +
+    bands.join(",") +
+    '],"crc":' +
+    f.crc.toString() +
     "}"
   );
 }
@@ -219,5 +256,7 @@ export function snapshotToJson(s: Snapshot): string {
   out += ',"params":{' + params.join(",") + "}}";
   const scheduling = s.scheduling;
   if (scheduling != null) out += ',"scheduling":' + schedulingJson(scheduling);
+  const flowControl = s.flowControl;
+  if (flowControl != null) out += ',"flowControl":' + flowControlJson(flowControl);
   return out + "}";
 }

@@ -6,6 +6,7 @@ import { isIP } from "node:net";
 import {
   CRITICALITIES,
   ENGINES,
+  FAIRNESS_POLICIES,
   HEADER_LENGTH,
   MAX_ADAPTERS,
   MAX_MODEL_TARGETS,
@@ -25,6 +26,9 @@ import {
 import type {
   Criticality,
   DecodedEngine,
+  FlowBand,
+  FlowBandLimits,
+  FlowControlSection,
   PluginParamValue,
   SchedulerConfig,
   SchedulingPlugin,
@@ -128,8 +132,9 @@ export function decodeSnapshot(bytes: Uint8Array): Snapshot {
   let rewrites: SnapshotRewrite[] = [];
   let scheduler: SchedulerConfig = { ...DEFAULT_SCHEDULER, params: {} };
   let scheduling: SchedulingSection | undefined;
-  // Version 1 knew no PLUGINS section: a tag 8 there is skipped, as a version-1 reader did.
-  const lastTag = version === SNAPSHOT_VERSION_1 ? TAG.scheduler : TAG.plugins;
+  let flowControl: FlowControlSection | undefined;
+  // Version 1 knew neither PLUGINS nor FLOW_CONTROL: tags 8 and 9 there are skipped, as a version-1 reader did.
+  const lastTag = version === SNAPSHOT_VERSION_1 ? TAG.scheduler : TAG.flowControl;
   const seen = new Set<number>();
 
   const top = new Reader(view, headerLength, total, "sections");
@@ -155,7 +160,8 @@ export function decodeSnapshot(bytes: Uint8Array): Snapshot {
       else if (tag === TAG.objectives) objectives = readObjectives(r, str);
       else if (tag === TAG.rewrites) rewrites = readRewrites(r, str);
       else if (tag === TAG.scheduler) scheduler = readScheduler(r, str);
-      else scheduling = readPlugins(r, str, bytes.subarray(r.off, r.off + length));
+      else if (tag === TAG.plugins) scheduling = readPlugins(r, str, bytes.subarray(r.off, r.off + length));
+      else flowControl = readFlowControl(r, bytes.subarray(r.off, r.off + length));
     }
     r.done();
   }
@@ -172,6 +178,7 @@ export function decodeSnapshot(bytes: Uint8Array): Snapshot {
     rewrites,
     scheduler,
     ...(scheduling === undefined ? {} : { scheduling }),
+    ...(flowControl === undefined ? {} : { flowControl }),
   };
 }
 
@@ -404,6 +411,40 @@ function readPlugins(r: Reader, str: () => string, payload: Uint8Array): Schedul
   const handler = index(r.u16(), "handler");
   const saturation = index(r.u16(), "saturation");
   return { plugins, profiles, handler, saturation, crc: crc32(payload) };
+}
+
+/** A byte total: f64 on the wire, an integer 0..2^53-1. */
+function readBytes(r: Reader, what: string): number {
+  const v = r.f64();
+  if (!Number.isSafeInteger(v) || v < 0) bad(`flowControl: ${what} ${v} is not an integer 0..2^53-1`);
+  return v;
+}
+
+function readLimits(r: Reader, what: string): FlowBandLimits {
+  const maxRequests = r.u32();
+  const maxBytes = readBytes(r, `${what}.maxBytes`);
+  return { maxRequests, maxBytes, ttlMs: r.u32() };
+}
+
+/** The FLOW_CONTROL section: bands must come sorted by priority, highest first, without repeats. */
+function readFlowControl(r: Reader, payload: Uint8Array): FlowControlSection {
+  const maxRequests = r.u32();
+  const maxBytes = readBytes(r, "maxBytes");
+  const defaultTtlMs = r.u32();
+  const code = r.u8();
+  const fairness = FAIRNESS_POLICIES[code];
+  if (fairness === undefined) bad(`flowControl: unknown fairness ${code}`);
+  const defaultBand = readLimits(r, "defaultBand");
+  const n = r.u8();
+  r.need(20 * n);
+  const bands: FlowBand[] = [];
+  for (let i = 0; i < n; i++) {
+    const priority = r.i32();
+    if (i > 0 && priority >= bands[i - 1]!.priority)
+      bad(`flowControl: band ${i} priority ${priority} after ${bands[i - 1]!.priority} (must be descending)`);
+    bands.push({ priority, ...readLimits(r, `band ${i}`) });
+  }
+  return { maxRequests, maxBytes, defaultTtlMs, fairness, defaultBand, bands, crc: crc32(payload) };
 }
 
 /** JSON form used by golden vectors and /debug/snapshot: generation as a decimal string. */

@@ -10,6 +10,7 @@ import { isIP } from "node:net";
 import {
   CRITICALITIES,
   ENGINES,
+  FAIRNESS_POLICIES,
   HEADER_LENGTH,
   MAX_ADAPTERS,
   MAX_MODEL_TARGETS,
@@ -17,6 +18,7 @@ import {
   MAX_REWRITE_TARGETS,
   MAX_STRING_BYTES,
   MAX_TARGET_PORTS,
+  MAX_FLOW_BANDS,
   NEVER_SCRAPED,
   MAX_PLUGINS,
   MAX_PLUGIN_PARAMS,
@@ -28,7 +30,14 @@ import {
   SNAPSHOT_VERSION,
   TAG,
 } from "./types.ts";
-import type { Criticality, EngineType, SchedulingSection, Snapshot } from "./types.ts";
+import type {
+  Criticality,
+  EngineType,
+  FlowBandLimits,
+  FlowControlSection,
+  SchedulingSection,
+  Snapshot,
+} from "./types.ts";
 
 export class SnapshotEncodeError extends Error {
   override name = "SnapshotEncodeError";
@@ -191,6 +200,8 @@ interface Plan {
   schedulerBytes: number;
   /** PLUGINS payload length, or -1 when the snapshot has no scheduling section. */
   pluginsBytes: number;
+  /** FLOW_CONTROL payload length, or -1 when flow control is off. */
+  flowControlBytes: number;
   kvUsage: Uint16Array;
 }
 
@@ -206,6 +217,7 @@ function plan(s: Snapshot): Plan {
   // PLUGINS is planned (and written) right after STRINGS, so its strings take the first indexes: the
   // section's bytes, and so the CRC the filter rebuilds its profiles on, depend only on the config.
   const pluginsBytes = s.scheduling === undefined ? -1 : planScheduling(s.scheduling, ref);
+  const flowControlBytes = s.flowControl === undefined ? -1 : planFlowControl(s.flowControl);
 
   const pool = s.pool;
   if (pool === null || typeof pool !== "object") fail("pool", "missing");
@@ -345,6 +357,7 @@ function plan(s: Snapshot): Plan {
     rewritesBytes,
     schedulerBytes,
     pluginsBytes,
+    flowControlBytes,
     kvUsage,
   };
 }
@@ -396,6 +409,44 @@ function planScheduling(sch: SchedulingSection, ref: (v: unknown, path: string) 
   checkIndex(sch.handler, plugins.length, "scheduling.handler", true);
   checkIndex(sch.saturation, plugins.length, "scheduling.saturation", true);
   return bytes + 4;
+}
+
+const fairnessCode = new Map<string, number>(FAIRNESS_POLICIES.map((f, i) => [f, i]));
+const FLOW_FIXED = 34;
+const FLOW_BAND = 20;
+
+function checkLimits(b: FlowBandLimits, path: string): void {
+  if (b === null || typeof b !== "object") fail(path, "expected an object");
+  checkUint(b.maxRequests, 0xffffffff, `${path}.maxRequests`);
+  checkUint(b.maxBytes, Number.MAX_SAFE_INTEGER, `${path}.maxBytes`);
+  checkUint(b.ttlMs, 0xffffffff, `${path}.ttlMs`);
+}
+
+/** Validates the FLOW_CONTROL section: limits in range, bands sorted by priority (highest first), unique. */
+function planFlowControl(fc: FlowControlSection): number {
+  if (fc === null || typeof fc !== "object") fail("flowControl", "expected an object");
+  checkUint(fc.maxRequests, 0xffffffff, "flowControl.maxRequests");
+  checkUint(fc.maxBytes, Number.MAX_SAFE_INTEGER, "flowControl.maxBytes");
+  checkUint(fc.defaultTtlMs, 0xffffffff, "flowControl.defaultTtlMs");
+  if (!fairnessCode.has(fc.fairness))
+    fail(
+      "flowControl.fairness",
+      `expected one of ${FAIRNESS_POLICIES.join(", ")}, got ${String(fc.fairness)}`,
+    );
+  checkLimits(fc.defaultBand, "flowControl.defaultBand");
+  const bands = checkArray(fc.bands, "flowControl.bands", MAX_FLOW_BANDS);
+  bands.forEach((b, i) => {
+    const at = `flowControl.bands[${i}]`;
+    checkLimits(b, at);
+    if (!Number.isInteger(b.priority) || b.priority < -0x80000000 || b.priority > 0x7fffffff)
+      fail(`${at}.priority`, `expected an i32, got ${String(b.priority)}`);
+    if (i > 0 && b.priority >= bands[i - 1]!.priority)
+      fail(
+        `${at}.priority`,
+        `bands must be sorted by priority, highest first, without repeats (${b.priority} after ${bands[i - 1]!.priority})`,
+      );
+  });
+  return FLOW_FIXED + FLOW_BAND * bands.length;
 }
 
 /** Little-endian cursor over the output buffer. */
@@ -479,6 +530,24 @@ function writeScheduling(w: Writer, sch: SchedulingSection, length: number): voi
   w.u16(sch.saturation ?? NO_PLUGIN_INDEX);
 }
 
+function writeFlowControl(w: Writer, fc: FlowControlSection, length: number): void {
+  w.section(TAG.flowControl, length);
+  w.u32(fc.maxRequests);
+  w.f64(fc.maxBytes);
+  w.u32(fc.defaultTtlMs);
+  w.u8(fairnessCode.get(fc.fairness)!);
+  w.u32(fc.defaultBand.maxRequests);
+  w.f64(fc.defaultBand.maxBytes);
+  w.u32(fc.defaultBand.ttlMs);
+  w.u8(fc.bands.length);
+  for (const b of fc.bands) {
+    w.i32(b.priority);
+    w.u32(b.maxRequests);
+    w.f64(b.maxBytes);
+    w.u32(b.ttlMs);
+  }
+}
+
 /** Encodes `s`; pass the same `cache` for successive snapshots of one pool to reuse its string table. */
 export function encodeSnapshot(s: Snapshot, cache?: EncoderCache): Uint8Array {
   const p = plan(s);
@@ -486,6 +555,7 @@ export function encodeSnapshot(s: Snapshot, cache?: EncoderCache): Uint8Array {
     HEADER_LENGTH +
     7 * SECTION_HEADER +
     (p.pluginsBytes < 0 ? 0 : SECTION_HEADER + p.pluginsBytes) +
+    (p.flowControlBytes < 0 ? 0 : SECTION_HEADER + p.flowControlBytes) +
     p.strings.payloadBytes +
     p.poolBytes +
     p.endpointsBytes +
@@ -525,6 +595,7 @@ export function encodeSnapshot(s: Snapshot, cache?: EncoderCache): Uint8Array {
   }
 
   if (s.scheduling !== undefined) writeScheduling(w, s.scheduling, p.pluginsBytes);
+  if (s.flowControl !== undefined) writeFlowControl(w, s.flowControl, p.flowControlBytes);
 
   const pool = s.pool;
   w.section(TAG.pool, p.poolBytes);

@@ -110,6 +110,40 @@ export interface SchedulingSection {
   crc?: number;
 }
 
+/** Fairness inside a band: rotate over fairness ids (FCFS per id), or one FIFO across all ids. */
+export type FairnessPolicy = "round-robin" | "global-strict";
+
+/** One band's limits; 0 = no limit (ttlMs 0 = the section's defaultTtlMs). */
+export interface FlowBandLimits {
+  /** u32. */
+  maxRequests: number;
+  /** An integer 0..2^53-1 (f64 on the wire). */
+  maxBytes: number;
+  /** u32. */
+  ttlMs: number;
+}
+
+export interface FlowBand extends FlowBandLimits {
+  /** i32: requests whose objective has this priority queue here. */
+  priority: number;
+}
+
+/** The FLOW_CONTROL section (tag 9): present only when the config turns flow control on. */
+export interface FlowControlSection {
+  /** Pool-wide limits; 0 = none. */
+  maxRequests: number;
+  maxBytes: number;
+  /** TTL for bands that give none; 0 = no TTL. */
+  defaultTtlMs: number;
+  fairness: FairnessPolicy;
+  /** Limits for priorities no band names. */
+  defaultBand: FlowBandLimits;
+  /** Sorted by priority, highest first; priorities unique; at most 255. */
+  bands: FlowBand[];
+  /** Decoders only: CRC-32 of the section payload (the encoder ignores it). */
+  crc?: number;
+}
+
 export interface Snapshot {
   generation: bigint;
   createdAtMs: number;
@@ -121,6 +155,8 @@ export interface Snapshot {
   scheduler: SchedulerConfig;
   /** The PLUGINS section; absent = none (the filter's built-in default config). */
   scheduling?: SchedulingSection;
+  /** The FLOW_CONTROL section; absent = flow control off. */
+  flowControl?: FlowControlSection;
 }
 
 /** Wire constants shared by encoder and decoder. */
@@ -146,6 +182,7 @@ export const TAG = {
   rewrites: 6,
   scheduler: 7,
   plugins: 8,
+  flowControl: 9,
 } as const;
 
 /** PLUGINS section: parameter kinds and the "no plugin" index. */
@@ -155,6 +192,10 @@ export const MAX_PLUGINS = 0xfffe;
 export const MAX_PLUGIN_PARAMS = 255;
 export const MAX_PROFILES = 255;
 export const MAX_PROFILE_ENTRIES = 255;
+
+/** FLOW_CONTROL section: fairness codes (index = wire byte) and the band limit (u8 count). */
+export const FAIRNESS_POLICIES: readonly FairnessPolicy[] = ["round-robin", "global-strict"];
+export const MAX_FLOW_BANDS = 255;
 
 export const ENGINES: readonly EngineType[] = ["vllm", "sglang", "trtllm-serve", "triton-trtllm"];
 export const CRITICALITIES: readonly Criticality[] = ["Unset", "Critical", "Standard", "Sheddable"];
@@ -167,4 +208,11 @@ export const DEFAULT_SCHEDULER: Readonly<SchedulerConfig> = Object.freeze({
   kvThreshold: 0.8,
   metricsStalenessMs: 200,
   params: {},
+});
+
+/** Upstream's per-band limits when a config names none (GIE flow control: 5,000 requests, 1 GiB), no TTL. */
+export const DEFAULT_FLOW_BAND: Readonly<FlowBandLimits> = Object.freeze({
+  maxRequests: 5000,
+  maxBytes: 2 ** 30,
+  ttlMs: 0,
 });

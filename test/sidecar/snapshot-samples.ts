@@ -321,8 +321,28 @@ export function pluginsSnapshot(): Snapshot {
   return s;
 }
 
+/** Flow control on (FLOW_CONTROL section): three bands, one with its own TTL, global-strict fairness. */
+export function flowControlSnapshot(): Snapshot {
+  const s = pluginsSnapshot();
+  s.pool.name = "with-flow-control";
+  s.flowControl = {
+    maxRequests: 20000,
+    maxBytes: 10 * 2 ** 30,
+    defaultTtlMs: 30000,
+    fairness: "global-strict",
+    defaultBand: { maxRequests: 5000, maxBytes: 2 ** 30, ttlMs: 0 },
+    bands: [
+      { priority: 100, maxRequests: 1000, maxBytes: 2 ** 30, ttlMs: 60000 },
+      { priority: 0, maxRequests: 5000, maxBytes: 2 ** 30, ttlMs: 0 },
+      { priority: -10, maxRequests: 0, maxBytes: 0, ttlMs: 5000 },
+    ],
+  };
+  return s;
+}
+
 export const GOLDEN_CASES: Record<string, () => Snapshot> = {
   plugins: pluginsSnapshot,
+  "flow-control": flowControlSnapshot,
   minimal: minimalSnapshot,
   realistic: realisticSnapshot,
   ipv6: ipv6Snapshot,

@@ -7,6 +7,7 @@ import { decodeSnapshot, snapshotFromJson, SnapshotDecodeError } from "../../sid
 import { GenerationClock } from "../../sidecar/snapshot/generation.ts";
 import type { Snapshot } from "../../sidecar/snapshot/types.ts";
 import {
+  flowControlSnapshot,
   GOLDEN_CASES,
   largeSnapshot,
   minimalSnapshot,
@@ -203,6 +204,63 @@ test("encoder validates its input with errors that name the field", () => {
   ];
   for (const [name, mutate, re] of cases) {
     const s = realisticSnapshot();
+    mutate(s);
+    assert.throws(
+      () => encodeSnapshot(s),
+      (e: unknown) => e instanceof SnapshotEncodeError && re.test(e.message),
+      name,
+    );
+  }
+});
+
+test("encoder: FLOW_CONTROL is written only when set, and its values are validated by field", () => {
+  const tags = (b: Uint8Array): number[] => {
+    const buf = Buffer.from(b);
+    const out: number[] = [];
+    for (let off = 32; off < buf.length; off += 8 + buf.readUInt32LE(off + 4))
+      out.push(buf.readUInt16LE(off));
+    return out;
+  };
+  assert.ok(!tags(encodeSnapshot(realisticSnapshot())).includes(9));
+  assert.equal(tags(encodeSnapshot(flowControlSnapshot())).filter((t) => t === 9).length, 1);
+  const cases: [string, (s: Snapshot) => void, RegExp][] = [
+    ["fractional maxBytes", (s) => (s.flowControl!.maxBytes = 1.5), /flowControl\.maxBytes/],
+    ["NaN maxBytes", (s) => (s.flowControl!.maxBytes = NaN), /flowControl\.maxBytes/],
+    ["maxBytes 2^53", (s) => (s.flowControl!.maxBytes = 2 ** 53), /flowControl\.maxBytes/],
+    ["maxRequests > u32", (s) => (s.flowControl!.maxRequests = 2 ** 32), /flowControl\.maxRequests/],
+    ["negative TTL", (s) => (s.flowControl!.defaultTtlMs = -1), /flowControl\.defaultTtlMs/],
+    [
+      "unknown fairness",
+      (s) => ((s.flowControl as { fairness: string }).fairness = "fifo"),
+      /flowControl\.fairness/,
+    ],
+    [
+      "bad default band",
+      (s) => (s.flowControl!.defaultBand.maxBytes = Infinity),
+      /flowControl\.defaultBand\.maxBytes/,
+    ],
+    ["band ttl", (s) => (s.flowControl!.bands[1]!.ttlMs = 0.5), /flowControl\.bands\[1\]\.ttlMs/],
+    ["priority not i32", (s) => (s.flowControl!.bands[0]!.priority = 2 ** 31), /bands\[0\]\.priority/],
+    ["bands ascending", (s) => s.flowControl!.bands.reverse(), /bands\[1\]\.priority.*highest first/],
+    [
+      "repeated priority",
+      (s) => (s.flowControl!.bands[1]!.priority = 100),
+      /bands\[1\]\.priority.*without repeats/,
+    ],
+    [
+      "256 bands",
+      (s) =>
+        (s.flowControl!.bands = Array.from({ length: 256 }, (_, i) => ({
+          priority: -i,
+          maxRequests: 0,
+          maxBytes: 0,
+          ttlMs: 0,
+        }))),
+      /flowControl\.bands/,
+    ],
+  ];
+  for (const [name, mutate, re] of cases) {
+    const s = flowControlSnapshot();
     mutate(s);
     assert.throws(
       () => encodeSnapshot(s),
