@@ -1,13 +1,7 @@
 // Unit tests of flow control's queue: bands in priority order, round-robin over fairness ids with FCFS
 // per id (or one FIFO), limits per band and in total, TTL order, and removal from anywhere — plus a
 // seeded run of random operations checking the counts against a plain model.
-import {
-  ENQUEUED,
-  FlowQueue,
-  FULL_BAND,
-  FULL_TOTAL,
-  ALREADY_QUEUED,
-} from "../flow-control/queue";
+import { ENQUEUED, FlowQueue, FULL_BAND, FULL_TOTAL, ALREADY_QUEUED } from "../flow-control/queue";
 import { FAIRNESS_GLOBAL_STRICT, FlowBand, FlowControlSpec } from "../snapshot/types";
 
 function spec(): FlowControlSpec {

@@ -5,7 +5,16 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { loadFilterPlugin } from "../support/filter-plugin.ts";
-import type { HeaderList, HttpStream, LocalReply, VirtualClock, WasmPlugin } from "../../host/index.ts";
+import type {
+  EnvoyProcess,
+  HeaderList,
+  HttpStream,
+  LocalReply,
+  VirtualClock,
+  WasmPlugin,
+} from "../../host/index.ts";
+import { renderPrometheus } from "../../host/prometheus.ts";
+import { statsConfig } from "../../gateway/stats-tags.ts";
 import { snapshotBytesWith } from "../support/snapshot-fixture.ts";
 import type { SnapshotFixture } from "../support/snapshot-fixture.ts";
 
@@ -27,6 +36,7 @@ export class Harness {
   constructor(
     readonly plugin: WasmPlugin,
     readonly clock: VirtualClock,
+    readonly proc: EnvoyProcess,
   ) {}
 
   /** Pushes a snapshot (next generation) through the control path; 204 expected. */
@@ -119,11 +129,11 @@ export function pool(waiting: [number, number], extra: SnapshotFixture = {}): Sn
 }
 
 export async function harness(workers = 1, config: Record<string, unknown> = {}): Promise<Harness> {
-  const { plugin, clock } = await loadFilterPlugin(
+  const { plugin, clock, proc } = await loadFilterPlugin(
     { controlToken: TOKEN, staleAfterMs: 0, randomSeed: 1, ...config },
     workers,
   );
-  return new Harness(plugin, clock);
+  return new Harness(plugin, clock, proc);
 }
 
 const SATURATED: [number, number] = [9, 9];
@@ -151,7 +161,10 @@ test("a saturated pool holds the request: no reply, nothing upstream; room dispa
   assert.equal(a.reply, undefined);
   assert.equal(header(a.forwarded, DEST), "10.0.0.1:8000");
   // The body that waited in Envoy follows the headers, whole.
-  assert.equal(Buffer.concat(a.upstream).toString(), JSON.stringify({ model: "m", messages: [{ role: "user", content: "a" }] }));
+  assert.equal(
+    Buffer.concat(a.upstream).toString(),
+    JSON.stringify({ model: "m", messages: [{ role: "user", content: "a" }] }),
+  );
   t.finish(a);
 });
 
@@ -236,7 +249,10 @@ test("past the TTL: 429 for a sheddable request, 503 otherwise, with Retry-After
 
 test("a band's limit: the request beyond it is refused at once (503, or 429 when sheddable)", async () => {
   const t = await harness();
-  const fc = { bands: [{ priority: 0, maxRequests: 1, maxBytes: 0, ttlMs: 0 }], defaultBand: { maxRequests: 1, maxBytes: 0, ttlMs: 0 } };
+  const fc = {
+    bands: [{ priority: 0, maxRequests: 1, maxBytes: 0, ttlMs: 0 }],
+    defaultBand: { maxRequests: 1, maxBytes: 0, ttlMs: 0 },
+  };
   t.push(pool(SATURATED, { flowControl: fc }));
   const a = t.send("a");
   const b = t.send("b");
@@ -305,7 +321,8 @@ test("N worker VMs share the room: a snapshot with room for 3 dispatches 3 in al
   const t = await harness(workers);
   t.push(pool(SATURATED));
   const held: Held[] = [];
-  for (let w = 0; w < workers; w++) for (let k = 0; k < 5; k++) held.push(t.send(`w${w}-${k}`, { worker: w }));
+  for (let w = 0; w < workers; w++)
+    for (let k = 0; k < 5; k++) held.push(t.send(`w${w}-${k}`, { worker: w }));
   t.tick(20);
   assert.equal(held.filter((h) => h.forwarded).length, 0);
   t.push(pool([3, 9])); // room = 6 − 3 = 3
@@ -314,4 +331,42 @@ test("N worker VMs share the room: a snapshot with room for 3 dispatches 3 in al
   t.push(pool([4, 9])); // a new snapshot: room 2, counted afresh
   t.tick(50);
   assert.equal(held.filter((h) => h.forwarded).length, 5);
+});
+
+test("metrics: queue size and bytes by band across workers, outcomes by band, queue time, pool saturation", async () => {
+  const t = await harness(2);
+  t.push(pool(SATURATED, { flowControl: { defaultTtlMs: 100 } }));
+  const a = t.send("a", { objective: "critical", worker: 0 });
+  t.send("b", { worker: 1 });
+  const c = t.send("c", { worker: 1 });
+  const text = () => renderPrometheus(t.proc.metrics, statsConfig());
+  const value = (name: string, labels: string) =>
+    Number(text().match(new RegExp(`^${name}\\{${labels}\\} (\\d+)$`, "m"))?.[1]);
+  assert.equal(value("inference_extension_flow_control_queue_size", 'priority="0"'), 2);
+  assert.equal(value("inference_extension_flow_control_queue_size", 'priority="1"'), 1);
+  assert.ok(value("inference_extension_flow_control_queue_bytes", 'priority="0"') > 0);
+  assert.match(text(), /^inference_extension_flow_control_pool_saturation(\{\})? 1$/m);
+  c.stream.destroy();
+  t.push(pool(ROOM_ONE, { flowControl: { defaultTtlMs: 100 } }));
+  t.tick();
+  assert.ok(a.forwarded);
+  t.tick(200);
+  assert.equal(value("inference_extension_flow_control_queue_size", 'priority="0"'), 0);
+  assert.equal(value("inference_extension_flow_control_queue_bytes", 'priority="0"'), 0);
+  for (const [p, outcome, n] of [
+    ["1", "queued", 1],
+    ["1", "dispatched", 1],
+    ["0", "queued", 2],
+    ["0", "cancelled", 1],
+    ["0", "expired", 1],
+  ] as const)
+    assert.equal(
+      value("epp_wasm_flow_control_requests_total", `outcome="${outcome}",priority="${p}"`),
+      n,
+      `${p} ${outcome}`,
+    );
+  assert.match(
+    text(),
+    /^inference_extension_flow_control_request_queue_duration_milliseconds_count\{priority="0"\} 1$/m,
+  );
 });
