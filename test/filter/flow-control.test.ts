@@ -370,3 +370,130 @@ test("metrics: queue size and bytes by band across workers, outcomes by band, qu
     /^inference_extension_flow_control_request_queue_duration_milliseconds_count\{priority="0"\} 1$/m,
   );
 });
+
+/** xorshift32: the fuzz test's seeded source. */
+function rng(seed: number): () => number {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x / 0x100000000;
+  };
+}
+
+test("fuzz: random arrivals, split bodies, disconnects, snapshots, ticks and completions over 3 workers never trap; every stream ends once", async () => {
+  const workers = 3;
+  for (const seed of [1, 2, 3]) {
+    const t = await harness(workers);
+    const r = rng(seed);
+    const pick = <T>(a: readonly T[]): T => a[Math.floor(r() * a.length)]!;
+    const all: Held[] = [];
+    const outcomes = new Map<Held, number>();
+    const pending: { h: Held; rest: Uint8Array }[] = [];
+    const snapshot = (): SnapshotFixture => {
+      const gone = r() < 0.05;
+      const fc =
+        r() < 0.1
+          ? undefined
+          : {
+              fairness: pick(["round-robin", "global-strict"] as const),
+              maxRequests: pick([0, 5, 20]),
+              maxBytes: pick([0, 2000, 20000]),
+              defaultTtlMs: pick([0, 30, 200]),
+              defaultBand: { maxRequests: pick([0, 3, 10]), maxBytes: pick([0, 5000]), ttlMs: pick([0, 50]) },
+              bands:
+                r() < 0.5
+                  ? []
+                  : [{ priority: 1, maxRequests: pick([0, 2]), maxBytes: 0, ttlMs: pick([0, 20]) }],
+            };
+      return {
+        endpoints: gone
+          ? []
+          : [
+              { address: "10.0.0.1", waiting: Math.floor(r() * 10), ready: r() > 0.05 },
+              { address: "10.0.0.2", waiting: Math.floor(r() * 10) },
+            ],
+        objectives: OBJECTIVES,
+        ...(fc === undefined ? {} : { flowControl: fc }),
+      };
+    };
+    t.push(snapshot());
+    for (let step = 0; step < 600; step++) {
+      const op = r();
+      if (op < 0.35) {
+        const name = `s${seed}-${step}`;
+        const h = t.open(name, Math.floor(r() * workers));
+        const body = enc.encode(
+          JSON.stringify({
+            model: "m",
+            messages: [{ role: "user", content: "x".repeat(Math.floor(r() * 1500)) }],
+          }),
+        );
+        const headers: HeaderList = [
+          [":method", "POST"],
+          [":path", "/v1/chat/completions"],
+          [":authority", "gw"],
+          [":scheme", "http"],
+          ["content-length", String(body.length)],
+          ["x-gateway-inference-objective", pick(["critical", "standard", "sheddable", "nope"])],
+          ["x-gateway-inference-fairness-id", pick(["a", "b", "c"])],
+        ];
+        h.stream.decodeHeaders(headers, false);
+        const cut = r() < 0.3 ? Math.floor(body.length / 2) : body.length;
+        h.stream.decodeData(body.subarray(0, cut), cut === body.length);
+        if (cut < body.length) pending.push({ h, rest: body.subarray(cut) });
+        all.push(h);
+      } else if (op < 0.45 && pending.length > 0) {
+        const { h, rest } = pending.splice(Math.floor(r() * pending.length), 1)[0]!;
+        if (!h.ended) h.stream.decodeData(rest, true);
+      } else if (op < 0.55) {
+        const open = all.filter((h) => !h.ended);
+        if (open.length > 0) {
+          const h = pick(open);
+          h.ended = true;
+          h.stream.destroy(); // a client that leaves (or a request that finished)
+        }
+      } else if (op < 0.7) {
+        const done = all.filter((h) => !h.ended && (h.forwarded || h.reply));
+        if (done.length > 0) t.finish(pick(done));
+      } else if (op < 0.78) {
+        t.push(snapshot());
+      } else {
+        t.tick(1 + Math.floor(r() * 30));
+      }
+    }
+    // Drain: flow control off and room everywhere; every request still open must now be answered or sent.
+    for (const { h, rest } of pending) if (!h.ended) h.stream.decodeData(rest, true);
+    t.push({ endpoints: [{ address: "10.0.0.1" }, { address: "10.0.0.2" }], objectives: OBJECTIVES });
+    t.tick(50);
+    for (const h of all) {
+      outcomes.set(h, (h.forwarded ? 1 : 0) + (h.reply ? 1 : 0));
+      assert.notEqual(h.reply?.details, "wasm_fail_stream", `${h.name}: the VM trapped`);
+      if (!h.ended) assert.equal(outcomes.get(h), 1, `${h.name} ended ${outcomes.get(h)} times`);
+      else assert.ok(outcomes.get(h)! <= 1, `${h.name} ended twice`);
+      t.finish(h);
+    }
+    const vms = (t.plugin as unknown as { vms: { failed: boolean }[] }).vms;
+    assert.ok(
+      vms.every((vm) => !vm.failed),
+      "no worker VM failed",
+    );
+    const text = renderPrometheus(t.proc.metrics, statsConfig());
+    // The run went through the queue's paths, not around them.
+    for (const outcome of ["queued", "dispatched", "expired", "rejected", "cancelled"]) {
+      const n = [
+        ...text.matchAll(
+          new RegExp(`^epp_wasm_flow_control_requests_total\\{outcome="${outcome}",[^}]*\\} (\\d+)$`, "gm"),
+        ),
+      ]
+        .map((m) => Number(m[1]))
+        .reduce((x, y) => x + y, 0);
+      assert.ok(n > 0, `seed ${seed}: no ${outcome}`);
+    }
+    for (const m of text.matchAll(/^inference_extension_flow_control_queue_(size|bytes)\{[^}]*\} (-?\d+)$/gm))
+      assert.equal(Number(m[2]), 0, `seed ${seed}: ${m[0]}`);
+  }
+});
