@@ -11,6 +11,8 @@ export const DECIDE_ROUTE: i32 = 1;
 export const DECIDE_REPLY: i32 = 2;
 /** Let the request through untouched (the pool's failure mode is FailOpen). */
 export const DECIDE_PASS: i32 = 3;
+/** Flow control: the pool has no room; hold the stream in the queue (any rewrite is carried out now). */
+export const DECIDE_QUEUE: i32 = 4;
 
 export class Decision {
   kind: i32 = DECIDE_WAIT;
@@ -30,6 +32,11 @@ export class Decision {
   /** Headers the scheduler's plugins want on the response (session affinity's token). */
   responseNames: string[] = [];
   responseValues: string[] = [];
+
+  // DECIDE_QUEUE
+  /** The request's priority (its band) and fairness id. */
+  priority: i32 = 0;
+  fairnessId: string = "";
 
   // Metric labels and figures (metrics.ts); set by the director when it knows them.
   /** The body's `model` as requested, or null (no body read). */
@@ -62,6 +69,8 @@ export class Decision {
     this.contentLength = -1;
     this.responseNames.length = 0;
     this.responseValues.length = 0;
+    this.priority = 0;
+    this.fairnessId = "";
     this.modelName = null;
     this.targetName = null;
     this.objective = "";
@@ -79,6 +88,13 @@ export class Decision {
     this.kind = DECIDE_ROUTE;
     this.destinations = destinations;
     this.served = served;
+  }
+
+  /** Hold in the flow-control queue. */
+  hold(priority: i32, fairnessId: string): void {
+    this.kind = DECIDE_QUEUE;
+    this.priority = priority;
+    this.fairnessId = fairnessId;
   }
 
   pass(): void {

@@ -16,6 +16,10 @@ import {
   clearRouteCache,
   DATA_CONTINUE,
   DATA_STOP_AND_BUFFER,
+  DATA_STOP_AND_WATERMARK,
+  continueRequest,
+  setEffectiveContext,
+  WASM_OK,
   HEADERS_CONTINUE,
   HEADERS_STOP,
   sendLocalReply,
@@ -36,16 +40,36 @@ import {
 } from "./abi/host.ts";
 import { parseConfig, STALE_FAIL, tokensFromEnv } from "./config.ts";
 import { controlBody, controlHeaders, pathWithoutQuery } from "./control.ts";
-import { DESTINATION_HEADER } from "./pick.ts";
-import { duplicateModel, MODEL_HEADER, routeBodyPrefix, routeUnparsed } from "./inference-request.ts";
-import { Decision, DECIDE_PASS, DECIDE_REPLY, DECIDE_ROUTE, DECIDE_WAIT } from "./decision.ts";
+import { DESTINATION_HEADER, pick } from "./pick.ts";
+import {
+  duplicateModel,
+  lastRequest,
+  MODEL_HEADER,
+  routeBodyPrefix,
+  routeUnparsed,
+} from "./inference-request.ts";
+import { Decision, DECIDE_PASS, DECIDE_QUEUE, DECIDE_REPLY, DECIDE_ROUTE, DECIDE_WAIT } from "./decision.ts";
+import { RequestInfo } from "./scheduling/types.ts";
+import { copyRequest } from "./flow-control/held.ts";
+import { FLOW_TICK_MS } from "./flow-control/flow.ts";
+import { ENQUEUED, FULL_TOTAL } from "./flow-control/queue.ts";
+import {
+  FLOW_CANCELLED,
+  FLOW_DISPATCHED,
+  FLOW_EXPIRED,
+  FLOW_REJECTED,
+  noteLeft,
+  notePoolSaturation,
+  noteQueued,
+  noteRefused,
+} from "./flow-control/metrics.ts";
 import { informationalHeaderValue } from "./request/header-value.ts";
 import { ModelKeyWatch } from "./request/model-key-watch.ts";
 import { Dispatch, finishDispatch } from "./inflight.ts";
 import { kindFromPath, KIND_AUTO } from "./request/prompt.ts";
 import { jsonString } from "./snapshot/to-json.ts";
 import { activate, config, configurePlugin, forgetPlugin, Plugin, plugin, pluginOf } from "./plugins.ts";
-import { releaseLease } from "./pull.ts";
+import { pullTick, releaseLease } from "./pull.ts";
 import { noteOutcome } from "./outcome.ts";
 import { beginDecision, countDecision, forgetPool } from "./metrics.ts";
 
@@ -72,7 +96,17 @@ class Stream {
   /** `upstream.address` when the response headers passed (the last attempt's host). */
   served: string | null = null;
   dispatch: Dispatch = new Dispatch();
-  constructor(readonly plugin: Plugin) {}
+  /** Flow control: waiting in the plugin's queue, stopped (the tick dispatches or answers it). */
+  held: bool = false;
+  /** What the dispatch schedules with, and the metric labels of the held decision. */
+  heldReq: RequestInfo | null = null;
+  heldModel: string | null = null;
+  heldTarget: string | null = null;
+  heldObjective: string = "";
+  constructor(
+    readonly plugin: Plugin,
+    readonly id: u32,
+  ) {}
 }
 
 const streams = new Map<u32, Stream>();
@@ -129,7 +163,7 @@ export function onContextCreate(id: u32, rootId: u32): void {
   if (rootId == 0) return;
   const p = pluginOf(rootId);
   // A root that was never configured has no plugin: its streams pass through untouched.
-  if (p != null) streams.set(id, new Stream(p));
+  if (p != null) streams.set(id, new Stream(p, id));
 }
 
 /** The one Decision of this VM: the director fills it, apply() carries it out. */
@@ -154,7 +188,8 @@ function tooLarge(s: Stream): void {
  */
 function apply(s: Stream): bool {
   const d = decision;
-  if (d.decided && !d.probe) countDecision(d);
+  // A hold is not an outcome: the request is counted when it is dispatched or answered.
+  if (d.decided && !d.probe && d.kind != DECIDE_QUEUE) countDecision(d);
   if (d.kind == DECIDE_REPLY) {
     s.buffering = false;
     d.replyNames.push("content-type");
@@ -166,6 +201,7 @@ function apply(s: Stream): bool {
     s.buffering = false;
     return true;
   }
+  if (d.kind == DECIDE_QUEUE) return hold(s);
   if (d.kind != DECIDE_ROUTE) return false;
   s.buffering = false;
   s.picked = d.served;
@@ -181,6 +217,244 @@ function apply(s: Stream): bool {
   }
   clearRouteCache();
   return true;
+}
+
+// ---- Flow control (issue 22): hold, dispatch from the root's tick, exits ----
+
+/**
+ * Holds the stream in its plugin's queue: any rewrite of the body's head is carried out now (the body
+ * buffer is reachable only from this stream's own callbacks), the destination waits for the dispatch.
+ * A request past a limit is answered at once. Always false: the stream stays stopped.
+ */
+function hold(s: Stream): bool {
+  const d = decision;
+  s.buffering = false;
+  const head = d.head;
+  if (head != null) setBufferBytes(BUFFER_REQUEST_BODY, 0, <u32>d.headEnd, head);
+  if (d.contentLength >= 0) replaceHeader(HeaderMap.Request, "content-length", d.contentLength.toString());
+  const target = d.targetModel;
+  if (target != null) replaceHeader(HeaderMap.Request, MODEL_HEADER, informationalHeaderValue(target));
+  const flow = plugin.flow;
+  const bytes = heldBytes();
+  const why = flow.queue.enqueue(s.id, d.priority, d.fairnessId, bytes, nowNanos() / 1_000_000);
+  if (why != ENQUEUED) {
+    const priority = d.priority;
+    noteRefused(priority);
+    keepLabels(s);
+    decision.reset();
+    restoreLabels(s);
+    exitReply(
+      priority,
+      why == FULL_TOTAL
+        ? "the flow-control queue is full; retry later"
+        : "the flow-control queue of this request's priority band is full; retry later",
+      "queue_full",
+    );
+    return apply(s);
+  }
+  noteQueued(d.priority, bytes);
+  keepLabels(s);
+  s.held = true;
+  s.heldReq = copyRequest(lastRequest());
+  if (!flow.ticking) {
+    flow.ticking = true;
+    setTickPeriod(config.pullEnabled() ? min(FLOW_TICK_MS, config.pullIntervalMs) : FLOW_TICK_MS);
+  }
+  return false;
+}
+
+function keepLabels(s: Stream): void {
+  s.heldModel = decision.modelName;
+  s.heldTarget = decision.targetName;
+  s.heldObjective = decision.objective;
+}
+
+function restoreLabels(s: Stream): void {
+  decision.modelName = s.heldModel;
+  decision.targetName = s.heldTarget;
+  decision.objective = s.heldObjective;
+}
+
+/** The bytes a held request keeps in Envoy: its announced length, else what has been buffered. */
+function heldBytes(): f64 {
+  const v = getHeader(HeaderMap.Request, "content-length");
+  if (v != null && v.length > 0) {
+    const n = I64.parseInt(v);
+    if (n > 0) return <f64>n;
+  }
+  const size = bufferLength(BUFFER_REQUEST_BODY);
+  return size > 0 ? <f64>size : 0;
+}
+
+/** TTL, limit or lost pool: 429 for a sheddable request, 503 otherwise, with Retry-After. */
+function exitReply(priority: i32, message: string, code: string): void {
+  const shed = priority < 0;
+  decision.error(shed ? 429 : 503, message, shed ? "rate_limit_exceeded" : "service_unavailable", code);
+  decision.withHeader("retry-after", "1");
+}
+
+const EXIT_EXPIRED: i32 = 0;
+const EXIT_NO_POOL: i32 = 1;
+
+/**
+ * Takes queue item `i` of the active plugin out with its outcome (FLOW_*): the band's count and the
+ * metrics. False when `i` is not queued.
+ */
+function leave(i: i32, outcome: i32): bool {
+  const q = plugin.flow.queue;
+  const b = q.bandOf(i);
+  const priority = q.priorityOf(i);
+  const bytes = q.bytesOf(i);
+  const at = q.enqueuedAt(i);
+  if (!q.remove(i, outcome == FLOW_DISPATCHED)) return false;
+  if (b >= 0 && b < q.bands.length) {
+    const band = unchecked(q.bands[b]);
+    if (outcome == FLOW_DISPATCHED) band.dispatched++;
+    else if (outcome == FLOW_EXPIRED) band.expired++;
+    else if (outcome == FLOW_CANCELLED) band.cancelled++;
+    else band.rejected++;
+  }
+  const now = nowNanos() / 1_000_000;
+  noteLeft(priority, bytes, outcome, now > at ? now - at : 0);
+  return true;
+}
+
+/** Answers queue item `i` (already known to be live) and takes it out. */
+function exitHeld(i: i32, why: i32): void {
+  const q = plugin.flow.queue;
+  const id = q.streamOf(i);
+  const priority = q.priorityOf(i);
+  if (!leave(i, why == EXIT_EXPIRED ? FLOW_EXPIRED : FLOW_REJECTED)) return;
+  if (!streams.has(id)) return;
+  const s = streams.get(id);
+  s.held = false;
+  s.heldReq = null;
+  if (setEffectiveContext(id) != WASM_OK) return;
+  decision.reset();
+  restoreLabels(s);
+  if (why == EXIT_EXPIRED)
+    exitReply(priority, "the request waited in the flow-control queue past its TTL", "queue_timeout");
+  else
+    exitReply(
+      priority,
+      "no ready endpoint left in pool " + config.poolNamespace + "/" + config.poolName,
+      "no_ready_endpoint",
+    );
+  apply(s);
+}
+
+/** Dispatches queue item `i`: scheduled against the pool as it is now, then resumed. */
+function dispatchHeld(i: i32): void {
+  const id = plugin.flow.queue.streamOf(i);
+  if (!leave(i, FLOW_DISPATCHED)) return;
+  if (!streams.has(id)) return;
+  const s = streams.get(id);
+  const req = s.heldReq;
+  s.held = false;
+  s.heldReq = null;
+  if (req == null || setEffectiveContext(id) != WASM_OK) return;
+  beginDecision();
+  decision.reset();
+  restoreLabels(s);
+  pick(req, s.dispatch, decision, true);
+  if (apply(s)) continueRequest();
+}
+
+/** Any ready endpoint in the pool view? */
+function anyReady(): bool {
+  const eps = plugin.pool.endpoints;
+  for (let i = 0; i < eps.length; i++) if (unchecked(eps[i]).ready) return true;
+  return false;
+}
+
+/**
+ * The root's tick: pull mode's poll when due, then the flow-control queue — expiries, a pool gone (503
+ * at once), and dispatches for the room the snapshot and this worker's completions show (flow.ts).
+ */
+export function onTick(rootId: u32): void {
+  const p = pluginOf(rootId);
+  if (p == null) return;
+  activate(p);
+  const flow = p.flow;
+  const now = nowNanos() / 1_000_000;
+  if (p.pull != null && (!flow.ticking || now >= flow.pullDueMs)) {
+    flow.pullDueMs = now + <u64>p.config.pullIntervalMs;
+    pullTick(rootId);
+    activate(p);
+  }
+  if (flow.ticking) flowTick(now);
+}
+
+function flowTick(now: u64): void {
+  const flow = plugin.flow;
+  const q = flow.queue;
+  if (q.count > 0) {
+    const snapshot = plugin.snapshots.refresh();
+    let usable = snapshot != null;
+    if (snapshot != null) {
+      const stale = isStale();
+      if (stale && config.staleMode == STALE_FAIL) usable = false;
+      plugin.pool.sync(snapshot, stale);
+      flow.follow(snapshot);
+    }
+    // Each loop takes one item out, so none runs more than the queue's length.
+    let guard = q.count + 1;
+    while (guard-- > 0) {
+      const i = q.expired(now);
+      if (i < 0) break;
+      exitHeld(i, EXIT_EXPIRED);
+    }
+    if (!usable || !anyReady()) {
+      guard = q.count + 1;
+      while (guard-- > 0 && q.count > 0) exitHeld(q.next(), EXIT_NO_POOL);
+    }
+    const want = q.count;
+    let grant = want;
+    if (flow.on && !plugin.pool.staleFigures) {
+      const pool = plugin.pool;
+      const headroom = pool.scheduler.built.detector.roomLeft(pool.endpoints);
+      notePoolSaturation(headroom <= 0);
+      grant = flow.reserve(headroom, want);
+    }
+    for (let k = 0; k < grant; k++) {
+      const i = q.next();
+      if (i < 0) break;
+      dispatchHeld(i);
+    }
+  }
+  if (q.count == 0) {
+    flow.ticking = false;
+    setTickPeriod(config.pullEnabled() ? config.pullIntervalMs : 0);
+  }
+}
+
+/** A held stream's client left (on_log / on_delete): its place and bytes are freed at once. */
+function cancelHeld(s: Stream): void {
+  if (!s.held) return;
+  s.held = false;
+  s.heldReq = null;
+  activate(s.plugin);
+  leave(s.plugin.flow.queue.itemOf(s.id), FLOW_CANCELLED);
+}
+
+/** A chunk arriving while held: watched for a second `model` like any routed body, and kept stopped. */
+function heldChunk(s: Stream, chunkSize: u32): u32 {
+  const w = s.watch;
+  if (w != null) {
+    const bytes = getBufferBytes(BUFFER_REQUEST_BODY, 0, chunkSize);
+    if (bytes != null) w.feed(changetype<usize>(bytes), bytes.byteLength);
+    if (w.duplicate) {
+      s.watch = null;
+      cancelHeld(s);
+      decision.reset();
+      duplicateModel(decision);
+      apply(s);
+      return DATA_STOP_AND_BUFFER;
+    }
+  }
+  // StopIterationAndWatermark: Envoy keeps buffering with back-pressure instead of the buffer
+  // limit's 413 (filter_manager.cc ActiveStreamDecoderFilter::requestDataTooLarge).
+  return DATA_STOP_AND_WATERMARK;
 }
 
 /** JSON media types: application/json and application/*+json, any parameters. */
@@ -347,6 +621,7 @@ export function onRequestBody(id: u32, bodySize: u32, endOfStream: bool): u32 {
   const s = enter(id);
   if (s == null) return DATA_CONTINUE;
   if (s.control) return controlBody(bodySize, endOfStream);
+  if (s.held) return heldChunk(s, bodySize);
   if (s.watch != null) return watchChunk(s, bodySize);
   if (!s.buffering) return DATA_CONTINUE;
   if (bodySize > config.maxBodyBytes) {
@@ -359,7 +634,8 @@ export function onRequestBody(id: u32, bodySize: u32, endOfStream: bool): u32 {
     s.nextLook = FIRST_LOOK_BYTES;
     return DATA_STOP_AND_BUFFER;
   }
-  return routeBuffered(s, bodySize, endOfStream) ? DATA_CONTINUE : DATA_STOP_AND_BUFFER;
+  if (routeBuffered(s, bodySize, endOfStream)) return DATA_CONTINUE;
+  return s.held ? DATA_STOP_AND_WATERMARK : DATA_STOP_AND_BUFFER;
 }
 
 /**
@@ -372,6 +648,7 @@ export function onRequestTrailers(id: u32): u32 {
   const size = bufferLength(BUFFER_REQUEST_BODY);
   const bodySize: u32 = size < 0 ? 0 : <u32>min<i64>(size, <i64>u32.MAX_VALUE);
   if (s.control) return controlBody(bodySize, true) == DATA_CONTINUE ? TRAILERS_CONTINUE : TRAILERS_STOP;
+  if (s.held) return TRAILERS_STOP;
   if (!s.buffering) return TRAILERS_CONTINUE;
   if (bodySize > config.maxBodyBytes) {
     tooLarge(s);
@@ -409,13 +686,17 @@ export function onResponseHeaders(id: u32): u32 {
 export function onLog(id: u32): void {
   const s = enter(id);
   if (s == null) return;
+  cancelHeld(s);
   if (s.picked != null && config.failedConnectWindowMs > 0) noteOutcome(s.picked!, s.served, s.dispatch);
+  if (s.picked != null && plugin.flow.on) plugin.flow.noteCompleted();
   finishDispatch(s.dispatch);
 }
 
 export function onDelete(id: u32): void {
   if (streams.has(id)) {
-    finishDispatch(streams.get(id).dispatch);
+    const s = streams.get(id);
+    cancelHeld(s);
+    finishDispatch(s.dispatch);
     streams.delete(id);
     return;
   }

@@ -12,8 +12,9 @@ import {
   onRequestHeaders,
   onRequestTrailers,
   onResponseHeaders,
+  onTick,
 } from "./filter.ts";
-import { pullResponse, pullTick } from "./pull.ts";
+import { pullResponse } from "./pull.ts";
 
 export function malloc(size: i32): usize {
   return hostMalloc(size);
@@ -53,9 +54,9 @@ export function proxy_on_log(contextId: u32): void {
   onLog(contextId);
 }
 
-/** Pull mode: each root's tick (pull.ts). */
+/** Each root's tick: pull mode's poll (pull.ts) and the flow-control queue (filter.ts onTick). */
 export function proxy_on_tick(rootId: u32): void {
-  pullTick(rootId);
+  onTick(rootId);
 }
 
 export function proxy_on_http_call_response(

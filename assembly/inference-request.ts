@@ -50,7 +50,7 @@ import { RequestInfo } from "./scheduling/types.ts";
 import { MODEL_NOT_FOUND, Resolution, resolveModel } from "./scheduling/models.ts";
 import { pick } from "./pick.ts";
 import { Dispatch } from "./inflight.ts";
-import { Decision, DECIDE_ROUTE } from "./decision.ts";
+import { Decision, DECIDE_QUEUE, DECIDE_ROUTE } from "./decision.ts";
 import { config, plugin } from "./plugins.ts";
 
 /** The served (target) model, for the upstream and access logs. */
@@ -217,7 +217,7 @@ export function routeBodyPrefix(
     if (watch.duplicate) return duplicateModel(out);
   }
   routeScanned(ptr, n, kind, d, contentLength(total), out);
-  if (out.kind == DECIDE_ROUTE && watch != null) watchOut[0] = watch;
+  if ((out.kind == DECIDE_ROUTE || out.kind == DECIDE_QUEUE) && watch != null) watchOut[0] = watch;
 }
 
 /** A second top-level `model` in the part of the body that followed the decision. */
@@ -328,7 +328,8 @@ function routeScanned(ptr: usize, n: i32, kind: i32, d: Dispatch, bodyBytes: i32
   }
 
   pick(req, d, out);
-  if (out.kind != DECIDE_ROUTE) return;
+  // A held request gets its rewrite now: the body is reachable only from its own callbacks.
+  if (out.kind != DECIDE_ROUTE && out.kind != DECIDE_QUEUE) return;
   out.targetModel = target;
   if (resolution.rewritten) {
     const head = rewrittenHead(ptr, scan, target);
@@ -341,4 +342,9 @@ function routeScanned(ptr: usize, n: i32, kind: i32, d: Dispatch, bodyBytes: i32
   }
   if (logEnabled(LogLevel.Debug))
     log(LogLevel.Debug, "model " + requested + " served as " + target + " by " + out.served);
+}
+
+/** The request the director last scheduled (a held request keeps a copy for its dispatch). */
+export function lastRequest(): RequestInfo {
+  return req;
 }

@@ -3,17 +3,46 @@
 // the post-pick hooks (prefix index, affinity directory) and records the dispatch in the VM-local in-flight
 // set, so the next pick already sees it. It never touches the stream: filter.ts applies the Decision.
 
-import { nowNanos } from "./abi/host.ts";
+import { getHeader, HeaderMap, nowNanos } from "./abi/host.ts";
 import { RequestInfo, SCHEDULE_OK, SCHEDULE_SHED } from "./scheduling/types.ts";
 import { Dispatch } from "./inflight.ts";
 import { Decision } from "./decision.ts";
 import { config, plugin } from "./plugins.ts";
 import { REACH_NONE } from "./reachability.ts";
+import { notePoolSaturation } from "./flow-control/metrics.ts";
 
 export const DESTINATION_HEADER = "x-gateway-destination-endpoint";
+/** Flow control's fairness id (GIE), and llm-d's name for it; absent = "". */
+export const FAIRNESS_HEADER = "x-gateway-inference-fairness-id";
+export const LLMD_FAIRNESS_HEADER = "x-llm-d-inference-fairness-id";
 
-/** Picks endpoints for `req` into `out` (route, or a reply). `d` receives the dispatch (finish it at stream end). */
-export function pick(req: RequestInfo, d: Dispatch, out: Decision): void {
+function fairnessId(): string {
+  let v = getHeader(HeaderMap.Request, FAIRNESS_HEADER);
+  if (v == null) v = getHeader(HeaderMap.Request, LLMD_FAIRNESS_HEADER);
+  return v == null ? "" : v;
+}
+
+/**
+ * Flow control (issue 22), at arrival: true when the request must wait — others already wait on this
+ * worker, or the pool has no room left (flow.ts). A request admitted here has taken its unit of room.
+ */
+function mustWait(): bool {
+  const flow = plugin.flow;
+  flow.follow(plugin.snapshots.cached);
+  if (!flow.on || plugin.pool.staleFigures) return false;
+  if (flow.queue.count > 0) return true;
+  const pool = plugin.pool;
+  const headroom = pool.scheduler.built.detector.roomLeft(pool.endpoints);
+  notePoolSaturation(headroom <= 0);
+  return flow.reserve(headroom, 1) < 1;
+}
+
+/**
+ * Picks endpoints for `req` into `out` (route, or a reply; under flow control possibly a hold). `d`
+ * receives the dispatch (finish it at stream end). `admitted`: flow control dispatches a held request,
+ * which has its room already, so neither the queue nor the saturation detector is asked again.
+ */
+export function pick(req: RequestInfo, d: Dispatch, out: Decision, admitted: bool = false): void {
   const pool = plugin.pool;
   const eps = pool.endpoints;
   const scheduler = pool.scheduler;
@@ -36,7 +65,11 @@ export function pick(req: RequestInfo, d: Dispatch, out: Decision): void {
     out.withHeader("retry-after", "1");
     return;
   }
-  const status = scheduler.schedule(eps, req, pool.staleFigures);
+  if (!admitted && mustWait()) {
+    out.hold(req.priority, fairnessId());
+    return;
+  }
+  const status = scheduler.schedule(eps, req, pool.staleFigures, !admitted);
   if (status == SCHEDULE_SHED) {
     out.error(
       429,

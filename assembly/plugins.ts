@@ -9,6 +9,7 @@ import { SnapshotCache } from "./snapshot-cache.ts";
 import { PoolView } from "./pool.ts";
 import { Rng } from "./scheduling/rng.ts";
 import { newPullState, PullState } from "./pull-state.ts";
+import { FlowState } from "./flow-control/flow.ts";
 
 export class Plugin {
   readonly config: PluginConfig;
@@ -18,6 +19,8 @@ export class Plugin {
   readonly modelRng: Rng;
   /** Pull mode only: the lease and the http_call in flight. */
   readonly pull: PullState | null;
+  /** Flow control (issue 22): the queue and the room; off until a snapshot carries FLOW_CONTROL. */
+  readonly flow: FlowState;
 
   constructor(config: PluginConfig, seed: u64, pullHolder: u64 = 0) {
     this.config = config;
@@ -25,6 +28,7 @@ export class Plugin {
     this.snapshots = new SnapshotCache(config.keyPrefix(), config.maxClockSkewMs);
     this.pool = new PoolView(seed, config);
     this.modelRng = new Rng(seed ^ 0x6d6f64656c647277);
+    this.flow = new FlowState(config.keyPrefix());
   }
 }
 

@@ -19,6 +19,8 @@ import {
   proxy_replace_header_map_value,
   proxy_send_local_response,
   proxy_set_buffer_bytes,
+  proxy_continue_stream,
+  proxy_set_effective_context,
   proxy_set_shared_data,
   proxy_set_tick_period_milliseconds,
   wasi_random_get,
@@ -30,6 +32,8 @@ export const HEADERS_CONTINUE: u32 = 0;
 export const HEADERS_STOP: u32 = 1;
 export const DATA_CONTINUE: u32 = 0;
 export const DATA_STOP_AND_BUFFER: u32 = 1;
+/** Held without the buffer limit's 413: Envoy buffers with back-pressure (filter_manager.cc requestDataTooLarge). */
+export const DATA_STOP_AND_WATERMARK: u32 = 2;
 export const TRAILERS_CONTINUE: u32 = 0;
 export const TRAILERS_STOP: u32 = 1;
 
@@ -333,4 +337,14 @@ export function httpCall(cluster: string, names: string[], values: string[], tim
     outCas,
   );
   return new HttpCallStart(status, status == WASM_OK ? load<u32>(outCas) : 0);
+}
+
+/** Makes later calls act on context `id` until this VM call returns (BadArgument for an unknown id). */
+export function setEffectiveContext(id: u32): u32 {
+  return proxy_set_effective_context(id);
+}
+
+/** Resumes the (effective) stream's request side; Envoy defers it until the VM call returns. */
+export function continueRequest(): u32 {
+  return proxy_continue_stream(0);
 }

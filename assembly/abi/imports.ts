@@ -87,3 +87,11 @@ export declare function proxy_increment_metric(id: u32, delta: i64): u32;
 
 @external("env", "proxy_record_metric")
 export declare function proxy_record_metric(id: u32, value: u64): u32;
+
+// Flow control resumes a held stream from the root's tick (Envoy context.cc Context::continueStream;
+// proxy-wasm-cpp-host src/exports.cc set_effective_context).
+@external("env", "proxy_set_effective_context")
+export declare function proxy_set_effective_context(contextId: u32): u32;
+
+@external("env", "proxy_continue_stream")
+export declare function proxy_continue_stream(streamType: u32): u32;

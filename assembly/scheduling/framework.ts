@@ -90,6 +90,13 @@ export class SaturationDetector extends Plugin {
   endpointSaturated(e: Endpoint): bool {
     return false;
   }
+  /**
+   * Flow control: how many more requests the pool takes before this detector calls it saturated
+   * (0 = saturated). A detector that never saturates has unbounded room.
+   */
+  roomLeft(eps: Endpoint[]): i32 {
+    return i32.MAX_VALUE;
+  }
 }
 
 /** Chooses which of the configured profiles runs (only the single-profile handler exists). */

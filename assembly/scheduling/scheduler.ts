@@ -118,15 +118,16 @@ export class Scheduler {
    * Picks endpoints for a request. Returns SCHEDULE_OK (result/resultCount filled), SCHEDULE_SHED (429)
    * or SCHEDULE_NO_CANDIDATES (503). `stale`: the endpoints carry no load figures (PoolView
    * staleFigures), so nothing is shed and the stale profile balances by this VM's in-flight counts.
+   * `admit` false: flow control has already admitted the request (its dispatch), so the detector is skipped.
    */
-  schedule(eps: Endpoint[], req: RequestInfo, stale: bool = false): i32 {
+  schedule(eps: Endpoint[], req: RequestInfo, stale: bool = false, admit: bool = true): i32 {
     this.resultCount = 0;
     this.responseHeaders.clear();
     const n = eps.length;
     // Cheap guard so a caller that forgot syncEndpoints() cannot index out of bounds.
     if (this.cs.cand.length < n) this.syncEndpoints(eps);
     const built = this.built;
-    if (!stale) {
+    if (!stale && admit) {
       const a = built.detector.admit(eps, req);
       if (a != SCHEDULE_OK) return a;
     }

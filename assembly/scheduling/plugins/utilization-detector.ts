@@ -64,6 +64,22 @@ export class UtilizationDetector extends SaturationDetector {
     return this.isSaturated(eps) ? SCHEDULE_SHED : SCHEDULE_OK;
   }
 
+  /**
+   * Per fresh endpoint within the KV limit: the requests its queue takes before passing the queue limit
+   * (an endpoint at the limit still admits one, as isSaturated counts it). 0 exactly when saturated.
+   */
+  roomLeft(eps: Endpoint[]): i32 {
+    let room: i64 = 0;
+    const limit = <i64>Math.floor(this.queueLimit);
+    for (let i = 0, n = eps.length; i < n; i++) {
+      const e = unchecked(eps[i]);
+      if (!this.isFresh(e) || e.kvUsage > this.kvLimit) continue;
+      const r = limit - <i64>e.waiting + 1;
+      if (r > 0) room += r;
+    }
+    return <i32>min<i64>(room, <i64>i32.MAX_VALUE);
+  }
+
   endpointSaturated(e: Endpoint): bool {
     return !this.isFresh(e) || !this.hasRoom(e);
   }
