@@ -65,7 +65,7 @@ const FLAGS = {
   profile: {
     type: "string",
     default: "default",
-    help: "shorthand for --config config/scheduling/NAME.yaml: default, gie-default, legacy",
+    help: "shorthand for --config config/scheduling/NAME.yaml: default, gie-default, legacy, flow-control",
   },
   port: { type: "string", default: "9090", help: "port for /metrics, /healthz, /readyz and the status page" },
   host: { type: "string", default: "0.0.0.0", help: "address to bind" },

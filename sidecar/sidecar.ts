@@ -236,7 +236,7 @@ export class Sidecar implements SidecarState {
         ...cfg.thresholds,
         params: { envoyReplicas: Math.max(1, this.opts.publisher.targetCount()) },
       },
-      cfg.section,
+      cfg,
     );
     this.recordConfig(key, cfg.profile, cfg.hash);
     const snapshot = buildSnapshot(view, this.scraper, {

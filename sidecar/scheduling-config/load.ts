@@ -1,15 +1,17 @@
 // Reads an EndpointPickerConfig (GIE v1.5 `inference.networking.x-k8s.io/v1alpha1` or llm-d Router
 // `llm-d.ai/v1alpha1`) and validates it against the plugin catalogue, producing the PLUGINS section the
-// snapshot carries. Any problem refuses the whole file with one message naming the file, the plugin and the
-// field; upstream's loader decodes strictly too (unknown fields are errors), so files it accepts and we
-// implement load unchanged. Accepted but unused (docs/deploy.md, "Scheduling config"): dataLayer and the
-// data-layer/parser plugin types (SUBSTITUTED_TYPES), flowControl (its gate is off), feature gates other than
-// flowControl, parser naming openai-parser. Refused because silently ignoring them would change behaviour:
-// the flowControl gate, other parsers, llm-d's fallbackProfile.
+// snapshot carries, and with the flowControl feature gate the FLOW_CONTROL section (flow-control.ts). Any
+// problem refuses the whole file with one message naming the file, the plugin and the field; upstream's
+// loader decodes strictly too (unknown fields are errors), so files it accepts and we implement load
+// unchanged. Accepted but unused (docs/deploy.md, "Scheduling config"): dataLayer and the data-layer/parser
+// plugin types (SUBSTITUTED_TYPES), feature gates other than flowControl, parser naming openai-parser.
+// Refused because silently ignoring them would change behaviour: flowControl settings without the gate,
+// flow-control policies we do not implement, other parsers, llm-d's fallbackProfile.
 import { createHash } from "node:crypto";
 import { parseAllDocuments } from "yaml";
 import { DEFAULT_SCHEDULER } from "../snapshot/types.ts";
 import type {
+  FlowControlSection,
   PluginParamValue,
   SchedulingPlugin,
   SchedulingProfile,
@@ -18,6 +20,7 @@ import type {
 import { CATALOGUE, UPSTREAM_UNSUPPORTED } from "./catalogue.ts";
 import type { ParamSpec, PluginSpec } from "./catalogue-types.ts";
 import { parseDurationMs } from "./duration.ts";
+import { FLOW_POLICY_TYPES, flowControlSettings, readFlowControl } from "./flow-control.ts";
 
 export const API_VERSIONS: readonly string[] = [
   "inference.networking.x-k8s.io/v1alpha1",
@@ -50,6 +53,7 @@ export type ConfigRejectReason =
   | "bad_handler"
   | "bad_detector"
   | "unsupported_feature"
+  | "bad_flow_control"
   | "not_found";
 
 export class ConfigError extends Error {
@@ -79,6 +83,8 @@ export interface LoadedConfig {
   displayName: string;
   /** The PLUGINS section. */
   section: SchedulingSection;
+  /** The FLOW_CONTROL section: present only when featureGates turns flow control on. */
+  flowControl?: FlowControlSection;
   /** The saturation detector's limits, also written into the SCHEDULER record for older readers. */
   thresholds: Thresholds;
   /** First 16 hex digits of the SHA-256 of the text. */
@@ -148,17 +154,32 @@ export function loadConfig(text: string, opts: LoadOptions): LoadedConfig {
   if (root.kind !== "EndpointPickerConfig")
     throw err(undefined, "kind", "bad_document", "expected EndpointPickerConfig");
 
-  // featureGates: flow control is not implemented, so asking for it is refused rather than ignored.
+  // featureGates: "flowControl" turns flow control on (llm-d also writes "flowControl=true" / "=false").
+  let flowGate = false;
   if (root.featureGates !== undefined && root.featureGates !== null) {
     if (!Array.isArray(root.featureGates) || !root.featureGates.every((g) => typeof g === "string"))
       throw err(undefined, "featureGates", "bad_document", "expected a list of strings");
     for (const g of root.featureGates as string[]) {
-      if (g === "flowControl")
-        throw err(undefined, "featureGates", "unsupported_feature", "flow control is not implemented");
-      notes.push(`featureGates: ${g} ignored`);
+      const [gate, value] = g.split("=", 2);
+      if (gate !== "flowControl") {
+        notes.push(`featureGates: ${g} ignored`);
+        continue;
+      }
+      if (value !== undefined && value !== "true" && value !== "false")
+        throw err(undefined, "featureGates", "bad_document", `${g}: expected flowControl, =true or =false`);
+      flowGate = value !== "false";
     }
   }
-  if (root.flowControl !== undefined) notes.push("flowControl ignored (its feature gate is off)");
+  // A flowControl block the gate leaves off would be ignored upstream; here it is an error, so nobody
+  // believes requests are queued when they are not. llm-d's flowControl.saturationDetector is read either way.
+  const flowSettings = flowControlSettings(root.flowControl);
+  if (!flowGate && flowSettings.length > 0)
+    throw err(
+      undefined,
+      `flowControl.${flowSettings[0]}`,
+      "bad_flow_control",
+      "flowControl settings apply only with featureGates: [flowControl]; add the gate or remove them",
+    );
   if (root.dataLayer !== undefined) notes.push("dataLayer ignored: the sidecar scrapes metrics itself");
 
   // plugins[]
@@ -180,6 +201,15 @@ export function loadConfig(text: string, opts: LoadOptions): LoadedConfig {
     if (defined.has(name)) throw err(name, `${at}.name`, "duplicate_name", "duplicate plugin name");
     const spec = byType.get(type);
     if (spec === undefined) {
+      // Flow-control policies are named by the flowControl block, not by profiles: kept by name only.
+      if (FLOW_POLICY_TYPES.has(type)) {
+        if (!flowGate)
+          throw err(name, `${at}.type`, "bad_flow_control", `${type} needs featureGates: [flowControl]`);
+        if (raw.parameters !== undefined && raw.parameters !== null)
+          throw err(name, `${at}.parameters`, "unknown_parameter", `${type} takes no parameters`);
+        defined.set(name, { index: -1, type });
+        return;
+      }
       if (Object.hasOwn(SUBSTITUTED_TYPES, type)) {
         notes.push(`plugin ${name} (${type}) ignored: ${SUBSTITUTED_TYPES[type]}`);
         defined.set(name, { index: -1, type });
@@ -298,30 +328,29 @@ export function loadConfig(text: string, opts: LoadOptions): LoadedConfig {
     );
 
   // saturationDetector: default `utilization-detector`, which a plugin of that name configures.
+  // llm-d v0.10 moved it to flowControl.saturationDetector, which wins when both are set (its loader's rule).
   let saturation: number | null = null;
-  const sd = root.saturationDetector;
+  const nested = isObj(root.flowControl) ? root.flowControl.saturationDetector : undefined;
+  const sdField =
+    nested !== undefined && nested !== null ? "flowControl.saturationDetector" : "saturationDetector";
+  const sd = sdField === "saturationDetector" ? root.saturationDetector : nested;
   let sdRef = "utilization-detector";
   if (sd !== undefined && sd !== null) {
-    if (!isObj(sd)) throw err(undefined, "saturationDetector", "bad_document", "expected a mapping");
+    if (!isObj(sd)) throw err(undefined, sdField, "bad_document", "expected a mapping");
     for (const k of Object.keys(sd))
       if (k !== "pluginRef")
-        throw err(undefined, `saturationDetector.${k}`, "unknown_field", "unknown field (known: pluginRef)");
+        throw err(undefined, `${sdField}.${k}`, "unknown_field", "unknown field (known: pluginRef)");
     if (typeof sd.pluginRef === "string" && sd.pluginRef !== "") sdRef = sd.pluginRef;
   }
   const sdPlugin = defined.get(sdRef);
   if (sdPlugin === undefined) {
     if (sdRef !== "utilization-detector")
-      throw err(
-        sdRef,
-        "saturationDetector.pluginRef",
-        "unknown_plugin_ref",
-        `no plugin named ${sdRef} in plugins[]`,
-      );
+      throw err(sdRef, `${sdField}.pluginRef`, "unknown_plugin_ref", `no plugin named ${sdRef} in plugins[]`);
   } else {
     if (sdPlugin.spec?.kind !== "saturation-detector")
       throw err(
         sdRef,
-        "saturationDetector.pluginRef",
+        `${sdField}.pluginRef`,
         "bad_detector",
         `${sdPlugin.type} is not a saturation detector`,
       );
@@ -342,11 +371,22 @@ export function loadConfig(text: string, opts: LoadOptions): LoadedConfig {
       );
   }
 
+  const flowControl = flowGate
+    ? readFlowControl({
+        raw: root.flowControl,
+        apiVersion: root.apiVersion,
+        pluginType: (ref) => defined.get(ref)?.type,
+        fail: (field, detail, notImplemented) =>
+          err(undefined, field, notImplemented === true ? "unsupported_feature" : "bad_flow_control", detail),
+      })
+    : undefined;
+
   const section: SchedulingSection = { plugins, profiles, handler, saturation };
   return {
     source: file,
     displayName: opts.displayName,
     section,
+    ...(flowControl === undefined ? {} : { flowControl }),
     thresholds: thresholdsOf(section, byType),
     hash: configHash(text),
     notes,

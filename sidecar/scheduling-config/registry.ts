@@ -3,7 +3,7 @@
 // profile name alone. A refused config never replaces a good one: the last good one stays in force and the
 // refusal is reported (status, /readyz body, metric) until a newer text loads or the source goes away.
 import type { PoolInventory } from "../inventory/types.ts";
-import type { SchedulingSection } from "../snapshot/types.ts";
+import type { FlowControlSection, SchedulingSection } from "../snapshot/types.ts";
 import type { ConfigRejection, FileSource } from "./file-source.ts";
 import { ConfigError, configHash, loadConfig } from "./load.ts";
 import type { LoadedConfig, Thresholds } from "./load.ts";
@@ -12,6 +12,8 @@ export interface ResolvedConfig {
   /** The SCHEDULER record's profile name. */
   profile: string;
   section?: SchedulingSection;
+  /** The FLOW_CONTROL section, when the config turns flow control on. */
+  flowControl?: FlowControlSection;
   thresholds?: Thresholds;
   hash?: string;
   source?: string;
@@ -64,6 +66,7 @@ export class ConfigRegistry {
     return {
       profile: cfg.displayName,
       section: cfg.section,
+      ...(cfg.flowControl === undefined ? {} : { flowControl: cfg.flowControl }),
       thresholds: cfg.thresholds,
       hash: cfg.hash,
       source: cfg.source,

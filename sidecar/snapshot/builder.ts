@@ -8,6 +8,7 @@ import { DEFAULT_SCHEDULER, MAX_ADAPTERS, MAX_STRING_BYTES, NEVER_SCRAPED } from
 import type {
   EngineType,
   FailureMode,
+  FlowControlSection,
   SchedulerConfig,
   SchedulingSection,
   Snapshot,
@@ -41,6 +42,8 @@ export interface PoolView {
   scheduler?: Partial<SchedulerConfig>;
   /** The validated EndpointPickerConfig (PLUGINS section); absent = the filter's built-in default. */
   scheduling?: SchedulingSection;
+  /** The config's flow control (FLOW_CONTROL section); absent = off. */
+  flowControl?: FlowControlSection;
 }
 
 /** What the builder reads from the collector (the Scraper satisfies it). */
@@ -131,6 +134,7 @@ export function buildSnapshot(pool: PoolView, metrics: MetricsSource, opts: Buil
     rewrites: pool.rewrites ?? [],
     scheduler: { ...DEFAULT_SCHEDULER, params: {}, ...pool.scheduler },
     ...(pool.scheduling === undefined ? {} : { scheduling: pool.scheduling }),
+    ...(pool.flowControl === undefined ? {} : { flowControl: pool.flowControl }),
   };
 }
 
@@ -138,7 +142,7 @@ export function buildSnapshot(pool: PoolView, metrics: MetricsSource, opts: Buil
 export function poolViewFromInventory(
   inv: PoolInventory,
   scheduler?: Partial<SchedulerConfig>,
-  scheduling?: SchedulingSection,
+  config: { section?: SchedulingSection; flowControl?: FlowControlSection } = {},
 ): PoolView {
   return {
     namespace: inv.pool.namespace,
@@ -151,6 +155,7 @@ export function poolViewFromInventory(
     objectives: inv.objectives,
     rewrites: inv.rewrites,
     ...(scheduler === undefined ? {} : { scheduler }),
-    ...(scheduling === undefined ? {} : { scheduling }),
+    ...(config.section === undefined ? {} : { scheduling: config.section }),
+    ...(config.flowControl === undefined ? {} : { flowControl: config.flowControl }),
   };
 }

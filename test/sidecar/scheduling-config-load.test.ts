@@ -253,9 +253,13 @@ const REFUSALS: [string, string, { reason: string; plugin?: string; field: strin
     { reason: "unknown_field", field: "plugin", message: /unknown field/ },
   ],
   [
-    "flow control asked for",
-    `${HEAD}featureGates: [flowControl]\nplugins: []\n`,
-    { reason: "unsupported_feature", field: "featureGates", message: /flow control/ },
+    "flowControl settings without the gate",
+    `${HEAD}plugins: []\nflowControl:\n  maxRequests: 10\n`,
+    {
+      reason: "bad_flow_control",
+      field: "flowControl.maxRequests",
+      message: /featureGates: \[flowControl\]/,
+    },
   ],
   [
     "two profiles with the single-profile handler",
@@ -306,7 +310,7 @@ test("every catalogue parameter's default passes its own type check", () => {
   }
 });
 
-const SHIPPED = ["default", "gie-default", "legacy"];
+const SHIPPED = ["default", "gie-default", "legacy", "flow-control"];
 const shippedMissing = SHIPPED.filter((p) => !existsSync(shippedConfigPath(p)));
 test(
   "each shipped config file loads under its profile name",

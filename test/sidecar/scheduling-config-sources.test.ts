@@ -5,11 +5,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { KubernetesInventory } from "../../sidecar/inventory/kubernetes.ts";
 import { ConfigRegistry } from "../../sidecar/scheduling-config/registry.ts";
+import { loadConfig } from "../../sidecar/scheduling-config/load.ts";
+import { shippedConfigPath } from "../../sidecar/scheduling-config/shipped.ts";
 import { SidecarMetrics } from "../../sidecar/metrics.ts";
 import type { SchedulingSection } from "../../sidecar/snapshot/types.ts";
 import { FakeApiServer } from "../support/fake-apiserver.ts";
@@ -111,6 +113,36 @@ test("--config FILE: edits change the pushed PLUGINS without a restart; a refusa
     await waitFor("the fixed config pushed", () => queueWeight(sink.latest()?.scheduling) === 4, 20_000);
     const fixed = await getJson(`${sc.url}/readyz`);
     assert.deepEqual(fixed.body.configRejections, []);
+  } finally {
+    await sc.kill("SIGTERM");
+    await sink.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("--profile flow-control: the pushed snapshot carries the config's FLOW_CONTROL section", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "epp-config-"));
+  mkdirSync(join(dir, "manifests"));
+  writePool(join(dir, "manifests"), [1]);
+  const path = shippedConfigPath("flow-control");
+  const want = loadConfig(readFileSync(path, "utf8"), {
+    source: path,
+    displayName: "flow-control",
+  }).flowControl;
+  assert.ok(want !== undefined && want.bands.length === 3);
+  const sink = await startPushSink(TOKEN);
+  const sc = await startSidecarProcess({
+    manifestsDir: join(dir, "manifests"),
+    envoys: [sink.url],
+    token: TOKEN,
+    args: ["--profile", "flow-control"],
+  });
+  try {
+    await waitFor("a snapshot with flow control", () => sink.latest()?.flowControl !== undefined, 20_000);
+    const { crc, ...got } = sink.latest()!.flowControl!;
+    assert.equal(typeof crc, "number");
+    assert.deepEqual(got, want);
+    assert.equal(sink.latest()!.scheduler.profile, "flow-control");
   } finally {
     await sc.kill("SIGTERM");
     await sink.close();
