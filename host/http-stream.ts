@@ -39,6 +39,16 @@ interface Direction {
   endForwarded: boolean;
   trailers: HeaderList | undefined;
   inEosDataCallback: boolean;
+  /**
+   * The plugin's view of the body starts here. After StopIterationAndWatermark (or NoBuffer) Envoy's
+   * wasm context stops buffering for the plugin: the next on_*_body gets only the new chunk's size and
+   * get_buffer_bytes reads only that chunk, while the filter manager keeps the earlier bytes (Envoy
+   * source/extensions/common/wasm/context.cc Context::decodeData: buffering_request_body_ is set only
+   * for StopIterationAndBuffer; getBuffer otherwise serves request_body_buffer_ = the chunk).
+   */
+  viewFrom: number;
+  /** The last body callback returned StopIterationAndWatermark: the next one sees only its chunk. */
+  chunkOnly: boolean;
 }
 
 function newDirection(): Direction {
@@ -56,6 +66,8 @@ function newDirection(): Direction {
     endForwarded: false,
     trailers: undefined,
     inEosDataCallback: false,
+    viewFrom: 0,
+    chunkOnly: false,
   };
 }
 
@@ -248,6 +260,7 @@ export class WasmHttpStream implements HttpStream, StreamSide {
       return this.resume(d, isRequest);
     }
     if (this.vm.failed) return this.failData(d, data, eos, isRequest);
+    d.viewFrom = d.chunkOnly ? d.buffer.length : 0;
     d.buffer = concat(d.buffer, data);
     if (this.contextId === 0) return this.resume(d, isRequest);
     if (d.stopAll || (d.headersHeld && !d.headersAvailable)) {
@@ -265,7 +278,7 @@ export class WasmHttpStream implements HttpStream, StreamSide {
     const r = this.vm.call(
       isRequest ? "proxy_on_request_body" : "proxy_on_response_body",
       this.contextId,
-      d.buffer.length,
+      d.buffer.length - d.viewFrom,
       eos ? 1 : 0,
     );
     d.inEosDataCallback = false;
@@ -274,6 +287,8 @@ export class WasmHttpStream implements HttpStream, StreamSide {
     let status = r ?? 0;
     if (status > 3) status = 3;
     if (this.localReplyPending) status = 3;
+    d.chunkOnly = status === 2;
+    if (!d.chunkOnly) d.viewFrom = 0;
     switch (status) {
       case 0:
         d.bodyStopped = false;
@@ -308,6 +323,7 @@ export class WasmHttpStream implements HttpStream, StreamSide {
     if (d.buffer.length > 0 || (d.ended && !withTrailers)) {
       const data = d.buffer;
       d.buffer = EMPTY;
+      d.viewFrom = 0;
       const eos = d.ended && !withTrailers;
       if (eos) d.endForwarded = true;
       if (isRequest) this.cb.forwardRequestData(data, eos);
@@ -448,16 +464,19 @@ export class WasmHttpStream implements HttpStream, StreamSide {
   getBuffer(type: number): Uint8Array | undefined {
     const d = type === BufferType.HttpRequestBody ? this.req : this.resp;
     if (this.logPhase) return undefined;
-    return d.buffer;
+    return d.viewFrom > 0 ? d.buffer.subarray(d.viewFrom) : d.buffer;
   }
 
   /** start=0 drains len bytes and prepends data; start ≥ size appends; else BadArgument. */
   setBuffer(type: number, start: number, length: number, data: Uint8Array): number {
     const d = type === BufferType.HttpRequestBody ? this.req : this.resp;
     if (this.logPhase) return R.NotFound;
-    const size = d.buffer.length;
+    // Only the plugin's view (the current chunk after a watermark stop) is reachable.
+    const before = d.buffer.subarray(0, d.viewFrom);
+    const view = d.buffer.subarray(d.viewFrom);
+    const size = view.length;
     if (start === 0) {
-      d.buffer = concat(data, d.buffer.subarray(Math.min(length, size)));
+      d.buffer = concat(before, concat(data, view.subarray(Math.min(length, size))));
       if (d.buffer === data) d.buffer = data.slice();
       return R.Ok;
     }

@@ -1,0 +1,317 @@
+// Flow control (issue 22) with the real build/filter.wasm in the host: on a pool without room a request
+// is held (stream stopped, nothing sent), the root's tick dispatches held requests when a snapshot shows
+// room — highest band first, rotating over fairness ids — and answers them on TTL, limits or a pool
+// gone; a client that leaves frees its place; N worker VMs share the room through shared data.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { loadFilterPlugin } from "../support/filter-plugin.ts";
+import type { HeaderList, HttpStream, LocalReply, VirtualClock, WasmPlugin } from "../../host/index.ts";
+import { snapshotBytesWith } from "../support/snapshot-fixture.ts";
+import type { SnapshotFixture } from "../support/snapshot-fixture.ts";
+
+const TOKEN = "s3cret-token";
+const DEST = "x-gateway-destination-endpoint";
+const enc = new TextEncoder();
+
+export interface Held {
+  stream: HttpStream;
+  reply?: LocalReply;
+  forwarded?: HeaderList;
+  upstream: Uint8Array[];
+  ended: boolean;
+  name: string;
+}
+
+export class Harness {
+  generation = 1;
+  constructor(
+    readonly plugin: WasmPlugin,
+    readonly clock: VirtualClock,
+  ) {}
+
+  /** Pushes a snapshot (next generation) through the control path; 204 expected. */
+  push(f: SnapshotFixture): void {
+    const h = this.open("push", 0);
+    h.stream.decodeHeaders(
+      [
+        [":method", "POST"],
+        [":path", "/epp/v1/snapshot"],
+        [":authority", "gw"],
+        [":scheme", "http"],
+        ["authorization", `Bearer ${TOKEN}`],
+      ],
+      false,
+    );
+    h.stream.decodeData(snapshotBytesWith({ generation: this.generation++, ...f }), true);
+    h.stream.destroy();
+    assert.equal(h.reply?.status, 204, `push refused: ${new TextDecoder().decode(h.reply?.body)}`);
+  }
+
+  open(name: string, worker: number): Held {
+    const h = { name, upstream: [], ended: false } as Partial<Held> as Held;
+    h.stream = this.plugin.newHttpStream(
+      {
+        forwardRequestHeaders: (hs: HeaderList) => (h.forwarded = hs),
+        forwardRequestData: (d: Uint8Array) => void h.upstream.push(d.slice()),
+        forwardResponseHeaders: () => {},
+        forwardResponseData: () => {},
+        localReply: (r: LocalReply) => (h.reply = r),
+      },
+      { worker },
+    );
+    return h;
+  }
+
+  /** A chat request with an objective and a fairness id; the body arrives in one chunk. */
+  send(
+    name: string,
+    o: { objective?: string; fairness?: string; worker?: number; content?: string } = {},
+  ): Held {
+    const h = this.open(name, o.worker ?? 0);
+    const body = enc.encode(
+      JSON.stringify({ model: "m", messages: [{ role: "user", content: o.content ?? name }] }),
+    );
+    const headers: HeaderList = [
+      [":method", "POST"],
+      [":path", "/v1/chat/completions"],
+      [":authority", "gw"],
+      [":scheme", "http"],
+      ["content-type", "application/json"],
+      ["content-length", String(body.length)],
+    ];
+    if (o.objective) headers.push(["x-gateway-inference-objective", o.objective]);
+    if (o.fairness !== undefined) headers.push(["x-gateway-inference-fairness-id", o.fairness]);
+    h.stream.decodeHeaders(headers, false);
+    h.stream.decodeData(body, true);
+    return h;
+  }
+
+  /** Ends a request the way the data plane does: a response if it went upstream, then destroy. */
+  finish(h: Held): void {
+    if (h.ended) return;
+    h.ended = true;
+    if (h.forwarded && !h.reply) h.stream.encodeHeaders([[":status", "200"]], true);
+    h.stream.destroy();
+  }
+
+  tick(ms = 5): void {
+    this.clock.advance(ms);
+  }
+}
+
+export const OBJECTIVES = [
+  { name: "critical", priority: 1 },
+  { name: "standard", priority: 0 },
+  { name: "sheddable", priority: -1 },
+];
+
+/** Two endpoints whose queues are at `waiting`; the default detector's limit is 5 (room = 6 − waiting each). */
+export function pool(waiting: [number, number], extra: SnapshotFixture = {}): SnapshotFixture {
+  return {
+    endpoints: [
+      { address: "10.0.0.1", waiting: waiting[0] },
+      { address: "10.0.0.2", waiting: waiting[1] },
+    ],
+    objectives: OBJECTIVES,
+    flowControl: {},
+    ...extra,
+  };
+}
+
+export async function harness(workers = 1, config: Record<string, unknown> = {}): Promise<Harness> {
+  const { plugin, clock } = await loadFilterPlugin(
+    { controlToken: TOKEN, staleAfterMs: 0, randomSeed: 1, ...config },
+    workers,
+  );
+  return new Harness(plugin, clock);
+}
+
+const SATURATED: [number, number] = [9, 9];
+/** One more request fits (endpoint 1 at the limit). */
+const ROOM_ONE: [number, number] = [5, 9];
+
+function status(h: Held): number | undefined {
+  return h.reply?.status;
+}
+
+function header(hs: HeaderList | undefined, name: string): string | undefined {
+  return hs?.find(([k]) => k === name)?.[1];
+}
+
+test("a saturated pool holds the request: no reply, nothing upstream; room dispatches it with a destination", async () => {
+  const t = await harness();
+  t.push(pool(SATURATED));
+  const a = t.send("a");
+  t.tick(20);
+  assert.equal(a.reply, undefined);
+  assert.equal(a.forwarded, undefined);
+  assert.equal(a.upstream.length, 0);
+  t.push(pool(ROOM_ONE));
+  t.tick();
+  assert.equal(a.reply, undefined);
+  assert.equal(header(a.forwarded, DEST), "10.0.0.1:8000");
+  // The body that waited in Envoy follows the headers, whole.
+  assert.equal(Buffer.concat(a.upstream).toString(), JSON.stringify({ model: "m", messages: [{ role: "user", content: "a" }] }));
+  t.finish(a);
+});
+
+test("flow control off (no FLOW_CONTROL section): a saturated pool routes priority ≥ 0 and sheds < 0 at once, as before", async () => {
+  const t = await harness();
+  t.push(pool(SATURATED, { flowControl: undefined }));
+  const a = t.send("a");
+  const b = t.send("b", { objective: "sheddable" });
+  assert.ok(header(a.forwarded, DEST));
+  assert.equal(status(b), 429);
+});
+
+test("the higher band is dispatched first when room appears", async () => {
+  const t = await harness();
+  t.push(pool(SATURATED));
+  const low = t.send("low", { objective: "sheddable" });
+  const std = t.send("std", { objective: "standard" });
+  const high = t.send("high", { objective: "critical" });
+  t.tick();
+  t.push(pool(ROOM_ONE));
+  t.tick();
+  assert.ok(high.forwarded, "critical first");
+  assert.equal(std.forwarded, undefined);
+  assert.equal(low.forwarded, undefined);
+  t.push(pool(ROOM_ONE));
+  t.tick();
+  assert.ok(std.forwarded, "standard next");
+  assert.equal(low.forwarded, undefined);
+  t.push(pool(ROOM_ONE));
+  t.tick();
+  assert.ok(low.forwarded, "sheddable last: it waited rather than being shed");
+});
+
+test("inside a band, dispatch rotates over fairness ids, FCFS per id (global-strict is one FIFO)", async () => {
+  for (const fairness of ["round-robin", "global-strict"] as const) {
+    const t = await harness();
+    t.push(pool(SATURATED, { flowControl: { fairness } }));
+    const sent = [
+      t.send("x1", { fairness: "x" }),
+      t.send("x2", { fairness: "x" }),
+      t.send("x3", { fairness: "x" }),
+      t.send("y1", { fairness: "y" }),
+      t.send("z1", { fairness: "z" }),
+    ];
+    const order: string[] = [];
+    for (let k = 0; k < sent.length; k++) {
+      t.push(pool(ROOM_ONE, { flowControl: { fairness } }));
+      t.tick();
+      for (const h of sent) if (h.forwarded && !order.includes(h.name)) order.push(h.name);
+    }
+    assert.deepEqual(
+      order,
+      fairness === "round-robin" ? ["x1", "y1", "z1", "x2", "x3"] : ["x1", "x2", "x3", "y1", "z1"],
+      fairness,
+    );
+  }
+});
+
+test("past the TTL: 429 for a sheddable request, 503 otherwise, with Retry-After and an OpenAI-style body", async () => {
+  const t = await harness();
+  t.push(pool(SATURATED, { flowControl: { defaultTtlMs: 100 } }));
+  const low = t.send("low", { objective: "sheddable" });
+  const std = t.send("std");
+  t.tick(95);
+  assert.equal(low.reply, undefined);
+  t.tick(10);
+  for (const [h, code, type] of [
+    [low, 429, "rate_limit_exceeded"],
+    [std, 503, "service_unavailable"],
+  ] as const) {
+    assert.equal(status(h), code);
+    assert.equal(h.reply?.headers.find(([k]) => k === "retry-after")?.[1], "1");
+    assert.equal(h.reply?.headers.find(([k]) => k === "content-type")?.[1], "application/json");
+    const body = JSON.parse(new TextDecoder().decode(h.reply?.body)) as {
+      error: { type: string; code: string; message: string };
+    };
+    assert.equal(body.error.type, type);
+    assert.equal(body.error.code, "queue_timeout");
+    assert.equal(h.forwarded, undefined);
+  }
+});
+
+test("a band's limit: the request beyond it is refused at once (503, or 429 when sheddable)", async () => {
+  const t = await harness();
+  const fc = { bands: [{ priority: 0, maxRequests: 1, maxBytes: 0, ttlMs: 0 }], defaultBand: { maxRequests: 1, maxBytes: 0, ttlMs: 0 } };
+  t.push(pool(SATURATED, { flowControl: fc }));
+  const a = t.send("a");
+  const b = t.send("b");
+  const c = t.send("c", { objective: "sheddable" });
+  const d = t.send("d", { objective: "sheddable" });
+  assert.equal(a.reply, undefined);
+  assert.equal(status(b), 503);
+  assert.equal(header(b.reply?.headers, "retry-after"), "1");
+  assert.match(new TextDecoder().decode(b.reply?.body), /"code":"queue_full"/);
+  assert.equal(c.reply, undefined);
+  assert.equal(status(d), 429);
+});
+
+test("a byte limit counts the bytes a held request keeps", async () => {
+  const t = await harness();
+  t.push(pool(SATURATED, { flowControl: { maxBytes: 150 } }));
+  const a = t.send("a", { content: "x".repeat(60) });
+  const b = t.send("b", { content: "y".repeat(60) });
+  assert.equal(a.reply, undefined);
+  assert.equal(status(b), 503);
+});
+
+test("a client that disconnects while queued frees its place at once", async () => {
+  const t = await harness();
+  const fc = { defaultBand: { maxRequests: 1, maxBytes: 0, ttlMs: 0 } };
+  t.push(pool(SATURATED, { flowControl: fc }));
+  const a = t.send("a");
+  assert.equal(status(t.send("b")), 503, "the band is full");
+  a.stream.destroy(); // downstream reset: Envoy runs on_log, on_done, on_delete
+  const c = t.send("c");
+  assert.equal(c.reply, undefined, "the freed place takes the next request");
+  t.push(pool(ROOM_ONE, { flowControl: fc }));
+  t.tick();
+  assert.ok(c.forwarded);
+  assert.equal(a.forwarded, undefined, "the one that left is never dispatched");
+});
+
+test("a snapshot that removes the pool's endpoints answers every held request with 503 at once", async () => {
+  const t = await harness();
+  t.push(pool(SATURATED));
+  const a = t.send("a");
+  const b = t.send("b", { objective: "critical" });
+  t.tick();
+  t.push({ endpoints: [], objectives: OBJECTIVES, flowControl: {} });
+  t.tick();
+  assert.equal(status(a), 503);
+  assert.equal(status(b), 503);
+  assert.match(new TextDecoder().decode(a.reply?.body), /no_ready_endpoint/);
+});
+
+test("requests finishing on this worker free room for the held ones", async () => {
+  const t = await harness();
+  t.push(pool(ROOM_ONE));
+  const a = t.send("a");
+  assert.ok(a.forwarded, "the one unit of room");
+  const b = t.send("b");
+  t.tick(20);
+  assert.equal(b.forwarded, undefined);
+  t.finish(a);
+  t.tick();
+  assert.ok(b.forwarded, "a's completion made room");
+});
+
+test("N worker VMs share the room: a snapshot with room for 3 dispatches 3 in all, not 3 per worker", async () => {
+  const workers = 4;
+  const t = await harness(workers);
+  t.push(pool(SATURATED));
+  const held: Held[] = [];
+  for (let w = 0; w < workers; w++) for (let k = 0; k < 5; k++) held.push(t.send(`w${w}-${k}`, { worker: w }));
+  t.tick(20);
+  assert.equal(held.filter((h) => h.forwarded).length, 0);
+  t.push(pool([3, 9])); // room = 6 − 3 = 3
+  t.tick(50);
+  assert.equal(held.filter((h) => h.forwarded).length, 3);
+  t.push(pool([4, 9])); // a new snapshot: room 2, counted afresh
+  t.tick(50);
+  assert.equal(held.filter((h) => h.forwarded).length, 5);
+});
