@@ -53,6 +53,16 @@ import { RequestInfo } from "./scheduling/types.ts";
 import { copyRequest } from "./flow-control/held.ts";
 import { FLOW_TICK_MS } from "./flow-control/flow.ts";
 import { ENQUEUED, FULL_TOTAL } from "./flow-control/queue.ts";
+import {
+  FLOW_CANCELLED,
+  FLOW_DISPATCHED,
+  FLOW_EXPIRED,
+  FLOW_REJECTED,
+  noteLeft,
+  notePoolSaturation,
+  noteQueued,
+  noteRefused,
+} from "./flow-control/metrics.ts";
 import { informationalHeaderValue } from "./request/header-value.ts";
 import { ModelKeyWatch } from "./request/model-key-watch.ts";
 import { Dispatch, finishDispatch } from "./inflight.ts";
@@ -225,9 +235,11 @@ function hold(s: Stream): bool {
   const target = d.targetModel;
   if (target != null) replaceHeader(HeaderMap.Request, MODEL_HEADER, informationalHeaderValue(target));
   const flow = plugin.flow;
-  const why = flow.queue.enqueue(s.id, d.priority, d.fairnessId, heldBytes(), nowNanos() / 1_000_000);
+  const bytes = heldBytes();
+  const why = flow.queue.enqueue(s.id, d.priority, d.fairnessId, bytes, nowNanos() / 1_000_000);
   if (why != ENQUEUED) {
     const priority = d.priority;
+    noteRefused(priority);
     keepLabels(s);
     decision.reset();
     restoreLabels(s);
@@ -240,6 +252,7 @@ function hold(s: Stream): bool {
     );
     return apply(s);
   }
+  noteQueued(d.priority, bytes);
   keepLabels(s);
   s.held = true;
   s.heldReq = copyRequest(lastRequest());
@@ -276,30 +289,42 @@ function heldBytes(): f64 {
 /** TTL, limit or lost pool: 429 for a sheddable request, 503 otherwise, with Retry-After. */
 function exitReply(priority: i32, message: string, code: string): void {
   const shed = priority < 0;
-  decision.error(
-    shed ? 429 : 503,
-    message,
-    shed ? "rate_limit_exceeded" : "service_unavailable",
-    code,
-  );
+  decision.error(shed ? 429 : 503, message, shed ? "rate_limit_exceeded" : "service_unavailable", code);
   decision.withHeader("retry-after", "1");
 }
 
 const EXIT_EXPIRED: i32 = 0;
 const EXIT_NO_POOL: i32 = 1;
 
+/**
+ * Takes queue item `i` of the active plugin out with its outcome (FLOW_*): the band's count and the
+ * metrics. False when `i` is not queued.
+ */
+function leave(i: i32, outcome: i32): bool {
+  const q = plugin.flow.queue;
+  const b = q.bandOf(i);
+  const priority = q.priorityOf(i);
+  const bytes = q.bytesOf(i);
+  const at = q.enqueuedAt(i);
+  if (!q.remove(i, outcome == FLOW_DISPATCHED)) return false;
+  if (b >= 0 && b < q.bands.length) {
+    const band = unchecked(q.bands[b]);
+    if (outcome == FLOW_DISPATCHED) band.dispatched++;
+    else if (outcome == FLOW_EXPIRED) band.expired++;
+    else if (outcome == FLOW_CANCELLED) band.cancelled++;
+    else band.rejected++;
+  }
+  const now = nowNanos() / 1_000_000;
+  noteLeft(priority, bytes, outcome, now > at ? now - at : 0);
+  return true;
+}
+
 /** Answers queue item `i` (already known to be live) and takes it out. */
 function exitHeld(i: i32, why: i32): void {
   const q = plugin.flow.queue;
   const id = q.streamOf(i);
-  const b = q.bandOf(i);
   const priority = q.priorityOf(i);
-  if (!q.remove(i)) return;
-  if (b >= 0 && b < q.bands.length) {
-    const band = unchecked(q.bands[b]);
-    if (why == EXIT_EXPIRED) band.expired++;
-    else band.rejected++;
-  }
+  if (!leave(i, why == EXIT_EXPIRED ? FLOW_EXPIRED : FLOW_REJECTED)) return;
   if (!streams.has(id)) return;
   const s = streams.get(id);
   s.held = false;
@@ -309,17 +334,19 @@ function exitHeld(i: i32, why: i32): void {
   restoreLabels(s);
   if (why == EXIT_EXPIRED)
     exitReply(priority, "the request waited in the flow-control queue past its TTL", "queue_timeout");
-  else exitReply(priority, "no ready endpoint left in pool " + config.poolNamespace + "/" + config.poolName, "no_ready_endpoint");
+  else
+    exitReply(
+      priority,
+      "no ready endpoint left in pool " + config.poolNamespace + "/" + config.poolName,
+      "no_ready_endpoint",
+    );
   apply(s);
 }
 
 /** Dispatches queue item `i`: scheduled against the pool as it is now, then resumed. */
 function dispatchHeld(i: i32): void {
-  const q = plugin.flow.queue;
-  const id = q.streamOf(i);
-  const b = q.bandOf(i);
-  if (!q.remove(i, true)) return;
-  if (b >= 0 && b < q.bands.length) unchecked(q.bands[b]).dispatched++;
+  const id = plugin.flow.queue.streamOf(i);
+  if (!leave(i, FLOW_DISPATCHED)) return;
   if (!streams.has(id)) return;
   const s = streams.get(id);
   const req = s.heldReq;
@@ -385,7 +412,9 @@ function flowTick(now: u64): void {
     let grant = want;
     if (flow.on && !plugin.pool.staleFigures) {
       const pool = plugin.pool;
-      grant = flow.reserve(pool.scheduler.built.detector.roomLeft(pool.endpoints), want);
+      const headroom = pool.scheduler.built.detector.roomLeft(pool.endpoints);
+      notePoolSaturation(headroom <= 0);
+      grant = flow.reserve(headroom, want);
     }
     for (let k = 0; k < grant; k++) {
       const i = q.next();
@@ -404,10 +433,8 @@ function cancelHeld(s: Stream): void {
   if (!s.held) return;
   s.held = false;
   s.heldReq = null;
-  const q = s.plugin.flow.queue;
-  const i = q.itemOf(s.id);
-  const b = q.bandOf(i);
-  if (q.remove(i) && b >= 0 && b < q.bands.length) unchecked(q.bands[b]).cancelled++;
+  activate(s.plugin);
+  leave(s.plugin.flow.queue.itemOf(s.id), FLOW_CANCELLED);
 }
 
 /** A chunk arriving while held: watched for a second `model` like any routed body, and kept stopped. */

@@ -196,6 +196,7 @@ const LABEL_NAMES: string[] = [
   "error_code",
   "endpoint",
   "reason",
+  "priority",
 ];
 
 /** A value Envoy's tag regexes would cut in the wrong place: it contains `.<label>.` once dotted. */

@@ -9,6 +9,7 @@ import { Dispatch } from "./inflight.ts";
 import { Decision } from "./decision.ts";
 import { config, plugin } from "./plugins.ts";
 import { REACH_NONE } from "./reachability.ts";
+import { notePoolSaturation } from "./flow-control/metrics.ts";
 
 export const DESTINATION_HEADER = "x-gateway-destination-endpoint";
 /** Flow control's fairness id (GIE), and llm-d's name for it; absent = "". */
@@ -32,6 +33,7 @@ function mustWait(): bool {
   if (flow.queue.count > 0) return true;
   const pool = plugin.pool;
   const headroom = pool.scheduler.built.detector.roomLeft(pool.endpoints);
+  notePoolSaturation(headroom <= 0);
   return flow.reserve(headroom, 1) < 1;
 }
 

@@ -13,6 +13,7 @@ export const METRIC_LABELS = [
   "error_code",
   "endpoint",
   "reason",
+  "priority",
 ] as const;
 
 /**

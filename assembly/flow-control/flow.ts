@@ -12,12 +12,7 @@
 // worker is credited to that worker only) and by a record lost to a first-create race (the ABI creates a
 // new key whatever the cas), see docs/architecture.md "Flow control".
 
-import {
-  getSharedDataAt,
-  setSharedDataAt,
-  WASM_CAS_MISMATCH,
-  WASM_OK,
-} from "../abi/host.ts";
+import { getSharedDataAt, setSharedDataAt, WASM_CAS_MISMATCH, WASM_OK } from "../abi/host.ts";
 import { FlowControlSpec, Snapshot } from "../snapshot/types.ts";
 import { FlowQueue } from "./queue.ts";
 

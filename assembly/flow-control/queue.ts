@@ -246,6 +246,10 @@ export class FlowQueue {
     return this.okBand(b) ? unchecked(this.bands[b]).priority : 0;
   }
 
+  bytesOf(i: i32): f64 {
+    return this.okItem(i) ? unchecked(this.iBytes[i]) : 0;
+  }
+
   enqueuedAt(i: i32): u64 {
     return this.okItem(i) ? unchecked(this.iAt[i]) : 0;
   }

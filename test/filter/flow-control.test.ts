@@ -5,7 +5,16 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { loadFilterPlugin } from "../support/filter-plugin.ts";
-import type { HeaderList, HttpStream, LocalReply, VirtualClock, WasmPlugin } from "../../host/index.ts";
+import type {
+  EnvoyProcess,
+  HeaderList,
+  HttpStream,
+  LocalReply,
+  VirtualClock,
+  WasmPlugin,
+} from "../../host/index.ts";
+import { renderPrometheus } from "../../host/prometheus.ts";
+import { statsConfig } from "../../gateway/stats-tags.ts";
 import { snapshotBytesWith } from "../support/snapshot-fixture.ts";
 import type { SnapshotFixture } from "../support/snapshot-fixture.ts";
 
@@ -27,6 +36,7 @@ export class Harness {
   constructor(
     readonly plugin: WasmPlugin,
     readonly clock: VirtualClock,
+    readonly proc: EnvoyProcess,
   ) {}
 
   /** Pushes a snapshot (next generation) through the control path; 204 expected. */
@@ -119,11 +129,11 @@ export function pool(waiting: [number, number], extra: SnapshotFixture = {}): Sn
 }
 
 export async function harness(workers = 1, config: Record<string, unknown> = {}): Promise<Harness> {
-  const { plugin, clock } = await loadFilterPlugin(
+  const { plugin, clock, proc } = await loadFilterPlugin(
     { controlToken: TOKEN, staleAfterMs: 0, randomSeed: 1, ...config },
     workers,
   );
-  return new Harness(plugin, clock);
+  return new Harness(plugin, clock, proc);
 }
 
 const SATURATED: [number, number] = [9, 9];
@@ -151,7 +161,10 @@ test("a saturated pool holds the request: no reply, nothing upstream; room dispa
   assert.equal(a.reply, undefined);
   assert.equal(header(a.forwarded, DEST), "10.0.0.1:8000");
   // The body that waited in Envoy follows the headers, whole.
-  assert.equal(Buffer.concat(a.upstream).toString(), JSON.stringify({ model: "m", messages: [{ role: "user", content: "a" }] }));
+  assert.equal(
+    Buffer.concat(a.upstream).toString(),
+    JSON.stringify({ model: "m", messages: [{ role: "user", content: "a" }] }),
+  );
   t.finish(a);
 });
 
@@ -236,7 +249,10 @@ test("past the TTL: 429 for a sheddable request, 503 otherwise, with Retry-After
 
 test("a band's limit: the request beyond it is refused at once (503, or 429 when sheddable)", async () => {
   const t = await harness();
-  const fc = { bands: [{ priority: 0, maxRequests: 1, maxBytes: 0, ttlMs: 0 }], defaultBand: { maxRequests: 1, maxBytes: 0, ttlMs: 0 } };
+  const fc = {
+    bands: [{ priority: 0, maxRequests: 1, maxBytes: 0, ttlMs: 0 }],
+    defaultBand: { maxRequests: 1, maxBytes: 0, ttlMs: 0 },
+  };
   t.push(pool(SATURATED, { flowControl: fc }));
   const a = t.send("a");
   const b = t.send("b");
@@ -305,7 +321,8 @@ test("N worker VMs share the room: a snapshot with room for 3 dispatches 3 in al
   const t = await harness(workers);
   t.push(pool(SATURATED));
   const held: Held[] = [];
-  for (let w = 0; w < workers; w++) for (let k = 0; k < 5; k++) held.push(t.send(`w${w}-${k}`, { worker: w }));
+  for (let w = 0; w < workers; w++)
+    for (let k = 0; k < 5; k++) held.push(t.send(`w${w}-${k}`, { worker: w }));
   t.tick(20);
   assert.equal(held.filter((h) => h.forwarded).length, 0);
   t.push(pool([3, 9])); // room = 6 − 3 = 3
@@ -314,4 +331,169 @@ test("N worker VMs share the room: a snapshot with room for 3 dispatches 3 in al
   t.push(pool([4, 9])); // a new snapshot: room 2, counted afresh
   t.tick(50);
   assert.equal(held.filter((h) => h.forwarded).length, 5);
+});
+
+test("metrics: queue size and bytes by band across workers, outcomes by band, queue time, pool saturation", async () => {
+  const t = await harness(2);
+  t.push(pool(SATURATED, { flowControl: { defaultTtlMs: 100 } }));
+  const a = t.send("a", { objective: "critical", worker: 0 });
+  t.send("b", { worker: 1 });
+  const c = t.send("c", { worker: 1 });
+  const text = () => renderPrometheus(t.proc.metrics, statsConfig());
+  const value = (name: string, labels: string) =>
+    Number(text().match(new RegExp(`^${name}\\{${labels}\\} (\\d+)$`, "m"))?.[1]);
+  assert.equal(value("inference_extension_flow_control_queue_size", 'priority="0"'), 2);
+  assert.equal(value("inference_extension_flow_control_queue_size", 'priority="1"'), 1);
+  assert.ok(value("inference_extension_flow_control_queue_bytes", 'priority="0"') > 0);
+  assert.match(text(), /^inference_extension_flow_control_pool_saturation(\{\})? 1$/m);
+  c.stream.destroy();
+  t.push(pool(ROOM_ONE, { flowControl: { defaultTtlMs: 100 } }));
+  t.tick();
+  assert.ok(a.forwarded);
+  t.tick(200);
+  assert.equal(value("inference_extension_flow_control_queue_size", 'priority="0"'), 0);
+  assert.equal(value("inference_extension_flow_control_queue_bytes", 'priority="0"'), 0);
+  for (const [p, outcome, n] of [
+    ["1", "queued", 1],
+    ["1", "dispatched", 1],
+    ["0", "queued", 2],
+    ["0", "cancelled", 1],
+    ["0", "expired", 1],
+  ] as const)
+    assert.equal(
+      value("epp_wasm_flow_control_requests_total", `outcome="${outcome}",priority="${p}"`),
+      n,
+      `${p} ${outcome}`,
+    );
+  assert.match(
+    text(),
+    /^inference_extension_flow_control_request_queue_duration_milliseconds_count\{priority="0"\} 1$/m,
+  );
+});
+
+/** xorshift32: the fuzz test's seeded source. */
+function rng(seed: number): () => number {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x / 0x100000000;
+  };
+}
+
+test("fuzz: random arrivals, split bodies, disconnects, snapshots, ticks and completions over 3 workers never trap; every stream ends once", async () => {
+  const workers = 3;
+  for (const seed of [1, 2, 3]) {
+    const t = await harness(workers);
+    const r = rng(seed);
+    const pick = <T>(a: readonly T[]): T => a[Math.floor(r() * a.length)]!;
+    const all: Held[] = [];
+    const outcomes = new Map<Held, number>();
+    const pending: { h: Held; rest: Uint8Array }[] = [];
+    const snapshot = (): SnapshotFixture => {
+      const gone = r() < 0.05;
+      const fc =
+        r() < 0.1
+          ? undefined
+          : {
+              fairness: pick(["round-robin", "global-strict"] as const),
+              maxRequests: pick([0, 5, 20]),
+              maxBytes: pick([0, 2000, 20000]),
+              defaultTtlMs: pick([0, 30, 200]),
+              defaultBand: { maxRequests: pick([0, 3, 10]), maxBytes: pick([0, 5000]), ttlMs: pick([0, 50]) },
+              bands:
+                r() < 0.5
+                  ? []
+                  : [{ priority: 1, maxRequests: pick([0, 2]), maxBytes: 0, ttlMs: pick([0, 20]) }],
+            };
+      return {
+        endpoints: gone
+          ? []
+          : [
+              { address: "10.0.0.1", waiting: Math.floor(r() * 10), ready: r() > 0.05 },
+              { address: "10.0.0.2", waiting: Math.floor(r() * 10) },
+            ],
+        objectives: OBJECTIVES,
+        ...(fc === undefined ? {} : { flowControl: fc }),
+      };
+    };
+    t.push(snapshot());
+    for (let step = 0; step < 600; step++) {
+      const op = r();
+      if (op < 0.35) {
+        const name = `s${seed}-${step}`;
+        const h = t.open(name, Math.floor(r() * workers));
+        const body = enc.encode(
+          JSON.stringify({
+            model: "m",
+            messages: [{ role: "user", content: "x".repeat(Math.floor(r() * 1500)) }],
+          }),
+        );
+        const headers: HeaderList = [
+          [":method", "POST"],
+          [":path", "/v1/chat/completions"],
+          [":authority", "gw"],
+          [":scheme", "http"],
+          ["content-length", String(body.length)],
+          ["x-gateway-inference-objective", pick(["critical", "standard", "sheddable", "nope"])],
+          ["x-gateway-inference-fairness-id", pick(["a", "b", "c"])],
+        ];
+        h.stream.decodeHeaders(headers, false);
+        const cut = r() < 0.3 ? Math.floor(body.length / 2) : body.length;
+        h.stream.decodeData(body.subarray(0, cut), cut === body.length);
+        if (cut < body.length) pending.push({ h, rest: body.subarray(cut) });
+        all.push(h);
+      } else if (op < 0.45 && pending.length > 0) {
+        const { h, rest } = pending.splice(Math.floor(r() * pending.length), 1)[0]!;
+        if (!h.ended) h.stream.decodeData(rest, true);
+      } else if (op < 0.55) {
+        const open = all.filter((h) => !h.ended);
+        if (open.length > 0) {
+          const h = pick(open);
+          h.ended = true;
+          h.stream.destroy(); // a client that leaves (or a request that finished)
+        }
+      } else if (op < 0.7) {
+        const done = all.filter((h) => !h.ended && (h.forwarded || h.reply));
+        if (done.length > 0) t.finish(pick(done));
+      } else if (op < 0.78) {
+        t.push(snapshot());
+      } else {
+        t.tick(1 + Math.floor(r() * 30));
+      }
+    }
+    // Drain: flow control off and room everywhere; every request still open must now be answered or sent.
+    for (const { h, rest } of pending) if (!h.ended) h.stream.decodeData(rest, true);
+    t.push({ endpoints: [{ address: "10.0.0.1" }, { address: "10.0.0.2" }], objectives: OBJECTIVES });
+    t.tick(50);
+    for (const h of all) {
+      outcomes.set(h, (h.forwarded ? 1 : 0) + (h.reply ? 1 : 0));
+      assert.notEqual(h.reply?.details, "wasm_fail_stream", `${h.name}: the VM trapped`);
+      if (!h.ended) assert.equal(outcomes.get(h), 1, `${h.name} ended ${outcomes.get(h)} times`);
+      else assert.ok(outcomes.get(h)! <= 1, `${h.name} ended twice`);
+      t.finish(h);
+    }
+    const vms = (t.plugin as unknown as { vms: { failed: boolean }[] }).vms;
+    assert.ok(
+      vms.every((vm) => !vm.failed),
+      "no worker VM failed",
+    );
+    const text = renderPrometheus(t.proc.metrics, statsConfig());
+    // The run went through the queue's paths, not around them.
+    for (const outcome of ["queued", "dispatched", "expired", "rejected", "cancelled"]) {
+      const n = [
+        ...text.matchAll(
+          new RegExp(`^epp_wasm_flow_control_requests_total\\{outcome="${outcome}",[^}]*\\} (\\d+)$`, "gm"),
+        ),
+      ]
+        .map((m) => Number(m[1]))
+        .reduce((x, y) => x + y, 0);
+      assert.ok(n > 0, `seed ${seed}: no ${outcome}`);
+    }
+    for (const m of text.matchAll(/^inference_extension_flow_control_queue_(size|bytes)\{[^}]*\} (-?\d+)$/gm))
+      assert.equal(Number(m[2]), 0, `seed ${seed}: ${m[0]}`);
+  }
 });

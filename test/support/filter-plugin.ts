@@ -11,14 +11,15 @@ let wasm: Buffer | undefined;
 export async function loadFilterPlugin(
   config: Record<string, unknown>,
   workers = 1,
-): Promise<{ plugin: WasmPlugin; clock: VirtualClock }> {
+): Promise<{ plugin: WasmPlugin; clock: VirtualClock; proc: EnvoyProcess }> {
   wasm ??= readFileSync(new URL("../../build/filter.wasm", import.meta.url));
   const clock = new VirtualClock(BigInt(CREATED_MS) * 1_000_000n);
-  const plugin = await new EnvoyProcess({ clock }).loadPlugin(wasm, {
+  const proc = new EnvoyProcess({ clock });
+  const plugin = await proc.loadPlugin(wasm, {
     vmId: "epp",
     workers,
     allowOnHeadersStopIteration: true,
     configuration: JSON.stringify({ pool: { namespace: "default", name: "pool-a" }, ...config }),
   });
-  return { plugin, clock };
+  return { plugin, clock, proc };
 }
