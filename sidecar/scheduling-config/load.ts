@@ -172,6 +172,8 @@ export function loadConfig(text: string, opts: LoadOptions): LoadedConfig {
   }
   // A flowControl block the gate leaves off would be ignored upstream; here it is an error, so nobody
   // believes requests are queued when they are not. llm-d's flowControl.saturationDetector is read either way.
+  if (root.flowControl !== undefined && root.flowControl !== null && !isObj(root.flowControl))
+    throw err(undefined, "flowControl", "bad_document", "expected a mapping");
   const flowSettings = flowControlSettings(root.flowControl);
   if (!flowGate && flowSettings.length > 0)
     throw err(

@@ -143,6 +143,13 @@ const REFUSALS: [string, string, ConfigRejectReason, string, RegExp][] = [
     /only with featureGates: \[flowControl\]/,
   ],
   [
+    "a flowControl that is no mapping, without the gate",
+    `${GIE}${PLUGINS}flowControl: on\n`,
+    "bad_document",
+    "flowControl",
+    /expected a mapping/,
+  ],
+  [
     "the gate switched off",
     `${LLMD}featureGates: [flowControl=false]\n${PLUGINS}flowControl:\n  priorityBands: []\n`,
     "bad_flow_control",
