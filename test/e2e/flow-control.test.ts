@@ -21,6 +21,8 @@ import { waitFor } from "../support/deadline.ts";
 const MODEL = "meta-llama/Llama-3.1-8B-Instruct";
 const OBJECTIVE = "x-gateway-inference-objective";
 const QUEUE_SIZE = "inference_extension_flow_control_queue_size";
+const QUEUE_DURATION = "inference_extension_flow_control_request_queue_duration_milliseconds";
+const FLOW_REQUESTS = "epp_wasm_flow_control_requests_total";
 const CRITICAL = 100;
 const SHEDDABLE = -10;
 /** One decode step of the simulated pod: a request with max_tokens N is served in about N·STEP_MS. */
@@ -125,6 +127,20 @@ function seriesSum(text: string, name: string): number {
   return sum;
 }
 
+/** Sum of the series of `name` whose labels include every one of `labels` (`key="value"`); 0 when none. */
+function labelled(text: string, name: string, labels: string[]): number {
+  let sum = 0;
+  for (const line of text.split("\n"))
+    if (line.startsWith(`${name}{`) && labels.every((l) => line.includes(l)))
+      sum += Number(line.slice(line.lastIndexOf(" ") + 1));
+  return sum;
+}
+
+/** What the filter counted for the band of `priority` (queued, dispatched, expired, rejected, cancelled). */
+function flowCount(text: string, priority: number, outcome: string): number {
+  return labelled(text, FLOW_REQUESTS, [`priority="${priority}"`, `outcome="${outcome}"`]);
+}
+
 /** VmRSS of a process, in MiB. */
 function rssMiB(pid: number): number {
   const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
@@ -155,7 +171,7 @@ async function startFlowStack(t: TestContext, sheddableBand: string, seed: numbe
       maxNumSeqs: 1,
       maxModelLen: 8192,
       numGpuBlocks: 4096,
-      step: { a: STEP_MS, b: 0, c: 0, d: 0, e: 0 },
+      step: { a: STEP_MS, b: 0, c: 0, d: 0, e: 0, prefillExtraMs: 0, prefillMinMs: 0, loraPenalty: 0 },
     },
   });
   cleanup.push(() => sims.close());
@@ -311,7 +327,19 @@ test("flow control: Critical requests queued behind Sheddable ones are served fi
   );
   assert.deepEqual(queued.slice(0, 2).sort(), [50, 51], `Critical first: ${queued.join(", ")}`);
   assert.deepEqual(queued.slice(2), [40, 41, 42, 43], "Sheddable after, FCFS");
-  assert.equal(await s.queueSize(), 0);
+  const text = await s.scrape();
+  assert.equal(seriesSum(text, QUEUE_SIZE), 0);
+  for (const [p, n] of [
+    [CRITICAL, 2],
+    [SHEDDABLE, 4],
+  ] as const) {
+    assert.equal(flowCount(text, p, "dispatched"), n, `band ${p} dispatched`);
+    const sum = labelled(text, `${QUEUE_DURATION}_sum`, [`priority="${p}"`]);
+    const count = labelled(text, `${QUEUE_DURATION}_count`, [`priority="${p}"`]);
+    console.log(
+      `band ${p}: ${count} dispatched, mean queue time ${(sum / count).toFixed(0)} ms (gateway metric)`,
+    );
+  }
 });
 
 test("flow control: a queued Sheddable request gets 429 after its TTL, with Retry-After and an OpenAI error body", async (t) => {
@@ -332,6 +360,7 @@ test("flow control: a queued Sheddable request gets 429 after its TTL, with Retr
   assert.ok(expired.ms >= TTL_MS, `answered after ${expired.ms} ms, before its TTL`);
   assert.ok(!s.arrivals.some((a) => a.maxTokens === 40), "the expired request never reached the pod");
   assert.equal(s.inFlight() >= 1, true, "the pool was still saturated when it expired");
+  assert.equal(flowCount(await s.scrape(), SHEDDABLE, "expired"), 1);
 
   // The Critical band has no TTL: it waits for room and is served.
   s.release();
@@ -363,6 +392,9 @@ test("flow control: a client that disconnects while queued frees its place for a
   );
   console.log(`queue size 1 → 0 ${freedIn} ms after the client disconnected`);
   assert.ok(s.inFlight() >= 1, "the pool is still saturated: the place was freed by the disconnect");
+  const text = await s.scrape();
+  assert.equal(flowCount(text, SHEDDABLE, "cancelled"), 1);
+  assert.equal(flowCount(text, SHEDDABLE, "rejected"), 1);
 
   // The freed place takes the next Sheddable request, which is served once a blocker finishes.
   const later = s.send("later", 42, "sheddable");
@@ -388,7 +420,11 @@ test("flow control: a flood beyond the band limit gets fast rejections while gat
   await waitFor(`${LIMIT} Sheddable requests queued`, async () => (await s.queueSize()) === LIMIT, 10_000);
   const before = rssMiB(pid);
   let peak = before;
-  const sampler = setInterval(() => (peak = Math.max(peak, rssMiB(pid))), 10);
+  let samples = 0;
+  const sampler = setInterval(() => {
+    peak = Math.max(peak, rssMiB(pid));
+    samples++;
+  }, 10);
   // A prompt of 8 KiB per request, so the flood's bodies are a few MiB in all.
   const prompt = "flood ".repeat(1400);
   let flood: Outcome[];
@@ -421,6 +457,7 @@ test("flow control: a flood beyond the band limit gets fast rejections while gat
   // Fast: every rejection came while the pool was still saturated and nothing had been dispatched —
   // none waited in the queue for room.
   assert.equal(queuedAfter, LIMIT, "the band still holds exactly its limit");
+  assert.equal(flowCount(await s.scrape(), SHEDDABLE, "rejected"), FLOOD);
   assert.equal(arrivedDuringFlood, 0, "nothing was dispatched during the flood");
   assert.ok(podBusy >= 1);
 
@@ -428,7 +465,7 @@ test("flow control: a flood beyond the band limit gets fast rejections while gat
   for (const o of await Promise.all([...blockers, ...held])) assert.equal(o.status, 200, JSON.stringify(o));
   const after = rssMiB(pid);
   console.log(
-    `gateway RSS MiB: before ${before.toFixed(1)}, peak during ${during.toFixed(1)}, after ${after.toFixed(1)}`,
+    `gateway RSS MiB: before ${before.toFixed(1)}, peak during ${during.toFixed(1)} (${samples} samples), after ${after.toFixed(1)}`,
   );
   // Generous: the flood's bodies are 3.3 MiB; a gateway that kept every rejected request would grow far more.
   assert.ok(during - before < 150, `RSS grew ${(during - before).toFixed(1)} MiB during the flood`);
