@@ -11,6 +11,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setMaxListeners } from "node:events";
+import { Worker } from "node:worker_threads";
 import OpenAI, { APIError, APIUserAbortError } from "openai";
 import { startSimCluster } from "../../sim/pods.ts";
 import type { SubmitInput } from "../../sim/engine/request.ts";
@@ -21,6 +22,7 @@ import { waitFor } from "../support/deadline.ts";
 const MODEL = "meta-llama/Llama-3.1-8B-Instruct";
 const OBJECTIVE = "x-gateway-inference-objective";
 const QUEUE_SIZE = "inference_extension_flow_control_queue_size";
+const QUEUE_BYTES = "inference_extension_flow_control_queue_bytes";
 const QUEUE_DURATION = "inference_extension_flow_control_request_queue_duration_milliseconds";
 const FLOW_REQUESTS = "epp_wasm_flow_control_requests_total";
 const CRITICAL = 100;
@@ -146,6 +148,34 @@ function rssMiB(pid: number): number {
   const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   assert.ok(m, `no VmRSS for ${pid}`);
   return Number(m[1]) / 1024;
+}
+
+/**
+ * Samples a process's VmRSS every 5 ms from a worker thread (the test's own event loop is busy sending the
+ * flood); `stop()` returns the peak in MiB and the number of samples.
+ */
+function rssSampler(pid: number): { stop(): Promise<{ peakMiB: number; samples: number }> } {
+  const shared = new Int32Array(new SharedArrayBuffer(12));
+  const worker = new Worker(
+    `const { workerData } = require("node:worker_threads");
+     const fs = require("node:fs");
+     const [pid, shared] = workerData;
+     while (Atomics.load(shared, 2) === 0) {
+       const m = /^VmRSS:\\s+(\\d+) kB$/m.exec(fs.readFileSync("/proc/" + pid + "/status", "utf8"));
+       if (m) shared[0] = Math.max(shared[0], Number(m[1]));
+       shared[1]++;
+       Atomics.wait(shared, 2, 0, 5);
+     }`,
+    { eval: true, workerData: [pid, shared] },
+  );
+  return {
+    async stop() {
+      Atomics.store(shared, 2, 1);
+      Atomics.notify(shared, 2);
+      await new Promise((r) => worker.once("exit", r));
+      return { peakMiB: shared[0]! / 1024, samples: shared[1]! };
+    },
+  };
 }
 
 /** Sorted copy's p-quantile (nearest rank). */
@@ -418,25 +448,28 @@ test("flow control: a flood beyond the band limit gets fast rejections while gat
   const blockers = await s.saturate();
   const held = Array.from({ length: LIMIT }, (_, i) => s.send(`held-${i}`, 40 + i, "sheddable"));
   await waitFor(`${LIMIT} Sheddable requests queued`, async () => (await s.queueSize()) === LIMIT, 10_000);
+  // One at a time first: what a single rejection costs, without the flood's own load.
+  const single: number[] = [];
+  for (let i = 0; i < 20; i++) {
+    const o = await s.send(`single-${i}`, 60 + i, "sheddable");
+    assert.equal(o.code, "queue_full", JSON.stringify(o));
+    single.push(o.ms);
+  }
+  const heldBytes = seriesSum(await s.scrape(), QUEUE_BYTES);
   const before = rssMiB(pid);
-  let peak = before;
-  let samples = 0;
-  const sampler = setInterval(() => {
-    peak = Math.max(peak, rssMiB(pid));
-    samples++;
-  }, 10);
+  const sampler = rssSampler(pid);
   // A prompt of 8 KiB per request, so the flood's bodies are a few MiB in all.
   const prompt = "flood ".repeat(1400);
   let flood: Outcome[];
+  let sampled: { peakMiB: number; samples: number };
   try {
     flood = await Promise.all(
       Array.from({ length: FLOOD }, (_, i) => s.send(`flood-${i}`, 100 + i, "sheddable", { prompt })),
     );
   } finally {
-    clearInterval(sampler);
+    sampled = await sampler.stop();
   }
-  peak = Math.max(peak, rssMiB(pid));
-  const during = peak;
+  const during = Math.max(sampled.peakMiB, rssMiB(pid));
   const queuedAfter = await s.queueSize();
   const podBusy = s.inFlight();
   const arrivedDuringFlood = s.arrivals.filter((a) => isQueuedTag(a.maxTokens)).length;
@@ -445,7 +478,8 @@ test("flow control: a flood beyond the band limit gets fast rejections while gat
   for (const o of flood) statuses.set(o.status, (statuses.get(o.status) ?? 0) + 1);
   const ms = flood.map((o) => o.ms);
   console.log(
-    `flood of ${FLOOD} beyond a band of ${LIMIT}: statuses ${JSON.stringify([...statuses])}; rejection latency ms ` +
+    `one rejection at a time: p50 ${quantile(single, 0.5)} ms, max ${Math.max(...single)} ms; ` +
+      `flood of ${FLOOD} beyond a band of ${LIMIT}: statuses ${JSON.stringify([...statuses])}; rejection latency ms ` +
       `p50 ${quantile(ms, 0.5)} p90 ${quantile(ms, 0.9)} p99 ${quantile(ms, 0.99)} max ${Math.max(...ms)} ` +
       `(2-core machine shared with other jobs)`,
   );
@@ -457,7 +491,11 @@ test("flow control: a flood beyond the band limit gets fast rejections while gat
   // Fast: every rejection came while the pool was still saturated and nothing had been dispatched —
   // none waited in the queue for room.
   assert.equal(queuedAfter, LIMIT, "the band still holds exactly its limit");
-  assert.equal(flowCount(await s.scrape(), SHEDDABLE, "rejected"), FLOOD);
+  const afterFlood = await s.scrape();
+  assert.equal(flowCount(afterFlood, SHEDDABLE, "rejected"), FLOOD + single.length);
+  // The bytes the queue holds did not move: the flood's bodies were never kept.
+  assert.ok(heldBytes > 0 && heldBytes < LIMIT * 1024, `${heldBytes} bytes held by ${LIMIT} small requests`);
+  assert.equal(seriesSum(afterFlood, QUEUE_BYTES), heldBytes);
   assert.equal(arrivedDuringFlood, 0, "nothing was dispatched during the flood");
   assert.ok(podBusy >= 1);
 
@@ -465,7 +503,7 @@ test("flow control: a flood beyond the band limit gets fast rejections while gat
   for (const o of await Promise.all([...blockers, ...held])) assert.equal(o.status, 200, JSON.stringify(o));
   const after = rssMiB(pid);
   console.log(
-    `gateway RSS MiB: before ${before.toFixed(1)}, peak during ${during.toFixed(1)} (${samples} samples), after ${after.toFixed(1)}`,
+    `gateway RSS MiB: before ${before.toFixed(1)}, peak during ${during.toFixed(1)} (${sampled.samples} samples), after ${after.toFixed(1)}`,
   );
   // Generous: the flood's bodies are 3.3 MiB; a gateway that kept every rejected request would grow far more.
   assert.ok(during - before < 150, `RSS grew ${(during - before).toFixed(1)} MiB during the flood`);
