@@ -28,7 +28,7 @@ const FLOW_REQUESTS = "epp_wasm_flow_control_requests_total";
 const CRITICAL = 100;
 const SHEDDABLE = -10;
 /** One decode step of the simulated pod: a request with max_tokens N is served in about N·STEP_MS. */
-const STEP_MS = 10;
+const STEP_MS = 5;
 
 const OBJECTIVES = `---
 apiVersion: inference.networking.x-k8s.io/v1alpha2
@@ -115,7 +115,7 @@ interface FlowStack {
   release(): void;
 }
 
-/** Requests the tests queue carry max_tokens 40..999 (blockers: 21, 22 and 4000). */
+/** Requests the tests queue carry max_tokens 40..999 (blockers: 21, 22 and 8000). */
 const isQueuedTag = (maxTokens: number) => maxTokens >= 40 && maxTokens < 1000;
 
 /** Sum of every series of `name` on a Prometheus page; NaN when there is none. */
@@ -196,7 +196,7 @@ async function startFlowStack(t: TestContext, sheddableBand: string, seed: numbe
     preset: "fast",
     timeScale: 1,
     seed,
-    // Room for the long blocker's 4,000 tokens; KV usage stays far below the detector's limit.
+    // Room for the long blocker's 8,000 tokens; KV usage stays far below the detector's limit.
     overrides: {
       maxNumSeqs: 1,
       maxModelLen: 8192,
@@ -300,7 +300,7 @@ async function startFlowStack(t: TestContext, sheddableBand: string, seed: numbe
     scrape,
     queueSize: async () => seriesSum(await scrape(), QUEUE_SIZE),
     async saturate() {
-      void send("blocker-0", 4000, undefined, { signal: longBlocker.signal });
+      void send("blocker-0", 8000, undefined, { signal: longBlocker.signal });
       await waitFor("the first blocker to run in the pod", () => pod.engine.inFlight >= 1, 20_000);
       const rest = [send("blocker-1", 21), send("blocker-2", 22)];
       await waitFor(
