@@ -290,7 +290,8 @@ async function startFlowStack(t: TestContext, sheddableBand: string, seed: numbe
     });
     return res.text();
   };
-  const accepted = async () => seriesSum(await scrape(), "epp_wasm_snapshots_total") || 0; // every outcome counts: pushes seen
+  // Snapshots the gateway has seen (every outcome): each new one was scraped after the previous.
+  const accepted = async () => seriesSum(await scrape(), "epp_wasm_snapshots_total") || 0;
   const stack: FlowStack = {
     gw,
     dir,
