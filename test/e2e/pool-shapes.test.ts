@@ -107,7 +107,7 @@ async function stack(source: Source, poolName: string, objects: FakeObject[], h2
   cleanup.push(() => sc.stop());
   await waitFor("sidecar ready (pool known, snapshot accepted)", () => sc.sidecar.readiness().ready, 20_000);
   const dataUrl = `http://127.0.0.1:${gw.listener("data").port}`;
-  return async (subset?: string, prompt = "hello"): Promise<Routed> => {
+  const send = async (subset?: string, prompt = "hello"): Promise<Routed> => {
     const res = await fetch(`${dataUrl}/v1/chat/completions`, {
       method: "POST",
       headers: { "content-type": "application/json", ...(subset ? { [SUBSET]: subset } : {}) },
@@ -122,6 +122,7 @@ async function stack(source: Source, poolName: string, objects: FakeObject[], h2
       port: res.headers.get("x-inference-port"),
     };
   };
+  return { send, sc };
 }
 
 async function sims(opts: Parameters<typeof startSimCluster>[0]): Promise<SimCluster> {
@@ -134,7 +135,7 @@ for (const source of SOURCES) {
   test(`${source}: a GIE v1.6 pool without endpointPickerRef routes through the gateway`, async () => {
     const cluster = await sims({ pods: 2 });
     const addrs = cluster.pods.map((p) => `127.0.0.1:${p.port}`);
-    const send = await stack(source, "no-epp-ref", [
+    const { send } = await stack(source, "no-epp-ref", [
       pool("no-epp-ref", { targetPorts: [{ number: 8000 }] }),
       ...cluster.pods.map((p, i) => pod("no-epp-ref", `pod-${i}`, "127.0.0.1", p.port)),
     ]);
@@ -150,7 +151,7 @@ for (const source of SOURCES) {
   test(`${source}: an appProtocol kubernetes.io/h2c pool routes over HTTP/2 to h2c-only pods`, async () => {
     const cluster = await sims({ pods: 2, h2c: true });
     const addrs = cluster.pods.map((p) => `127.0.0.1:${p.port}`);
-    const send = await stack(
+    const { send, sc } = await stack(
       source,
       "h2c-pool",
       [
@@ -165,6 +166,16 @@ for (const source of SOURCES) {
       assert.equal(r.served, a);
       assert.equal(r.httpVersion, "2.0", "the pod was reached over HTTP/2");
     }
+    // The sidecar scrapes the h2c-only pods over h2c too: no endpoint is stale and no scrape failed.
+    const stale = async () =>
+      (await sc.metrics.staleEndpoints.get()).values.find((v) => v.labels.pool === "default/h2c-pool")?.value;
+    await waitFor("the h2c pool's endpoints scraped", async () => (await stale()) === 0, 10_000);
+    const failed = (await sc.metrics.scrapeErrors.get()).values.filter((v) => v.labels.reason === "failed");
+    assert.deepEqual(
+      failed.map((v) => v.value),
+      [],
+      "no scrape failed",
+    );
   });
 }
 
@@ -181,7 +192,7 @@ test("eight targetPorts are eight data-parallel ranks; EPP-selected pods and por
     ports,
   );
   const all = ips.flatMap((ip) => ports.map((p) => `${ip}:${p}`));
-  const send = await stack("file mode", "dp-pool", [
+  const { send } = await stack("file mode", "dp-pool", [
     pool("dp-pool", { targetPorts: ports.map((number) => ({ number })) }),
     pod("dp-pool", "dp-a", ips[0]!),
     pod("dp-pool", "dp-b", ips[1]!),
