@@ -116,7 +116,7 @@ function post(port: number, path: string, body: string): Promise<{ status: numbe
  * An in-process gateway whose override_host cluster of `endpoints` speaks h2c. It gets no snapshot: FailOpen passes
  * each request on without a destination and the cluster's round-robin fallback picks from `endpoints`.
  */
-async function h2Gateway(endpoints: string[], retry = false): Promise<Gateway> {
+async function h2Gateway(endpoints: string[], retryOn?: string[]): Promise<Gateway> {
   const gw = new Gateway(
     normalizeConfig({
       listeners: [{ name: "data", address: "127.0.0.1", port: 0 }],
@@ -128,9 +128,7 @@ async function h2Gateway(endpoints: string[], retry = false): Promise<Gateway> {
         destinationMode: "override_host",
       },
       cluster: { type: "override_host", endpoints, http2: true },
-      ...(retry
-        ? { retryPolicy: { retryOn: ["connect-failure", "reset-before-request"], numRetries: 1 } }
-        : {}),
+      ...(retryOn ? { retryPolicy: { retryOn, numRetries: 1 } } : {}),
     }),
   );
   await gw.start();
@@ -149,7 +147,7 @@ test("h2c upstream failures: a refused connect retries to the next override_host
       s.close(() => resolve(`127.0.0.1:${port}`));
     });
   });
-  const gw = await h2Gateway([dead, live], true);
+  const gw = await h2Gateway([dead, live], ["connect-failure", "reset-before-request"]);
   const port = gw.listener("data").port;
   const body = JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "hi" }], max_tokens: 2 });
   const statuses: number[] = [];
@@ -197,22 +195,7 @@ test("an h2c stream reset before the response headers is a remote reset (503), n
 test("REFUSED_STREAM is a remote refused stream reset: retried under refused-stream, not under reset-before-request", async () => {
   const refusedOnce = async () => resettingServer(http2.constants.NGHTTP2_REFUSED_STREAM, 1);
   const retryGw = async (retryOn: string[]) => {
-    const gw = new Gateway(
-      normalizeConfig({
-        listeners: [{ name: "data", address: "127.0.0.1", port: 0 }],
-        wasm: "build/filter.wasm",
-        workers: 1,
-        pluginConfig: {
-          pool: { namespace: "default", name: "p" },
-          failureMode: "FailOpen",
-          destinationMode: "override_host",
-        },
-        cluster: { type: "override_host", endpoints: [await refusedOnce()], http2: true },
-        retryPolicy: { retryOn, numRetries: 1 },
-      }),
-    );
-    await gw.start();
-    cleanup.push(() => gw.stop());
+    const gw = await h2Gateway([await refusedOnce()], retryOn);
     return post(gw.listener("data").port, "/v1/chat/completions", "{}");
   };
   // The stream's headers reached the pod, so reset-before-request does not retry it (Envoy: upstream_request_started).
