@@ -10,7 +10,10 @@ export type ResetReason =
   | "connection timeout"
   | "connection termination"
   | "local reset"
-  | "protocol error";
+  | "protocol error"
+  // HTTP/2 upstreams: a peer's RST_STREAM, and its REFUSED_STREAM (the stream was not processed).
+  | "remote reset"
+  | "remote refused stream reset";
 
 const CONNECT_FAILURES: ReadonlySet<ResetReason> = new Set([
   "local connection failure",
@@ -41,14 +44,16 @@ export class RetryState {
   /**
    * RetryStateImpl::wouldRetryFromReset: a failed connect retries under connect-failure; otherwise (and for a
    * failed connect without connect-failure) reset-before-request retries only if no request byte reached the
-   * upstream, reset retries any reset. refused-stream needs an HTTP/2 REFUSED_STREAM, which HTTP/1.1 upstreams
-   * never send.
+   * upstream, reset retries any reset, and refused-stream retries an HTTP/2 REFUSED_STREAM (RemoteRefusedStreamReset),
+   * which HTTP/1.1 upstreams never send. A refused stream's headers did reach the upstream, so reset-before-request
+   * does not cover it.
    */
   private wouldRetry(reason: ResetReason, requestStarted: boolean): boolean {
     const on = this.policy.retryOn;
     if (isConnectFailure(reason) && on.includes("connect-failure")) return true;
     if (on.includes("reset-before-request") && !requestStarted) return true;
-    return on.includes("reset");
+    if (on.includes("reset")) return true;
+    return reason === "remote refused stream reset" && on.includes("refused-stream");
   }
 
   /**

@@ -31,7 +31,7 @@ export const HOP_BY_HOP = new Set([
   "upgrade",
 ]);
 
-// router.cc Filter::streamResetReasonToResponseFlag for the reasons an HTTP/1.1 attempt can end with.
+// router.cc Filter::streamResetReasonToResponseFlag for the reasons an HTTP/1.1 or h2c attempt can end with.
 const RESET_FLAG: Record<ResetReason, number> = {
   "local connection failure": ResponseFlag.UpstreamConnectionFailure,
   "remote connection failure": ResponseFlag.UpstreamConnectionFailure,
@@ -39,6 +39,8 @@ const RESET_FLAG: Record<ResetReason, number> = {
   "connection termination": ResponseFlag.UpstreamConnectionTermination,
   "local reset": ResponseFlag.LocalReset,
   "protocol error": ResponseFlag.UpstreamProtocolError,
+  "remote reset": ResponseFlag.UpstreamRemoteReset,
+  "remote refused stream reset": ResponseFlag.UpstreamRemoteReset,
 };
 
 // Header conversion and checks live in headers.ts; re-exported for the server and older imports.

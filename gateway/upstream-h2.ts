@@ -8,6 +8,7 @@ import type { OutgoingHttpHeaders } from "node:http";
 import type { HeaderList } from "../host/index.ts";
 import type { UpstreamHost } from "./cluster.ts";
 import { connectFailureText } from "./connect-error.ts";
+import type { ResetReason } from "./retry.ts";
 import { toOutgoing } from "./headers.ts";
 import {
   AttemptBase,
@@ -164,8 +165,9 @@ export class H2Attempt extends AttemptBase<AttemptOptions> {
       if (!this.connected) this.fail("remote connection failure", connectFailureText(cause));
       else if (err.code === "ERR_HTTP2_SESSION_ERROR" || err.code === "ERR_HTTP2_ERROR")
         this.fail("protocol error", "");
-      // RST_STREAM or the connection went away before the response headers. Envoy names a peer's RST_STREAM
-      // "remote reset"; the gateway's reasons stop at "connection termination", which retries the same way.
+      // A peer's RST_STREAM before the response headers, by its error code as Envoy's HTTP/2 codec maps it
+      // (source/common/http/http2/codec_impl.cc errorCodeToResetReason).
+      else if (err.code === "ERR_HTTP2_STREAM_ERROR") this.fail(resetReasonOf(stream.rstCode), "");
       else this.fail("connection termination", "");
     });
     // Closed cleanly (RST_STREAM NO_ERROR, GOAWAY) before any response.
@@ -193,4 +195,11 @@ export class H2Attempt extends AttemptBase<AttemptOptions> {
     // Envoy resets an abandoned upstream HTTP/2 stream with CANCEL; the session stays for other requests.
     if (this.stream && !this.stream.closed) this.stream.close(http2.constants.NGHTTP2_CANCEL);
   }
+}
+
+/** RST_STREAM error code → Envoy's reset reason: REFUSED_STREAM and PROTOCOL_ERROR by name, the rest remote reset. */
+function resetReasonOf(code: number | undefined): ResetReason {
+  if (code === http2.constants.NGHTTP2_REFUSED_STREAM) return "remote refused stream reset";
+  if (code === http2.constants.NGHTTP2_PROTOCOL_ERROR) return "protocol error";
+  return "remote reset";
 }

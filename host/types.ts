@@ -31,6 +31,8 @@ export const ResponseFlag = {
   UpstreamRequestTimeout: 1 << 2,
   /** LR (LocalReset = 3). */
   LocalReset: 1 << 3,
+  /** UR (UpstreamRemoteReset = 4). */
+  UpstreamRemoteReset: 1 << 4,
   /** UF (UpstreamConnectionFailure = 5). */
   UpstreamConnectionFailure: 1 << 5,
   /** UC (UpstreamConnectionTermination = 6). */

@@ -23,7 +23,8 @@ export interface ScrapeConfig {
   /** Ask the server for only the mapping's metrics (`?name[]=…`, honoured by Prometheus' Python client,
    *  which vLLM and SGLang serve /metrics with). Default true; servers that ignore it send the whole page. */
   metricsNameFilter?: boolean;
-  scheme?: "http" | "https";
+  /** `h2c`: HTTP/2 cleartext with prior knowledge (an `appProtocol: kubernetes.io/h2c` pool's target ports). */
+  scheme?: "http" | "https" | "h2c";
   /** Per-engine mapping overrides. */
   mappings?: Partial<Record<EngineType, EngineMapping>>;
 }
@@ -55,11 +56,16 @@ export function scrapeTargets(
   return out;
 }
 
-/** Scrape settings from the pool's annotations, over sidecar-wide defaults (flags). */
+/**
+ * Scrape settings from the pool's annotations, over sidecar-wide defaults (flags). An h2c pool's target ports speak
+ * only HTTP/2, so its metrics there are scraped over h2c; a separate metrics port (annotation) stays HTTP/1.1.
+ */
 export function scrapeConfigFromInventory(inv: PoolInventory, defaults: ScrapeConfig = {}): ScrapeConfig {
   const a = inv.pool.annotations;
+  const h2c = inv.pool.appProtocol === "kubernetes.io/h2c" && a.metricsPort === undefined;
   return {
     ...defaults,
+    ...(h2c ? { scheme: "h2c" as const } : {}),
     ...(a.engine === undefined ? {} : { defaultEngine: a.engine }),
     ...(a.metricsPort === undefined ? {} : { metricsPort: a.metricsPort }),
     ...(a.metricsPath === undefined ? {} : { metricsPath: a.metricsPath }),

@@ -236,6 +236,10 @@ function poolV1(obj: RawObject, m: Meta): PoolRecord {
   const mode = isObject(ref)
     ? failureMode(ref.failureMode, "spec.endpointPickerRef.failureMode")
     : "FailClose";
+  // GIE v1.6's enum; the API server enforces it, file mode needs the same check.
+  const app = spec.appProtocol;
+  if (app !== undefined && app !== "http" && app !== "kubernetes.io/h2c")
+    fail("spec.appProtocol", "invalid", 'spec.appProtocol must be "http" or "kubernetes.io/h2c"');
   return {
     kind: "InferencePool",
     meta: m,
@@ -248,6 +252,7 @@ function poolV1(obj: RawObject, m: Meta): PoolRecord {
       targetPorts,
       failureMode: mode,
       annotations: poolAnnotations(obj),
+      ...(app === "kubernetes.io/h2c" ? { appProtocol: app } : {}),
     },
   };
 }

@@ -59,6 +59,8 @@ export interface PoolSpec {
   targetPorts: number[];
   failureMode: FailureMode;
   annotations: PoolAnnotations;
+  /** v1 `spec.appProtocol` when it is h2c: the pods speak HTTP/2 cleartext only, so scrapes must too. */
+  appProtocol?: "kubernetes.io/h2c";
 }
 
 export interface InventoryEndpoint {

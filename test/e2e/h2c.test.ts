@@ -116,7 +116,7 @@ function post(port: number, path: string, body: string): Promise<{ status: numbe
  * An in-process gateway whose override_host cluster of `endpoints` speaks h2c. It gets no snapshot: FailOpen passes
  * each request on without a destination and the cluster's round-robin fallback picks from `endpoints`.
  */
-async function h2Gateway(endpoints: string[], retry = false): Promise<Gateway> {
+async function h2Gateway(endpoints: string[], retryOn?: string[]): Promise<Gateway> {
   const gw = new Gateway(
     normalizeConfig({
       listeners: [{ name: "data", address: "127.0.0.1", port: 0 }],
@@ -128,9 +128,7 @@ async function h2Gateway(endpoints: string[], retry = false): Promise<Gateway> {
         destinationMode: "override_host",
       },
       cluster: { type: "override_host", endpoints, http2: true },
-      ...(retry
-        ? { retryPolicy: { retryOn: ["connect-failure", "reset-before-request"], numRetries: 1 } }
-        : {}),
+      ...(retryOn ? { retryPolicy: { retryOn, numRetries: 1 } } : {}),
     }),
   );
   await gw.start();
@@ -149,7 +147,7 @@ test("h2c upstream failures: a refused connect retries to the next override_host
       s.close(() => resolve(`127.0.0.1:${port}`));
     });
   });
-  const gw = await h2Gateway([dead, live], true);
+  const gw = await h2Gateway([dead, live], ["connect-failure", "reset-before-request"]);
   const port = gw.listener("data").port;
   const body = JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "hi" }], max_tokens: 2 });
   const statuses: number[] = [];
@@ -167,20 +165,46 @@ test("h2c upstream failures: a refused connect retries to the next override_host
   );
 });
 
-test("an h2c stream reset before the response headers is a reset before headers (503), not a hang", async () => {
+/** An h2c server that resets the first `resets` streams with `code` before any response, then answers 200. */
+async function resettingServer(code: number, resets = Infinity): Promise<string> {
+  let seen = 0;
   const server = http2.createServer();
   server.on("stream", (stream) => {
     stream.on("error", () => {}); // the local close with an error code is reported on the stream too
-    stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+    if (seen++ < resets) stream.close(code);
+    else {
+      stream.respond({ ":status": 200, "content-type": "application/json" });
+      stream.end("{}");
+    }
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
   cleanup.push(() => new Promise((resolve) => server.close(resolve)));
-  const upstream = `127.0.0.1:${(server.address() as { port: number }).port}`;
-  const gw = await h2Gateway([upstream]);
+  return `127.0.0.1:${(server.address() as { port: number }).port}`;
+}
+
+test("an h2c stream reset before the response headers is a remote reset (503), not a hang", async () => {
+  const gw = await h2Gateway([await resettingServer(http2.constants.NGHTTP2_INTERNAL_ERROR)]);
   const res = await post(gw.listener("data").port, "/v1/chat/completions", "{}");
   assert.equal(res.status, 503);
   assert.equal(
     res.body,
-    "upstream connect error or disconnect/reset before headers. reset reason: connection termination",
+    "upstream connect error or disconnect/reset before headers. reset reason: remote reset",
   );
+});
+
+test("REFUSED_STREAM is a remote refused stream reset: retried under refused-stream, not under reset-before-request", async () => {
+  const refusedOnce = async () => resettingServer(http2.constants.NGHTTP2_REFUSED_STREAM, 1);
+  const retryGw = async (retryOn: string[]) => {
+    const gw = await h2Gateway([await refusedOnce()], retryOn);
+    return post(gw.listener("data").port, "/v1/chat/completions", "{}");
+  };
+  // The stream's headers reached the pod, so reset-before-request does not retry it (Envoy: upstream_request_started).
+  const notRetried = await retryGw(["connect-failure", "reset-before-request"]);
+  assert.equal(notRetried.status, 503);
+  assert.equal(
+    notRetried.body,
+    "upstream connect error or disconnect/reset before headers. reset reason: remote refused stream reset",
+  );
+  const retried = await retryGw(["connect-failure", "reset-before-request", "refused-stream"]);
+  assert.equal(retried.status, 200, retried.body);
 });

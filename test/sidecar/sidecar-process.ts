@@ -59,19 +59,25 @@ export async function startSidecarProcess(opts: {
   token: string;
   /** More flags, e.g. ["--config", FILE]. */
   args?: string[];
+  /** What node runs before the flags (default: sidecar/main.ts through tsx), e.g. the esbuild bundle. */
+  entry?: string[];
+  /** Working directory (default: the repository). */
+  cwd?: string;
 }): Promise<SidecarProcess> {
   const port = await freeConsecutivePorts(1);
   const proc = spawn(
     process.execPath,
     [
-      "--import",
-      "tsx",
-      join(ROOT, "sidecar/main.ts"),
+      ...(opts.entry ?? ["--import", "tsx", join(ROOT, "sidecar/main.ts")]),
       ...["--manifests", opts.manifestsDir, "--port", String(port), "--host", "127.0.0.1"],
       ...opts.envoys.flatMap((e) => ["--envoy", e]),
       ...(opts.args ?? []),
     ],
-    { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, EPP_CONTROL_TOKEN: opts.token } },
+    {
+      cwd: opts.cwd ?? ROOT,
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, EPP_CONTROL_TOKEN: opts.token },
+    },
   );
   const logs: Array<Record<string, unknown>> = [];
   const other: string[] = [];
