@@ -286,7 +286,7 @@ function heldBytes(): f64 {
   return size > 0 ? <f64>size : 0;
 }
 
-/** TTL, limit or lost pool: 429 for a sheddable request, 503 otherwise, with Retry-After. */
+/** TTL or limit: 429 for a sheddable request, 503 otherwise, with Retry-After. */
 function exitReply(priority: i32, message: string, code: string): void {
   const shed = priority < 0;
   decision.error(shed ? 429 : 503, message, shed ? "rate_limit_exceeded" : "service_unavailable", code);
@@ -334,12 +334,16 @@ function exitHeld(i: i32, why: i32): void {
   restoreLabels(s);
   if (why == EXIT_EXPIRED)
     exitReply(priority, "the request waited in the flow-control queue past its TTL", "queue_timeout");
-  else
-    exitReply(
-      priority,
+  else {
+    // A lost pool is no capacity decision: every band gets 503, sheddable ones too.
+    decision.error(
+      503,
       "no ready endpoint left in pool " + config.poolNamespace + "/" + config.poolName,
+      "service_unavailable",
       "no_ready_endpoint",
     );
+    decision.withHeader("retry-after", "1");
+  }
   apply(s);
 }
 

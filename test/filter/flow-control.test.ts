@@ -295,11 +295,13 @@ test("a snapshot that removes the pool's endpoints answers every held request wi
   t.push(pool(SATURATED));
   const a = t.send("a");
   const b = t.send("b", { objective: "critical" });
+  const c = t.send("c", { objective: "sheddable" });
   t.tick();
   t.push({ endpoints: [], objectives: OBJECTIVES, flowControl: {} });
   t.tick();
   assert.equal(status(a), 503);
   assert.equal(status(b), 503);
+  assert.equal(status(c), 503, "a lost pool is no capacity decision: sheddable requests get 503 too");
   assert.match(new TextDecoder().decode(a.reply?.body), /no_ready_endpoint/);
 });
 
