@@ -10,10 +10,10 @@ COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json ./
 COPY sidecar ./sidecar
-# One self-contained ESM file; prom-client, undici, yaml and the Kubernetes client are bundled in.
-RUN npx esbuild sidecar/main.ts --bundle --platform=node --target=node20 --format=esm \
-      --banner:js="import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" \
-      --outfile=dist/sidecar.mjs
+COPY scripts/bundle-sidecar.ts ./scripts/
+# One self-contained ESM file; prom-client, undici, yaml and the Kubernetes client are bundled in, and so is
+# the status page's chart code (uPlot, built for the browser by esbuild in the same script).
+RUN node --import tsx scripts/bundle-sidecar.ts --outfile=dist/sidecar.mjs
 
 FROM node:24-bookworm-slim AS runtime
 ENV NODE_ENV=production

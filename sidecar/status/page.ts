@@ -14,6 +14,7 @@ export function statusPageHtml(assets: ChartAssets): string {
 <meta charset="utf-8">
 <title>epp-wasm sidecar</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
 <style>
 ${inline(assets.css, "style")}
 </style>
