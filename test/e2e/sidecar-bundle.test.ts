@@ -5,10 +5,10 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
+import { freePort } from "../../scripts/local-stack/ports.ts";
 import { findOnPath, requirePrerequisite, skipUnlessCI } from "../support/prereq.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
@@ -16,17 +16,6 @@ const CHROMIUM = findOnPath("chromium", "chromium-browser");
 const noChromium = CHROMIUM
   ? undefined
   : "Chromium: no chromium on PATH (apt-get install chromium; .ci/run does)";
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 test(
   "dist/sidecar.mjs serves the status page with uPlot inlined, and it draws offline",
