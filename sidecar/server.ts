@@ -6,7 +6,7 @@ import type { AddressInfo } from "node:net";
 import type { Registry } from "prom-client";
 import { snapshotToJson } from "./snapshot/decoder.ts";
 import type { SidecarState } from "./state.ts";
-import { STATUS_PAGE_HTML } from "./status/page.ts";
+import { statusPage } from "./status/page.ts";
 import { statusView } from "./status/status-json.ts";
 import { StatusHistory } from "./status/history.ts";
 import { pushCountsFrom } from "./status/push-counts.ts";
@@ -117,10 +117,12 @@ async function handle(
       res.end(cur.bytes);
       return;
     }
-    case "/":
+    case "/": {
+      const page = await statusPage();
       res.writeHead(200, { "content-type": "text/html; charset=utf-8", "cache-control": "no-store" });
-      res.end(STATUS_PAGE_HTML);
+      res.end(page);
       return;
+    }
     case "/status.json": {
       // ?since=MS: only the history steps that ended after MS (the page polls with it).
       const since = Number(url.searchParams.get("since") ?? NaN);

@@ -10,12 +10,11 @@ COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json ./
 COPY sidecar ./sidecar
-# One self-contained ESM file; prom-client, undici, yaml and the Kubernetes client are bundled in. The Kubernetes
-# client's node-fetch → whatwg-url → tr46 calls require("punycode"), which esbuild leaves to Node's built-in; Node 22+
-# warns (DEP0040) when code outside node_modules loads it, so the alias bundles the userland punycode package instead.
-RUN npx esbuild sidecar/main.ts --bundle --platform=node --target=node20 --format=esm --alias:punycode=punycode/ \
-      --banner:js="import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" \
-      --outfile=dist/sidecar.mjs
+COPY scripts/bundle-sidecar.ts ./scripts/
+# One self-contained ESM file; prom-client, undici, yaml and the Kubernetes client are bundled in, and so is
+# the status page's chart code (uPlot, built for the browser by esbuild in the same script). The script also
+# aliases punycode to the userland package (Node 22+ warns, DEP0040, when bundled code loads the built-in).
+RUN node --import tsx scripts/bundle-sidecar.ts --outfile=dist/sidecar.mjs
 
 FROM node:24-bookworm-slim AS runtime
 ENV NODE_ENV=production

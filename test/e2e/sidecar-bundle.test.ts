@@ -32,7 +32,7 @@ function bundleInto(app: string): string {
   const outfile = join(app, "dist/sidecar.mjs");
   const command = script.replace("--outfile=dist/sidecar.mjs", `--outfile=${outfile}`);
   assert.notEqual(command, script, "bundle:sidecar writes dist/sidecar.mjs");
-  const built = spawnSync("sh", ["-c", `${command} --log-level=warning`], {
+  const built = spawnSync("sh", ["-c", command], {
     cwd: ROOT,
     env: { ...process.env, PATH: `${join(ROOT, "node_modules/.bin")}:${process.env.PATH ?? ""}` },
     encoding: "utf8",

@@ -73,7 +73,7 @@ const sum = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 
 
 async function pointsOf(page: Page, chart: string): Promise<number[]> {
   return page
-    .locator(`canvas[data-chart=${chart}]`)
+    .locator(`[data-chart=${chart}]`)
     .evaluateAll((els) => els.map((e) => Number((e as HTMLElement).dataset.points)));
 }
 

@@ -23,17 +23,17 @@ const LAUNCH_ARGS = [
   "--no-first-run",
 ];
 
-/** Points drawn by the canvases matching `selector` (data-points, set by the page's draw()). */
+/** Values held by the charts matching `selector` (data-points, set by the page's uPlot charts). */
 async function pointsOf(page: Page, selector: string): Promise<number[]> {
   return page
     .locator(selector)
     .evaluateAll((els) => els.map((e) => Number((e as HTMLElement).dataset.points)));
 }
 
-/** Whether a canvas has any painted pixel. */
+/** Whether the first chart matching `selector` has any painted pixel on its canvas. */
 async function painted(page: Page, selector: string): Promise<boolean> {
   return page
-    .locator(selector)
+    .locator(selector + " canvas")
     .first()
     .evaluate((e) => {
       const cv = e as HTMLCanvasElement;
@@ -82,11 +82,25 @@ status: { podIP: 127.0.0.1, conditions: [{ type: Ready, status: "True" }] }
   const loads: Promise<unknown>[] = [];
   try {
     const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+    // Offline: the page asks for nothing but itself and /status.json (uPlot is inlined, no CDN).
+    const requested = new Set<string>();
+    page.on("request", (r) => {
+      const url = new URL(r.url());
+      requested.add(url.origin === new URL(sc.url).origin ? url.pathname : r.url());
+    });
+    const errors: string[] = [];
+    page.on("pageerror", (e) => errors.push(e.message));
     await page.goto(sc.url + "/");
     await page.waitForSelector("text=Pool default/local-pool");
     await page.waitForSelector("text=vllm-sim-1");
     const waitingOf = async (pod: string) =>
-      Number(await page.locator("tr", { hasText: pod }).locator("td").nth(3).textContent());
+      Number(
+        await page
+          .locator("table[data-table=endpoints] tr", { hasText: pod })
+          .locator("td")
+          .nth(3)
+          .textContent(),
+      );
     assert.equal(await waitingOf("vllm-sim-0"), 0);
 
     // Pile requests onto pod 0: it runs one at a time, so the rest wait.
@@ -115,12 +129,12 @@ status: { podIP: 127.0.0.1, conditions: [{ type: Ready, status: "True" }] }
     assert.ok((await page.locator("text=ready").count()) > 0);
 
     // History: after a few one-second steps every chart holds data, and pod 0's queue shows in its chart.
-    const row0 = 'tr:has-text("vllm-sim-0") ';
+    const row0 = 'table[data-table=endpoints] tr:has-text("vllm-sim-0") ';
     while (
       Math.min(
-        ...(await pointsOf(page, "canvas[data-chart=pool-waiting]")),
-        ...(await pointsOf(page, row0 + "canvas[data-chart=pod-waiting]")),
-        ...(await pointsOf(page, "canvas[data-chart=push-rate]")),
+        ...(await pointsOf(page, "[data-chart=pool-waiting]")),
+        ...(await pointsOf(page, row0 + "[data-chart=pod-waiting]")),
+        ...(await pointsOf(page, "[data-chart=push-rate]")),
       ) < 3
     ) {
       assert.ok(Date.now() < deadline, "the charts never held three steps of data");
@@ -134,10 +148,10 @@ status: { podIP: 127.0.0.1, conditions: [{ type: Ready, status: "True" }] }
       "pool-snapshot-age",
       "pod-load",
     ])
-      assert.ok((await pointsOf(page, `canvas[data-chart=${chart}]`))[0]! >= 3, chart);
-    assert.equal((await pointsOf(page, "canvas[data-chart=pod-health]")).length, 2);
-    assert.ok(await painted(page, "canvas[data-chart=pool-waiting]"));
-    assert.ok(await painted(page, row0 + "canvas[data-chart=pod-waiting]"));
+      assert.ok((await pointsOf(page, `[data-chart=${chart}]`))[0]! >= 3, chart);
+    assert.equal((await pointsOf(page, "[data-chart=pod-health]")).length, 2);
+    assert.ok(await painted(page, "[data-chart=pool-waiting]"));
+    assert.ok(await painted(page, row0 + "[data-chart=pod-waiting]"));
     const hist = (await (await fetch(sc.url + "/status.json")).json()) as {
       history: { pools: Array<{ pods: Array<{ pod: string; waiting: Array<number | null> }> }> };
     };
@@ -154,6 +168,8 @@ status: { podIP: 127.0.0.1, conditions: [{ type: Ready, status: "True" }] }
       ),
       "every series the page holds is aligned with its time axis",
     );
+    assert.deepEqual([...requested].sort(), ["/", "/status.json"], "requests the page made");
+    assert.deepEqual(errors, [], "script errors on the page");
     mkdirSync("test-output", { recursive: true });
     await page.screenshot({ path: "test-output/status-page.png", fullPage: true });
   } finally {
@@ -173,15 +189,15 @@ test(
     requirePrerequisite(noChromium);
     // A stand-in /status.json with a 4-step window that answers five new steps per poll: the page must merge
     // them, drop what falls out of the window, and keep every series aligned.
-    const { STATUS_PAGE_HTML } = await import("../../sidecar/status/page.ts");
+    const { statusPage } = await import("../../sidecar/status/page.ts");
+    const html = await statusPage();
     const browser = await chromium.launch({ executablePath: CHROMIUM!, headless: true, args: LAUNCH_ARGS });
     try {
       const page = await browser.newPage();
       let step = 0;
       await page.route("**/*", async (route) => {
         const url = new URL(route.request().url());
-        if (url.pathname !== "/status.json")
-          return route.fulfill({ contentType: "text/html", body: STATUS_PAGE_HTML });
+        if (url.pathname !== "/status.json") return route.fulfill({ contentType: "text/html", body: html });
         const t = [1, 2, 3, 4, 5].map((i) => 1_000_000 + (step + i) * 1000);
         step += 5;
         const vals = t.map((_, i) => i);
@@ -253,7 +269,7 @@ test(
       )) as { t: number; pool: number; pod: number; last: number };
       assert.deepEqual({ t: held.t, pool: held.pool, pod: held.pod }, { t: 4, pool: 4, pod: 4 });
       assert.ok(held.last >= 1_000_000 + 30 * 1000);
-      assert.equal((await pointsOf(page, "canvas[data-chart=pool-waiting]"))[0], 4);
+      assert.equal((await pointsOf(page, "[data-chart=pool-waiting]"))[0], 4);
     } finally {
       await browser.close();
     }
