@@ -4,7 +4,9 @@
 //   --service-connections 0 --service-idle-timeout-ms 5000 (the client pool `k8s-service` is measured with)
 //   --config FILE (repeatable: one more policy per EndpointPickerConfig file, named config=FILE)
 //   --profiles-from-files (legacy, gie-default and default run from config/scheduling/NAME.yaml)
+//   --wasm FILE (another filter build, e.g. to compare two builds in one tree)
 // Routing-quality benchmark in virtual time (bench/routing/); writes JSON, Markdown and plots.
+import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { ALL_POLICIES, parsePolicyName } from "./routing/policies.ts";
 import { CONFIG_POLICY_PREFIX } from "./routing/filter-policy.ts";
@@ -29,14 +31,15 @@ const { values: a } = parseArgs({
     "push-delay-ms": { type: "string", default: "5" },
     workers: { type: "string", default: "1" },
     replicas: { type: "string", default: "1" },
-    "slo-ttft-ms": { type: "string", default: "2000" },
-    "slo-tpot-ms": { type: "string", default: "50" },
+    "slo-ttft-ms": { type: "string" },
+    "slo-tpot-ms": { type: "string" },
     "service-connections": { type: "string", default: String(SERVICE_CLIENT_DEFAULTS.connections) },
     "service-idle-timeout-ms": { type: "string", default: String(SERVICE_CLIENT_DEFAULTS.idleTimeoutMs) },
     out: { type: "string", default: "bench-output" },
     "no-png": { type: "boolean", default: false },
     config: { type: "string", multiple: true },
     "profiles-from-files": { type: "boolean", default: false },
+    wasm: { type: "string" },
     help: { type: "boolean", default: false },
   },
 });
@@ -50,7 +53,8 @@ if (a.help) {
                           k8s-service's client: keep-alive pool size (0 = unlimited, as vllm bench serve without
                           --max-concurrency) and idle lifetime (vLLM's server keep-alive, 5 s)
   [--config FILE]...      one more policy per EndpointPickerConfig file (config=FILE), loaded as the sidecar loads it
-  [--profiles-from-files] legacy, gie-default and default run from config/scheduling/NAME.yaml (PLUGINS sent)`);
+  [--profiles-from-files] legacy, gie-default and default run from config/scheduling/NAME.yaml (PLUGINS sent)
+  [--wasm FILE]           the filter build to run (default build/filter.wasm)`);
   process.exit(0);
 }
 
@@ -105,11 +109,16 @@ const run = await runSweep(
     pushDelayMs: num(a["push-delay-ms"], "push-delay-ms"),
     workers: Math.max(1, Math.floor(num(a.workers, "workers"))),
     replicas: Math.max(1, Math.floor(num(a.replicas, "replicas"))),
-    slo: { ttftMs: num(a["slo-ttft-ms"], "slo-ttft-ms"), tpotMs: num(a["slo-tpot-ms"], "slo-tpot-ms") },
+    // The workload's own SLO (long-context) unless the command line sets one.
+    slo: {
+      ttftMs: num(a["slo-ttft-ms"] ?? String(workload.slo?.ttftMs ?? 2000), "slo-ttft-ms"),
+      tpotMs: num(a["slo-tpot-ms"] ?? String(workload.slo?.tpotMs ?? 50), "slo-tpot-ms"),
+    },
     service: {
       connections: Math.floor(num(a["service-connections"], "service-connections")),
       idleTimeoutMs: num(a["service-idle-timeout-ms"], "service-idle-timeout-ms"),
     },
+    ...(a.wasm === undefined ? {} : { wasm: readFileSync(a.wasm) }),
   },
   progress,
 );

@@ -348,6 +348,30 @@ describe("default-profile scorers", () => {
     const scores = runScorer(new FreshLoadScorer(new LoadModel()), eps, req0());
     expect(scores).toBe("0.5,0.0,1.0", "loads 2, 4, 0");
   });
+  it("capacity-scaled load: a pod with less KV counts its batch as fuller; uniform pools unchanged", () => {
+    const eps = pool(3);
+    for (let i = 0; i < 3; i++) eps[i].running = 10;
+    eps[0].kvBlockCount = 3000; // 1/2 of the mean (6000): running counts double
+    eps[1].kvBlockCount = 9000; // 3/2 of the mean: running counts 2/3
+    eps[2].kvBlockCount = 6000;
+    const m = new LoadModel();
+    expect(runScorer(new FreshLoadScorer(m), eps, req0())).toBe("0.0,1.0,0.75", "loads 4, 4/3, 2");
+    m.capacityScaled = false;
+    expect(runScorer(new FreshLoadScorer(m), eps, req0())).toBe("1.0,1.0,1.0", "off: equal running");
+    const same = pool(2);
+    same[0].running = 7;
+    same[0].inflightPromptTokens = 333;
+    same[0].kvBlockCount = same[1].kvBlockCount = 2810;
+    const cs = new CycleState(1);
+    cs.ensure(2, 3);
+    cs.begin(2);
+    const on = new LoadModel();
+    const off = new LoadModel();
+    off.capacityScaled = false;
+    on.ensure(same, cs);
+    off.ensure(same, cs);
+    expect(on.load[0]).toBe(off.load[0], "uniform pool: the factor is exactly 1");
+  });
   it("KV headroom: free blocks left after this request", () => {
     const eps = pool(3);
     eps[0].kvUsage = 0.5;

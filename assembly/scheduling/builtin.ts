@@ -107,6 +107,7 @@ function defaultSpec(): SchedulingSpec {
     .num("affinityEpsilon", 0.25)
     .num("affinitySlack", 8)
     .num("affinityMaxQueue", 128)
+    .flag("capacityScaledLoad", true)
     .plugin("approx-prefix-cache-producer")
     .flag("autoTune", true)
     .num("blockSizeTokens", 16)
@@ -201,6 +202,10 @@ export function builtinSpecFor(cfg: SchedulerConfig): SchedulingSpec {
     const i = indexOfType(spec, MOVED[m + 1]);
     if (!isNaN(v) && i != NO_PLUGIN) setParam(spec.plugins[i], MOVED[m + 2], PARAM_NUMBER, v, "", false);
   }
+  const lp = indexOfType(spec, "fresh-load-producer");
+  const cl = cfg.param("capacityScaledLoad", NaN);
+  if (lp != NO_PLUGIN && !isNaN(cl))
+    setParam(spec.plugins[lp], "capacityScaledLoad", PARAM_BOOL, 0, "", cl != 0);
   const rv = indexOfType(spec, "rendezvous-affinity-scorer");
   if (rv != NO_PLUGIN) {
     const d = cfg.param("affinityDirectory", NaN);

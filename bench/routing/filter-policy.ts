@@ -2,7 +2,9 @@
 // host, on the benchmark's virtual clock. Snapshots follow the real control path: the sidecar's
 // collector parses each pod's /metrics text, the sidecar's encoder builds the snapshot, and it is
 // POSTed to /epp/v1/snapshot after a delay. `oracle` instead pushes a snapshot built from the
-// engines' live state right before every request (perfectly fresh: an upper bound).
+// engines' live state right before every request: fresh metrics that include every request of every
+// worker and replica (the engines hold them all). It is the default profile with perfect load
+// information, not an optimal scheduler: its prefix index is still the filter's own approximation.
 import { readFileSync } from "node:fs";
 import { basename, extname } from "node:path";
 import {
@@ -156,10 +158,13 @@ export async function filterPolicy(o: FilterPolicyOptions): Promise<Policy> {
   let generation = 0n;
   const enc = new TextEncoder();
 
+  // The oracle's snapshot is dated 1 ms ahead (within the filter's maxClockSkewMs), so the filter counts
+  // none of its earlier dispatches as in flight on top of the live state that already holds them; dated
+  // "now", a dispatch in the same millisecond was counted twice.
   const snapshot = (endpoints: SnapshotEndpoint[]): Uint8Array =>
     encodeSnapshot({
       generation: ++generation,
-      createdAtMs: Math.round(o.clock.epochSeconds(o.clock.now()) * 1000),
+      createdAtMs: Math.round(o.clock.epochSeconds(o.clock.now()) * 1000) + (oracle ? 1 : 0),
       pool: { ...POOL, failureMode: "FailClose", strictModels: false, targetPorts: [PORT] },
       endpoints,
       models: [],

@@ -95,12 +95,19 @@ async function makePolicy(o: StageOptions, clock: VirtualClock, engines: Engine[
 export async function runStage(o: StageOptions): Promise<StageResult> {
   const wallStart = performance.now();
   const clock = new VirtualClock();
-  const config = presetConfig(o.preset);
+  const presets = o.workload.podPresets?.(o.pods) ?? [];
+  const configs = new Map<string, ReturnType<typeof presetConfig>>();
+  const configOf = (i: number): ReturnType<typeof presetConfig> => {
+    const name = presets[i] ?? o.preset;
+    let c = configs.get(name);
+    if (!c) configs.set(name, (c = presetConfig(name, o.workload.engineOverrides)));
+    return c;
+  };
   const engines = Array.from(
     { length: o.pods },
     (_, i) =>
       new Engine({
-        config,
+        config: configOf(i),
         clock,
         seed: o.seed * 1009 + i,
         loraModules: o.workload.loraModules,

@@ -20,6 +20,8 @@ export interface RoutingRun {
     seed: number;
     pods: number;
     preset: string;
+    /** Per-pod presets when the workload mixes them (heterogeneous). */
+    pod_presets?: string[];
     duration_s: number;
     warmup_s: number;
     cooldown_s: number;
@@ -68,6 +70,7 @@ export async function runSweep(
       seed: o.seed,
       pods: o.pods,
       preset: o.preset,
+      ...(o.workload.podPresets ? { pod_presets: o.workload.podPresets(o.pods) } : {}),
       duration_s: o.durationMs / 1000,
       warmup_s: o.warmupMs / 1000,
       cooldown_s: o.cooldownMs / 1000,

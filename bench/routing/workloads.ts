@@ -2,7 +2,8 @@
 // text follows the sim tokenizer's convention (CHARS_PER_TOKEN characters per token), so a shared
 // system prompt is a shared prefix both for the engine's block hashes and for the filter's
 // prefix scorer, which hashes the request body text.
-import { CHARS_PER_TOKEN, Rng, type ChatMessage } from "../../sim/index.ts";
+import { CHARS_PER_TOKEN, Rng, type ChatMessage, type EngineConfig } from "../../sim/index.ts";
+import type { Slo } from "../report/metrics.ts";
 
 export interface WorkItem {
   id: number;
@@ -23,6 +24,12 @@ export interface Workload {
   defaultQps: number[];
   /** Adapters the pods must know (multi-lora). */
   loraModules?: string[];
+  /** Engine preset of each pod, when the pool is not uniform (else the run's --preset for all). */
+  podPresets?(pods: number): string[];
+  /** Engine settings changed on every pod's preset (long context: the model length). */
+  engineOverrides?: Partial<EngineConfig>;
+  /** SLO thresholds when the command line gives none (else 2000 ms TTFT, 50 ms TPOT). */
+  slo?: Slo;
   generate(qps: number, durationMs: number, seed: number): WorkItem[];
 }
 
@@ -217,8 +224,115 @@ const bursty: Workload = {
   },
 };
 
+/**
+ * Multi-turn chat, shaped after vLLM's multi-turn benchmark config
+ * (vllm-project/vllm benchmarks/multi_turn/generate_multi_turn.json: a 500-token common prefix, a per-
+ * conversation prefix, 120–160-token user turns, 80–120-token answers), with fewer turns so that
+ * conversations start and end within a 20 s stage, and a think time between turns.
+ */
+export const MULTI_TURN = {
+  commonPrefixTokens: 500,
+  /** Per-conversation context (documents, instructions): log-normal mean 1000, clipped 100..5000. */
+  contextMean: 1000,
+  contextSigma: 0.5,
+  minTurns: 2,
+  maxTurns: 8,
+  userTokens: [120, 160] as const,
+  answerTokens: [80, 120] as const,
+  /** Think time between an answer's expected end and the next turn: exponential, this mean. */
+  thinkMeanMs: 2000,
+  /** Expected decode time per answer token, to place the next turn after the answer (open loop). */
+  expectedTpotMs: 20,
+};
+
+const multiTurn: Workload = {
+  name: "multi-turn",
+  description: `Multi-turn chat after vLLM's benchmarks/multi_turn config: conversations start as Poisson arrivals at qps / ${(MULTI_TURN.minTurns + MULTI_TURN.maxTurns) / 2} (the mean turn count), ${MULTI_TURN.minTurns}–${MULTI_TURN.maxTurns} turns (uniform); each prompt = a ${MULTI_TURN.commonPrefixTokens}-token prefix common to all + the conversation's context (log-normal mean ${MULTI_TURN.contextMean}, σ ${MULTI_TURN.contextSigma}, clipped 100..5000) + every earlier turn and answer + a new ${MULTI_TURN.userTokens.join("–")}-token question; answers ${MULTI_TURN.answerTokens.join("–")} tokens; the next turn follows the answer's expected end (${MULTI_TURN.expectedTpotMs} ms per token, open loop) plus an exponential think time (mean ${MULTI_TURN.thinkMeanMs} ms). The prefix grows turn by turn, so a conversation's cache lives on the pod that served its last turn.`,
+  defaultQps: [100, 200, 300, 400, 500],
+  generate(qps, durationMs, seed) {
+    const rng = new Rng(seed);
+    const m = MULTI_TURN;
+    const common = textOfTokens("common system prompt", m.commonPrefixTokens);
+    const starts = poissonArrivals(rng, qps / ((m.minTurns + m.maxTurns) / 2), durationMs);
+    const items: Omit<WorkItem, "id">[] = [];
+    starts.forEach((start, c) => {
+      const turns = rng.int(m.minTurns, m.maxTurns);
+      const context = clampInt(rng.logNormal(m.contextMean, m.contextSigma), 100, 5000);
+      const history: ChatMessage[] = [
+        { role: "system", content: common + textOfTokens(`context of conversation ${c}`, context) },
+      ];
+      let t = start;
+      for (let k = 0; k < turns && t < durationMs; k++) {
+        history.push({
+          role: "user",
+          content: textOfTokens(`turn ${k} of conversation ${c}`, rng.int(...m.userTokens)),
+        });
+        const answer = rng.int(...m.answerTokens);
+        items.push({ arrivalMs: t, messages: [...history], maxTokens: answer, model: BASE_MODEL });
+        history.push({
+          role: "assistant",
+          content: textOfTokens(`answer ${k} of conversation ${c}`, answer),
+        });
+        t += answer * m.expectedTpotMs + rng.exponential(m.thinkMeanMs);
+      }
+    });
+    return items.sort((a, b) => a.arrivalMs - b.arrivalMs).map((it, id) => ({ id, ...it }));
+  },
+};
+
+/** Heterogeneous pool: every other pod (odd index) runs the slower A100 preset. */
+export const HETERO_SLOW_PRESET = "a100-40g-llama2-7b";
+
+const heterogeneous: Workload = {
+  name: "heterogeneous",
+  description: `ShareGPT lengths (as sharegpt) on a mixed pool serving one model: even-numbered pods run the run's preset (h100-llama3-8b), odd-numbered ones ${HETERO_SLOW_PRESET} (the GIE simulator's A100-40GB fit: 40+ ms prefill steps, 14 ms + 0.1 ms/sequence decode, 256 sequences, 45K KV tokens); Poisson arrivals. Load-blind balancing gives the slow half the same share as the fast half.`,
+  defaultQps: [100, 200, 300, 400, 500],
+  podPresets: (pods) =>
+    Array.from({ length: pods }, (_, i) => (i % 2 === 1 ? HETERO_SLOW_PRESET : "h100-llama3-8b")),
+  generate(qps, durationMs, seed) {
+    const rng = new Rng(seed);
+    return poissonArrivals(rng, qps, durationMs).map((t, i) => {
+      const { input, output } = shareGptLengths(rng);
+      return single(i, t, input, output);
+    });
+  },
+};
+
+/**
+ * Long context: 16K–128K-token prompts (log-uniform), as in long-document QA and code-repository
+ * prompts (LongBench v2's range is 8K–2M words; RULER evaluates at 4K–128K). One H100 pod holds about
+ * 467K KV tokens, so 4–29 of these at once: KV capacity, not queue length, is the constraint.
+ */
+export const LONG_CONTEXT = { minTokens: 16_384, maxTokens: 131_072, output: [100, 400] as const };
+
+const longContext: Workload = {
+  name: "long-context",
+  description: `Long context: prompts log-uniform ${LONG_CONTEXT.minTokens}–${LONG_CONTEXT.maxTokens} tokens (mean ≈ 55K), unique (no shared prefix), output uniform ${LONG_CONTEXT.output.join("–")}; model length raised to 131,072 on every pod; an H100 pod's 467K KV tokens hold 4–29 such requests. SLO TTFT 20 s (a 128K prefill alone takes about 5 s), TPOT 50 ms; Poisson arrivals.`,
+  defaultQps: [1, 2, 3, 4, 5],
+  engineOverrides: { maxModelLen: LONG_CONTEXT.maxTokens + 1024 },
+  slo: { ttftMs: 20_000, tpotMs: 50 },
+  generate(qps, durationMs, seed) {
+    const rng = new Rng(seed);
+    const lo = Math.log(LONG_CONTEXT.minTokens);
+    const hi = Math.log(LONG_CONTEXT.maxTokens);
+    return poissonArrivals(rng, qps, durationMs).map((t, i) =>
+      single(i, t, Math.round(Math.exp(lo + (hi - lo) * rng.next())), rng.int(...LONG_CONTEXT.output)),
+    );
+  },
+};
+
 export const WORKLOADS: Record<string, Workload> = Object.fromEntries(
-  [sharegpt, sharedPrefix, multiLora, prefillHeavy, decodeHeavy, bursty].map((w) => [w.name, w]),
+  [
+    sharegpt,
+    sharedPrefix,
+    multiLora,
+    prefillHeavy,
+    decodeHeavy,
+    bursty,
+    multiTurn,
+    heterogeneous,
+    longContext,
+  ].map((w) => [w.name, w]),
 );
 
 export function workloadByName(name: string): Workload {

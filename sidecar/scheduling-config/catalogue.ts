@@ -72,6 +72,11 @@ const LOAD_PARAMS: Record<string, ParamSpec> = {
     default: 128,
     doc: "No affinity for an endpoint whose waiting + in-flight requests exceed this.",
   },
+  capacityScaledLoad: {
+    type: { kind: "boolean" },
+    default: true,
+    doc: "Scale an endpoint's running and in-flight-token load by the pool's mean KV size over its own (a smaller pod counts its batch as fuller); exactly 1 in a uniform pool.",
+  },
 };
 
 /** CATALOGUE: every plugin type the filter implements. */

@@ -21,6 +21,12 @@ export const AFFINITY_EPSILON: f64 = 0.25;
 export const AFFINITY_SLACK: f64 = 8;
 /** No affinity past this many waiting + in-flight requests (see docs/benchmarks.md for why 128). */
 export const AFFINITY_MAX_QUEUE: f64 = 128;
+/**
+ * Scale the running and in-flight-token terms by the pool's mean KV size over the endpoint's own, so a
+ * pod with a tenth of the KV (a smaller or slower accelerator) counts its batch as ten times fuller.
+ * In a uniform pool every factor is exactly 1 and nothing changes (docs/benchmarks.md, heterogeneous).
+ */
+export const CAPACITY_SCALED_LOAD: bool = true;
 
 export function loadProducerFactory(spec: PluginSpec, ctx: BuildContext): Plugin | null {
   const p = ctx.params(spec);
@@ -30,6 +36,7 @@ export function loadProducerFactory(spec: PluginSpec, ctx: BuildContext): Plugin
   m.epsilon = p.num("affinityEpsilon", AFFINITY_EPSILON, 0);
   m.slack = p.num("affinitySlack", AFFINITY_SLACK, 0);
   m.maxQueue = p.num("affinityMaxQueue", AFFINITY_MAX_QUEUE, 0);
+  m.capacityScaled = p.bool("capacityScaledLoad", CAPACITY_SCALED_LOAD);
   const built = ctx.finish(p, m);
   if (built != null) ctx.setShared(LOAD_PRODUCER, m);
   return built;
@@ -51,6 +58,7 @@ export class LoadModel extends Plugin {
   epsilon: f64 = AFFINITY_EPSILON;
   slack: f64 = AFFINITY_SLACK;
   maxQueue: f64 = AFFINITY_MAX_QUEUE;
+  capacityScaled: bool = CAPACITY_SCALED_LOAD;
   /** Per-candidate load, valid when `ready`. */
   load: StaticArray<f64> = new StaticArray<f64>(16);
   mean: f64 = 0;
@@ -66,13 +74,29 @@ export class LoadModel extends Plugin {
     this.ready = false;
   }
 
-  /** waiting + in-flight + runningWeight·running + in-flight prompt tokens / tokensPerUnit. */
-  loadOf(e: Endpoint): f64 {
+  /** waiting + in-flight + runningWeight·running·scale + in-flight prompt tokens / tokensPerUnit·scale
+   *  (summed in this order, so a scale of exactly 1 gives the unscaled figure bit for bit). */
+  loadOf(e: Endpoint, scale: f64 = 1.0): f64 {
     return (
       <f64>(e.waiting + e.inflightRequests) +
-      this.runningWeight * <f64>e.running +
-      <f64>e.inflightPromptTokens / this.tokensPerUnit
+      this.runningWeight * <f64>e.running * scale +
+      (<f64>e.inflightPromptTokens / this.tokensPerUnit) * scale
     );
+  }
+
+  /** Mean KV block count of the candidates that report one (0 when none or when scaling is off). */
+  private meanBlocks(eps: Endpoint[], cs: CycleState): f64 {
+    if (!this.capacityScaled) return 0;
+    let sum = 0.0;
+    let known = 0;
+    for (let k = 0, n = cs.n; k < n; k++) {
+      const b = unchecked(eps[unchecked(cs.cand[k])]).kvBlockCount;
+      if (b > 0) {
+        sum += <f64>b;
+        known++;
+      }
+    }
+    return known > 0 ? sum / <f64>known : 0;
   }
 
   /** Fills load, mean and bound once per cycle. */
@@ -85,9 +109,11 @@ export class LoadModel extends Plugin {
       this.load = new StaticArray<f64>(c);
     }
     const load = this.load;
+    const mb = this.meanBlocks(eps, cs);
     let sum = 0.0;
     for (let k = 0, n = cs.n; k < n; k++) {
-      const l = this.loadOf(unchecked(eps[unchecked(cs.cand[k])]));
+      const e = unchecked(eps[unchecked(cs.cand[k])]);
+      const l = this.loadOf(e, mb > 0 && e.kvBlockCount > 0 ? mb / <f64>e.kvBlockCount : 1.0);
       unchecked((load[k] = l));
       sum += l;
     }
