@@ -18,8 +18,9 @@ test(
     try {
       const client = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: "unused", maxRetries: 0 });
       // Eight requests at once, long enough to be in flight together. The gateway hands streams to its two
-      // workers in turn (four each), and each worker's filter counts the requests it has in flight per pod:
-      // with two idle, equal pods, each worker sends two to each pod, so the pods serve exactly four each.
+      // workers in turn, and each worker's filter counts the requests it has in flight per pod: with two idle,
+      // equal pods they split four and four — unless a scrape lands inside the burst (a loaded machine spreads
+      // the eight over more than one 50 ms scrape), which can move one. Herding would put six or more on one pod.
       const served = await Promise.all(
         Array.from({ length: 8 }, async (_, i) => {
           const { data, response } = await client.chat.completions
@@ -39,13 +40,10 @@ test(
       );
       const perPod = new Map<string, number>();
       for (const pod of served) perPod.set(pod, (perPod.get(pod) ?? 0) + 1);
-      assert.deepEqual(
-        [...perPod].sort(),
-        [
-          ["sim-0", 4],
-          ["sim-1", 4],
-        ],
-        `served by ${served.join(",")}`,
+      assert.deepEqual([...perPod.keys()].sort(), ["sim-0", "sim-1"], `served by ${served.join(",")}`);
+      assert.ok(
+        [...perPod.values()].every((n) => n >= 3 && n <= 5),
+        `four each, or five and three: served by ${served.join(",")}`,
       );
 
       // `npm run load` against the same stack: bounded, and its summary names the serving pods.
