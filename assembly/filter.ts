@@ -190,7 +190,8 @@ export function onConfigure(rootId: u32, configSize: u32): bool {
 function carryOver(before: Plugin, after: Plugin): void {
   const q = before.flow.queue;
   const same =
-    before.config.poolNamespace == after.config.poolNamespace && before.config.poolName == after.config.poolName;
+    before.config.poolNamespace == after.config.poolNamespace &&
+    before.config.poolName == after.config.poolName;
   const into = after.flow.queue;
   let moved = 0;
   for (let b = 0; b < q.bands.length; b++) {
