@@ -13,6 +13,14 @@ export function dialectOf(kind: i32): i32 {
   return kind == KIND_MESSAGES ? DIALECT_ANTHROPIC : DIALECT_OPENAI;
 }
 
+/**
+ * The error dialect a path tells: Anthropic's for `/v1/messages` and the API's paths under it
+ * (`/v1/messages/count_tokens`, `/v1/messages/batches`), which the filter routes without reading the body.
+ */
+export function dialectOfPath(path: string, kind: i32): i32 {
+  return kind == KIND_MESSAGES || path.startsWith("/v1/messages/") ? DIALECT_ANTHROPIC : DIALECT_OPENAI;
+}
+
 /** The body's head is not enough yet: keep buffering. */
 export const DECIDE_WAIT: i32 = 0;
 /** Destinations chosen: write them (and any rewrite) and continue. */

@@ -55,7 +55,7 @@ import {
   DECIDE_REPLY,
   DECIDE_ROUTE,
   DECIDE_WAIT,
-  dialectOf,
+  dialectOfPath,
   DIALECT_OPENAI,
 } from "./decision.ts";
 import { dialectErrorBody } from "./replies.ts";
@@ -567,7 +567,7 @@ export function onRequestHeaders(id: u32, endOfStream: bool): u32 {
 
   const kind = path == null ? KIND_AUTO : kindFromPath(path);
   // The path already says which API the client speaks: every reply from here on is in its shape.
-  s.dialect = dialectOf(kind);
+  s.dialect = path == null ? DIALECT_OPENAI : dialectOfPath(path, kind);
   const snapshot = plugin.snapshots.refresh();
   const stale = snapshot != null && isStale();
   // staleMode fail: past staleAfterMs the snapshot is unusable and the failure mode applies.

@@ -114,6 +114,8 @@ test("/v1/messages: replies decided from the path alone (no snapshot, content-ty
   const early = request(t, MESSAGES, ask("claude-ish"));
   anthropic(early, 503, "overloaded_error");
   openai(request(t, CHAT, ask("claude-ish")), 503, "service_unavailable", "no_snapshot");
+  // The API's paths under /v1/messages are routed without reading the body; the path still tells.
+  anthropic(request(t, "/v1/messages/count_tokens", ask("claude-ish"), [], "count"), 503, "overloaded_error");
   t.push(STRICT);
   const text = request(t, MESSAGES, "hello", [["content-type", "text/plain"]]);
   anthropic(text, 400, "invalid_request_error");
