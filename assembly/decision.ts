@@ -1,7 +1,25 @@
 // What the data path decided for one request, as a value. The director (inference-request.ts, pick.ts) fills
 // it without touching the stream; filter.ts applies it in one place. One Decision per VM is reused.
 
-import { errorBody } from "./replies.ts";
+import { KIND_MESSAGES } from "./request/prompt.ts";
+
+/** Error bodies in OpenAI's shape (every path but /v1/messages). */
+export const DIALECT_OPENAI: i32 = 0;
+/** Error bodies in Anthropic's shape (`POST /v1/messages`). */
+export const DIALECT_ANTHROPIC: i32 = 1;
+
+/** The error dialect of a request kind (request/prompt.ts KIND_*). */
+export function dialectOf(kind: i32): i32 {
+  return kind == KIND_MESSAGES ? DIALECT_ANTHROPIC : DIALECT_OPENAI;
+}
+
+/**
+ * The error dialect a path tells: Anthropic's for `/v1/messages` and the API's paths under it
+ * (`/v1/messages/count_tokens`, `/v1/messages/batches`), which the filter routes without reading the body.
+ */
+export function dialectOfPath(path: string, kind: i32): i32 {
+  return kind == KIND_MESSAGES || path.startsWith("/v1/messages/") ? DIALECT_ANTHROPIC : DIALECT_OPENAI;
+}
 
 /** The body's head is not enough yet: keep buffering. */
 export const DECIDE_WAIT: i32 = 0;
@@ -54,13 +72,27 @@ export class Decision {
   // DECIDE_REPLY
   status: u32 = 0;
   details: string = "";
+  /** A ready-made body (reply()); "" for an error, whose body apply() renders in `dialect` (replies.ts). */
   body: string = "";
+  /** Which API's error shape the request's client expects (DIALECT_*); set from the path or the body's kind. */
+  dialect: i32 = DIALECT_OPENAI;
+  /** error(): the message, OpenAI's type, code and param ("" = null); Anthropic's type follows the status. */
+  message: string = "";
+  errorType: string = "";
+  code: string = "";
+  param: string = "";
   /** Extra reply headers (content-type is always application/json). */
   replyNames: string[] = [];
   replyValues: string[] = [];
 
-  reset(): void {
+  /** Clears the decision for a new one; `dialect` is the request's, as far as the path tells. */
+  reset(dialect: i32 = DIALECT_OPENAI): void {
     this.kind = DECIDE_WAIT;
+    this.dialect = dialect;
+    this.message = "";
+    this.errorType = "";
+    this.code = "";
+    this.param = "";
     this.destinations = "";
     this.served = "";
     this.targetModel = null;
@@ -109,9 +141,22 @@ export class Decision {
     this.body = body;
   }
 
-  /** A local reply with an OpenAI-style error body; details are `epp_<code>`. */
-  error(status: u32, message: string, type: string, code: string): void {
-    this.reply(status, "epp_" + code, errorBody(message, type, code));
+  /**
+   * A local reply with an error body in the request's dialect (rendered by apply()); details are
+   * `epp_<code>` (`epp_invalid_request` without a code). `type` and `code` are OpenAI's; `param` names the
+   * field at fault ("" = none).
+   */
+  error(status: u32, message: string, type: string, code: string, param: string = ""): void {
+    this.reply(status, code.length > 0 ? "epp_" + code : "epp_invalid_request", "");
+    this.message = message;
+    this.errorType = type;
+    this.code = code;
+    this.param = param;
+  }
+
+  /** An error (error()) rather than a ready-made body. */
+  @inline get isError(): bool {
+    return this.errorType.length > 0;
   }
 
   /** Adds a header to the local reply (call after reply/error). */

@@ -48,7 +48,17 @@ import {
   routeBodyPrefix,
   routeUnparsed,
 } from "./inference-request.ts";
-import { Decision, DECIDE_PASS, DECIDE_QUEUE, DECIDE_REPLY, DECIDE_ROUTE, DECIDE_WAIT } from "./decision.ts";
+import {
+  Decision,
+  DECIDE_PASS,
+  DECIDE_QUEUE,
+  DECIDE_REPLY,
+  DECIDE_ROUTE,
+  DECIDE_WAIT,
+  dialectOfPath,
+  DIALECT_OPENAI,
+} from "./decision.ts";
+import { dialectErrorBody } from "./replies.ts";
 import { RequestInfo } from "./scheduling/types.ts";
 import { copyRequest } from "./flow-control/held.ts";
 import { FLOW_TICK_MS } from "./flow-control/flow.ts";
@@ -75,6 +85,12 @@ import { beginDecision, countDecision, forgetPool } from "./metrics.ts";
 
 export { DESTINATION_HEADER };
 export const SERVED_HEADER = "x-gateway-destination-endpoint-served";
+/**
+ * GIE conformance (plugin config `conformance: true`): the served endpoint under the name the suite's
+ * client reads (GIE v1.6.0 conformance/utils/headers/headers.go ConformanceTestResultHeader; GIE's test
+ * picker writes it from the gateway's served metadata, pkg/lwepp/handlers/response.go).
+ */
+export const CONFORMANCE_SERVED_HEADER = "x-conformance-test-served-endpoint";
 /** With debugHeaders: whether the pick was made on a fresh snapshot or on a stale one (staleMode route). */
 export const SNAPSHOT_STATE_HEADER = "x-epp-snapshot-state";
 
@@ -83,6 +99,8 @@ class Stream {
   /** Waiting for the end of an OpenAI body; `kind` says how to read its prompt. */
   buffering: bool = false;
   kind: i32 = KIND_AUTO;
+  /** The error shape its client expects, known from the path (decision.ts DIALECT_*). */
+  dialect: i32 = DIALECT_OPENAI;
   /** Buffered bytes at which to look at the body again (each look at least doubles it). */
   nextLook: u32 = 0;
   /** Routed on the body's head: the rest is watched as it streams through. */
@@ -104,7 +122,8 @@ class Stream {
   heldTarget: string | null = null;
   heldObjective: string = "";
   constructor(
-    readonly plugin: Plugin,
+    /** Its root's plugin; a held stream moves to the next one when the root is reconfigured. */
+    public plugin: Plugin,
     readonly id: u32,
   ) {}
 }
@@ -151,12 +170,58 @@ export function onConfigure(rootId: u32, configSize: u32): bool {
     ? randomU64() ^ (nowNanos() * 0x9e3779b97f4a7c15) ^ ((<u64>rootId) << 48)
     : 0;
   if (wasPulling) releaseLease(before!.pull!);
-  configurePlugin(rootId, c, c.hasRandomSeed ? c.randomSeed : randomU64(), holder);
+  const after = configurePlugin(rootId, c, c.hasRandomSeed ? c.randomSeed : randomU64(), holder);
   // Pull mode polls on the root's tick (Envoy allows setting it from on_configure); a root that stops
   // pulling stops its tick.
   if (c.pullEnabled()) setTickPeriod(c.pullIntervalMs);
-  else if (wasPulling) setTickPeriod(0);
+  else if (wasPulling || (before != null && before.flow.ticking)) setTickPeriod(0);
+  if (before != null && before.flow.queue.count > 0) carryOver(before, after);
   return true;
+}
+
+/**
+ * on_configure again on a live root: a listener update that keeps the plugin's name reuses its root
+ * context (cpp-host WasmBase::start finds root_contexts_[plugin key], then configure), and the root's tick
+ * now serves the new plugin, so the old one's held requests would never be dispatched. For the same pool
+ * they move to the new plugin's queue in their order (bands, then arrival), keeping their arrival time
+ * (the TTL counts from it) and fairness ids — as Envoy lets in-flight streams finish rather than fail
+ * them. A new pool's snapshot never described them: they are answered 503 with Retry-After.
+ */
+function carryOver(before: Plugin, after: Plugin): void {
+  const q = before.flow.queue;
+  const same =
+    before.config.poolNamespace == after.config.poolNamespace &&
+    before.config.poolName == after.config.poolName;
+  const into = after.flow.queue;
+  let moved = 0;
+  for (let b = 0; b < q.bands.length; b++) {
+    let guard = q.count + 1;
+    while (guard-- > 0) {
+      const i = q.oldestOf(b);
+      if (i < 0) break;
+      const id = q.streamOf(i);
+      if (!same || !streams.has(id)) {
+        activate(before);
+        exitHeld(i, EXIT_RECONFIGURED);
+        continue;
+      }
+      const priority = q.priorityOf(i);
+      const fairness = q.fairnessOf(i);
+      const bytes = q.bytesOf(i);
+      const at = q.enqueuedAt(i);
+      // The queue metrics are process-wide per band: a move between two queues leaves them as they are.
+      q.remove(i);
+      const s = streams.get(id);
+      s.plugin = after;
+      // The new queue has no limits until its first snapshot: every moved request fits.
+      if (into.enqueue(id, priority, fairness, bytes, at) == ENQUEUED) moved++;
+    }
+  }
+  activate(after);
+  if (moved > 0 && !after.flow.ticking) {
+    after.flow.ticking = true;
+    setTickPeriod(config.pullEnabled() ? min(FLOW_TICK_MS, config.pullIntervalMs) : FLOW_TICK_MS);
+  }
 }
 
 export function onContextCreate(id: u32, rootId: u32): void {
@@ -170,7 +235,7 @@ export function onContextCreate(id: u32, rootId: u32): void {
 const decision = new Decision();
 
 function tooLarge(s: Stream): void {
-  decision.reset();
+  decision.reset(s.dialect);
   decision.error(
     413,
     "request body is larger than maxBodyBytes (" +
@@ -194,7 +259,10 @@ function apply(s: Stream): bool {
     s.buffering = false;
     d.replyNames.push("content-type");
     d.replyValues.push("application/json");
-    sendLocalReply(d.status, d.details, d.body, d.replyNames, d.replyValues);
+    const body = d.isError
+      ? dialectErrorBody(d.dialect, d.status, d.message, d.errorType, d.code, d.param)
+      : d.body;
+    sendLocalReply(d.status, d.details, body, d.replyNames, d.replyValues);
     return false;
   }
   if (d.kind == DECIDE_PASS) {
@@ -241,7 +309,7 @@ function hold(s: Stream): bool {
     const priority = d.priority;
     noteRefused(priority);
     keepLabels(s);
-    decision.reset();
+    decision.reset(s.dialect);
     restoreLabels(s);
     exitReply(
       priority,
@@ -295,6 +363,7 @@ function exitReply(priority: i32, message: string, code: string): void {
 
 const EXIT_EXPIRED: i32 = 0;
 const EXIT_NO_POOL: i32 = 1;
+const EXIT_RECONFIGURED: i32 = 2;
 
 /**
  * Takes queue item `i` of the active plugin out with its outcome (FLOW_*): the band's count and the
@@ -330,11 +399,19 @@ function exitHeld(i: i32, why: i32): void {
   s.held = false;
   s.heldReq = null;
   if (setEffectiveContext(id) != WASM_OK) return;
-  decision.reset();
+  decision.reset(s.dialect);
   restoreLabels(s);
   if (why == EXIT_EXPIRED)
     exitReply(priority, "the request waited in the flow-control queue past its TTL", "queue_timeout");
-  else {
+  else if (why == EXIT_RECONFIGURED) {
+    decision.error(
+      503,
+      "the filter was reconfigured for another pool while this request waited; retry",
+      "service_unavailable",
+      "reconfigured",
+    );
+    decision.withHeader("retry-after", "1");
+  } else {
     // A lost pool is no capacity decision: every band gets 503, sheddable ones too.
     decision.error(
       503,
@@ -358,7 +435,7 @@ function dispatchHeld(i: i32): void {
   s.heldReq = null;
   if (req == null || setEffectiveContext(id) != WASM_OK) return;
   beginDecision();
-  decision.reset();
+  decision.reset(s.dialect);
   restoreLabels(s);
   pick(req, s.dispatch, decision, true);
   if (apply(s)) continueRequest();
@@ -450,7 +527,7 @@ function heldChunk(s: Stream, chunkSize: u32): u32 {
     if (w.duplicate) {
       s.watch = null;
       cancelHeld(s);
-      decision.reset();
+      decision.reset(s.dialect);
       duplicateModel(decision);
       apply(s);
       return DATA_STOP_AND_BUFFER;
@@ -488,10 +565,13 @@ export function onRequestHeaders(id: u32, endOfStream: bool): u32 {
   // A client-supplied destination must never survive, whatever happens next.
   removeHeader(HeaderMap.Request, DESTINATION_HEADER);
 
+  const kind = path == null ? KIND_AUTO : kindFromPath(path);
+  // The path already says which API the client speaks: every reply from here on is in its shape.
+  s.dialect = path == null ? DIALECT_OPENAI : dialectOfPath(path, kind);
   const snapshot = plugin.snapshots.refresh();
   const stale = snapshot != null && isStale();
   // staleMode fail: past staleAfterMs the snapshot is unusable and the failure mode applies.
-  decision.reset();
+  decision.reset(s.dialect);
   if (snapshot == null || (stale && config.staleMode == STALE_FAIL)) {
     if (config.failOpen) decision.pass();
     else {
@@ -502,7 +582,6 @@ export function onRequestHeaders(id: u32, endOfStream: bool): u32 {
     return apply(s) ? HEADERS_CONTINUE : HEADERS_STOP;
   }
   s.stale = stale;
-  const kind = path == null ? KIND_AUTO : kindFromPath(path);
   // No body, or a path we do not parse (documented): decide on load alone, without buffering.
   if (endOfStream || kind == KIND_AUTO) {
     beginDecision();
@@ -595,7 +674,7 @@ function routeBuffered(s: Stream, bodySize: u32, complete: bool): bool {
     plugin.pool.sync(snapshot, s.stale && config.staleMode != STALE_FAIL);
   }
   const placeholder = watchSlot[0];
-  decision.reset();
+  decision.reset(s.dialect);
   routeBodyPrefix(bodySize, complete, s.kind, s.dispatch, watchSlot, decision);
   if (decision.kind == DECIDE_WAIT) {
     s.nextLook = max(bodySize * 2, FIRST_LOOK_BYTES);
@@ -615,7 +694,7 @@ function watchChunk(s: Stream, chunkSize: u32): u32 {
   if (bytes != null) w.feed(changetype<usize>(bytes), bytes.byteLength);
   if (!w.duplicate) return DATA_CONTINUE;
   s.watch = null;
-  decision.reset();
+  decision.reset(s.dialect);
   duplicateModel(decision);
   apply(s);
   return DATA_STOP_AND_BUFFER;
@@ -675,7 +754,9 @@ export function onResponseHeaders(id: u32): u32 {
   // Replace, never add: an upstream's own copy must not survive next to ours.
   const served = servedBy();
   s.served = served;
-  replaceHeader(HeaderMap.Response, SERVED_HEADER, served != null ? served : s.picked!);
+  const value = served != null ? served : s.picked!;
+  replaceHeader(HeaderMap.Response, SERVED_HEADER, value);
+  if (config.conformance) replaceHeader(HeaderMap.Response, CONFORMANCE_SERVED_HEADER, value);
   if (config.debugHeaders)
     replaceHeader(HeaderMap.Response, SNAPSHOT_STATE_HEADER, s.stale ? "stale" : "fresh");
   const names = s.responseNames;

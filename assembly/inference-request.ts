@@ -15,7 +15,8 @@ import {
 import {
   MAX_DEPTH,
   ScanResult,
-  scanErrorBody,
+  scanErrorMessage,
+  scanErrorParam,
   SCAN_INCOMPLETE,
   SCAN_MODEL_DUPLICATE,
   SCAN_MODEL_MISSING,
@@ -50,7 +51,7 @@ import { RequestInfo } from "./scheduling/types.ts";
 import { MODEL_NOT_FOUND, Resolution, resolveModel } from "./scheduling/models.ts";
 import { pick } from "./pick.ts";
 import { Dispatch } from "./inflight.ts";
-import { Decision, DECIDE_QUEUE, DECIDE_ROUTE } from "./decision.ts";
+import { Decision, DECIDE_QUEUE, DECIDE_ROUTE, dialectOf } from "./decision.ts";
 import { config, plugin } from "./plugins.ts";
 
 /** The served (target) model, for the upstream and access logs. */
@@ -147,7 +148,7 @@ function leadDone(r: ScanResult, kind: i32): bool {
 }
 
 function refuse(out: Decision, code: i32, at: i32): void {
-  out.reply(400, "epp_invalid_request", scanErrorBody(code, at));
+  out.error(400, scanErrorMessage(code, at), "invalid_request_error", "", scanErrorParam(code));
 }
 
 /**
@@ -165,6 +166,8 @@ export function routeBodyPrefix(
   watchOut: ModelKeyWatch[],
   out: Decision,
 ): void {
+  // The body's API decides the shape of any error this request gets from here on.
+  out.dialect = dialectOf(kind);
   const total = <i32>min<u32>(available, <u32>i32.MAX_VALUE);
   let window = FIRST_WINDOW;
   let body: ArrayBuffer | null = null;

@@ -16,6 +16,13 @@ export const DESTINATION_HEADER = "x-gateway-destination-endpoint";
 export const FAIRNESS_HEADER = "x-gateway-inference-fairness-id";
 export const LLMD_FAIRNESS_HEADER = "x-llm-d-inference-fairness-id";
 
+/**
+ * Longest fairness id the queue keeps, in UTF-8 bytes. The queue holds one copy per id with items
+ * waiting (ids leave with their last item, so distinct ids ≤ held requests ≤ the band's maxRequests);
+ * the cap bounds each copy, so a client spraying long random ids holds at most maxRequests × this.
+ */
+export const MAX_FAIRNESS_ID_BYTES: i32 = 256;
+
 function fairnessId(): string {
   let v = getHeader(HeaderMap.Request, FAIRNESS_HEADER);
   if (v == null) v = getHeader(HeaderMap.Request, LLMD_FAIRNESS_HEADER);
@@ -28,7 +35,6 @@ function fairnessId(): string {
  */
 function mustWait(): bool {
   const flow = plugin.flow;
-  flow.follow(plugin.snapshots.cached);
   if (!flow.on || plugin.pool.staleFigures) return false;
   if (flow.queue.count > 0) return true;
   const pool = plugin.pool;
@@ -65,9 +71,27 @@ export function pick(req: RequestInfo, d: Dispatch, out: Decision, admitted: boo
     out.withHeader("retry-after", "1");
     return;
   }
-  if (!admitted && mustWait()) {
-    out.hold(req.priority, fairnessId());
-    return;
+  let fairness = "";
+  if (!admitted) {
+    plugin.flow.follow(plugin.snapshots.cached);
+    if (plugin.flow.on) {
+      // Only flow control reads the id; an over-long one is refused rather than cut (two ids that
+      // share a prefix must not become one tenant), whether or not this request would wait.
+      fairness = fairnessId();
+      if (String.UTF8.byteLength(fairness) > MAX_FAIRNESS_ID_BYTES) {
+        out.error(
+          400,
+          FAIRNESS_HEADER + " is longer than " + MAX_FAIRNESS_ID_BYTES.toString() + " bytes",
+          "invalid_request_error",
+          "invalid_fairness_id",
+        );
+        return;
+      }
+    }
+    if (mustWait()) {
+      out.hold(req.priority, fairness);
+      return;
+    }
   }
   const status = scheduler.schedule(eps, req, pool.staleFigures, !admitted);
   if (status == SCHEDULE_SHED) {

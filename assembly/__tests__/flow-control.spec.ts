@@ -99,6 +99,27 @@ describe("flow-control queue", () => {
     expect<u32>(q.streamOf(q.expired(150))).toBe(2);
   });
 
+  it("a TTL change re-dates held items from their arrival, shorter or longer", () => {
+    const s = spec();
+    s.defaultTtlMs = 10000;
+    const q = queue(s);
+    q.enqueue(1, 0, "a", 1, 0);
+    q.enqueue(2, 0, "b", 1, 40);
+    const shorter = spec();
+    shorter.defaultTtlMs = 100;
+    q.configure(shorter);
+    expect<i32>(q.expired(99)).toBe(-1);
+    const i = q.expired(100);
+    expect<u32>(q.streamOf(i)).toBe(1);
+    q.remove(i);
+    expect<u32>(q.streamOf(q.expired(140))).toBe(2);
+    q.enqueue(3, 0, "c", 1, 200);
+    const none = spec();
+    q.configure(none);
+    expect<i32>(q.expired(1000000)).toBe(-1);
+    expect<string>(q.fairnessOf(q.oldestOf(0))).toBe("b");
+  });
+
   it("removes from anywhere (a client that left) and keeps the rotation", () => {
     const q = queue();
     q.enqueue(1, 0, "a", 1, 0);

@@ -79,13 +79,33 @@ export class FlowQueue {
   private fNext: i32[] = [];
   private freeFlow: i32 = NONE;
 
-  /** Takes a (new) FLOW_CONTROL section: limits change, held items stay where they are. */
+  /**
+   * Takes a (new) FLOW_CONTROL section: limits change (they apply to arrivals: held items stay where they
+   * are), and a band whose TTL changed has its held items' deadlines recomputed from their arrival with
+   * the new TTL, so a shortened TTL answers them on time. Deadlines in a band then still grow with
+   * arrival, which is what lets expired() look at each band's oldest item only.
+   */
   configure(spec: FlowControlSpec): void {
     this.spec = spec;
     this.fairness = spec.fairness;
     this.maxRequests = spec.maxRequests;
     this.maxBytes = spec.maxBytes;
-    for (let b = 0; b < this.bands.length; b++) this.limitsFor(unchecked(this.bands[b]));
+    for (let b = 0; b < this.bands.length; b++) {
+      const band = unchecked(this.bands[b]);
+      const ttl = band.ttlMs;
+      this.limitsFor(band);
+      if (band.ttlMs != ttl) this.redate(band);
+    }
+  }
+
+  /** Every held item of `band` gets its deadline from its arrival and the band's TTL (O(band's items)). */
+  private redate(band: Band): void {
+    let i = band.head;
+    let guard = band.count + 1;
+    while (this.okItem(i) && guard-- > 0) {
+      unchecked((this.iDeadline[i] = band.ttlMs != 0 ? unchecked(this.iAt[i]) + <u64>band.ttlMs : 0));
+      i = unchecked(this.iNext[i]);
+    }
   }
 
   private limitsFor(band: Band): void {
@@ -222,7 +242,10 @@ export class FlowQueue {
     return NONE;
   }
 
-  /** The oldest item of any band whose deadline is at or before `nowMs`, or -1. */
+  /**
+   * The oldest item of any band whose deadline is at or before `nowMs`, or -1. A band's deadlines grow
+   * with arrival (one TTL per band; configure() redates on a change), so its oldest item is the first due.
+   */
   expired(nowMs: u64): i32 {
     for (let b = 0; b < this.bands.length; b++) {
       const h = unchecked(this.bands[b]).head;
@@ -252,6 +275,20 @@ export class FlowQueue {
 
   enqueuedAt(i: i32): u64 {
     return this.okItem(i) ? unchecked(this.iAt[i]) : 0;
+  }
+
+  /** The fairness id item `i` was queued under ("" when none or not queued). */
+  fairnessOf(i: i32): string {
+    if (!this.okItem(i)) return "";
+    const f = unchecked(this.iFlow[i]);
+    return this.okFlow(f) ? unchecked(this.fId[f]) : "";
+  }
+
+  /** The oldest item of band `b`, or -1. */
+  oldestOf(b: i32): i32 {
+    if (!this.okBand(b)) return NONE;
+    const h = unchecked(this.bands[b]).head;
+    return this.okItem(h) ? h : NONE;
   }
 
   /**

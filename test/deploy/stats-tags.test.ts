@@ -73,7 +73,8 @@ test("the filter writes exactly the labels the regexes know", () => {
 });
 
 test("docs/deploy.md lists every metric the filter defines", () => {
-  const src = read("assembly/metrics.ts");
+  // The data path's metrics and flow control's (assembly/flow-control/metrics.ts).
+  const src = read("assembly/metrics.ts") + read("assembly/flow-control/metrics.ts");
   const docs = read("docs/deploy.md");
   const metrics = [...src.matchAll(/^export const [A-Z_]+ = "((?:inference|epp_wasm)_[a-z_]+)";$/gm)].map(
     (m) => m[1]!,

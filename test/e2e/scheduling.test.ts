@@ -291,4 +291,19 @@ test("/v1/messages: the model is resolved and rewritten, and a shared system pro
     body: JSON.stringify({ max_tokens: 2, messages: [{ role: "user", content: "hi" }] }),
   });
   assert.equal(unknown.status, 400, "no model: refused before any pod");
+  // The filter's own replies on /v1/messages are in Anthropic's error shape (issue 24).
+  assert.deepEqual(await unknown.json(), {
+    type: "error",
+    error: { type: "invalid_request_error", message: '"model" is required' },
+  });
+  // Decided from the path alone, before any body: Anthropic-shaped as well.
+  const text = await fetch(`${data}/v1/messages`, {
+    method: "POST",
+    headers: { "content-type": "text/plain" },
+    body: "hello",
+  });
+  assert.equal(text.status, 400);
+  const body = (await text.json()) as { type?: string; error?: { type?: string } };
+  assert.equal(body.type, "error");
+  assert.equal(body.error?.type, "invalid_request_error");
 });
