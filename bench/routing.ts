@@ -9,7 +9,7 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { ALL_POLICIES, parsePolicyName } from "./routing/policies.ts";
-import { CONFIG_POLICY_PREFIX, FLOW_CONTROL_POLICY } from "./routing/filter-policy.ts";
+import { CONFIG_POLICY_PREFIX, FLOW_CONTROL_POLICY, isFlowControlPolicy } from "./routing/filter-policy.ts";
 import { shippedConfigPath } from "../sidecar/scheduling-config/shipped.ts";
 import { runSweep } from "./routing/sweep.ts";
 import { SERVICE_CLIENT_DEFAULTS } from "./routing/k8s-service.ts";
@@ -79,7 +79,7 @@ policies.push(...(a.config ?? []).map((f) => CONFIG_POLICY_PREFIX + f));
 for (const p of policies)
   if (
     !p.startsWith(CONFIG_POLICY_PREFIX) &&
-    p !== FLOW_CONTROL_POLICY &&
+    !isFlowControlPolicy(p) &&
     !ALL_POLICIES.includes(parsePolicyName(p).base)
   )
     throw new Error(

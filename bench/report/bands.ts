@@ -27,22 +27,31 @@ export interface BandRow {
 
 export interface TenantRow {
   id: string;
+  /** Demand: measured requests, and per second of the window. */
   requests: number;
-  served: number;
+  demand_rps: number;
+  served_rps: number;
   goodput_rps: number;
-  /** Goodput over demand (measured requests), %. */
+  /** Goodput over demand, %. */
   attainment_percent: number;
-  /** Max-min fair share of the stage's total goodput given each id's demand (water-filling), req/s. */
+  /** Max-min fair share of what was served, given each id's demand, req/s: water-filling inside each
+   *  band and each second of arrivals (so a band starved for a whole second is nobody's share), summed. */
   fair_share_rps: number;
+  /** Wait between arrival and the decision (served requests): round-robin dispatch favours the quiet ids. */
+  queue_p90_ms: number;
+  ttft_p90_ms: number;
 }
 
 export interface BandReport {
   bands: BandRow[];
   all: BandRow;
   tenants: TenantRow[];
-  /** Jain's index over the ids' goodput: (Σx)² / (n·Σx²); 1 = equal goodput. */
+  /** Jain's index over the ids' goodput: (Σx)² / (n·Σx²); 1 = equal goodput (whatever the demands). */
   jain_goodput: number;
-  /** The first (noisiest) id's goodput over its max-min fair share; ≤ 1 = no more than its share. */
+  /** Jain's index over the ids' goodput per unit of demand (attainment); 1 = every id served alike. */
+  jain_attainment: number;
+  /** The first (noisiest) id's served rate over its max-min fair share (fair_share_rps); ≤ 1 = it got no
+   *  more than its share while the others had demand. */
   noisy_over_fair_share: number;
 }
 
@@ -71,6 +80,22 @@ export function maxMinShares(total: number, demands: readonly number[]): number[
     }
     open = open.filter((i) => !small.includes(i));
   }
+  return out;
+}
+
+/** Per id: the sum over (band, second of arrival) cells of its max-min share of the cell's served requests. */
+function fairShares(records: readonly RequestRecord[], ids: readonly string[]): number[] {
+  const cells = new Map<string, { demand: number[]; served: number }>();
+  for (const r of records) {
+    const key = `${r.band ?? ""}\u0000${Math.floor(r.sendMs / 1000)}`;
+    let c = cells.get(key);
+    if (!c) cells.set(key, (c = { demand: ids.map(() => 0), served: 0 }));
+    const i = ids.indexOf(r.tenant ?? "");
+    if (i >= 0) c.demand[i]++;
+    if (r.status === 200) c.served++;
+  }
+  const out = ids.map(() => 0);
+  for (const c of cells.values()) maxMinShares(c.served, c.demand).forEach((x, i) => (out[i] += x));
   return out;
 }
 
@@ -122,28 +147,32 @@ export function bandReport(
     ),
   );
   const ids = w.fairnessIds ?? [...new Set(records.map((r) => r.tenant ?? ""))];
+  const rate = (n: number): number => (secs > 0 ? n / secs : 0);
   const per = ids.map((id) => {
     const rs = records.filter((r) => (r.tenant ?? "") === id);
     const met = rs.filter((r) => sloMiss(r, slo) === "met").length;
-    return { id, rs, met };
+    const served = rs.filter((r) => r.status === 200).length;
+    return { id, rs, met, served };
   });
-  const goodput = per.map((p) => (secs > 0 ? p.met / secs : 0));
-  const fair = maxMinShares(
-    goodput.reduce((a, b) => a + b, 0),
-    per.map((p) => (secs > 0 ? p.rs.length / secs : 0)),
-  );
+  const goodput = per.map((p) => rate(p.met));
+  const served = per.map((p) => rate(p.served));
+  const fair = fairShares(records, ids).map(rate);
   return {
     bands,
     all: bandRow("all", null, records, secs, slo),
     tenants: per.map((p, i) => ({
       id: p.id,
       requests: p.rs.length,
-      served: p.rs.filter((r) => r.status === 200).length,
+      demand_rps: rate(p.rs.length),
+      served_rps: served[i],
       goodput_rps: goodput[i],
       attainment_percent: p.rs.length > 0 ? (100 * p.met) / p.rs.length : 0,
       fair_share_rps: fair[i],
+      queue_p90_ms: distribution(p.rs.filter((r) => r.status === 200).map((r) => r.waitMs ?? 0)).p90,
+      ttft_p90_ms: distribution(p.rs.filter((r) => r.status === 200).map((r) => r.ttftMs)).p90,
     })),
     jain_goodput: jain(goodput),
-    noisy_over_fair_share: fair[0] > 0 ? goodput[0] / fair[0] : 0,
+    jain_attainment: jain(per.map((p) => (p.rs.length > 0 ? p.met / p.rs.length : 0))),
+    noisy_over_fair_share: fair[0] > 0 ? served[0] / fair[0] : 0,
   };
 }

@@ -38,8 +38,27 @@ const PORT = 8000;
 
 /** A policy named `config=FILE` runs the filter with that EndpointPickerConfig file. */
 export const CONFIG_POLICY_PREFIX = "config=";
-/** `default` with flow control: the shipped config/scheduling/flow-control.yaml, loaded as the sidecar does. */
+/** `default` with flow control: the shipped config/scheduling/flow-control.yaml, loaded as the sidecar does.
+ *  `default+flow-control:ttlMs@-10=1000` changes one band's TTL (priority -10 here) for experiments. */
 export const FLOW_CONTROL_POLICY = "default+flow-control";
+
+export function isFlowControlPolicy(name: string): boolean {
+  return name === FLOW_CONTROL_POLICY || name.startsWith(`${FLOW_CONTROL_POLICY}:`);
+}
+
+/** Applies `ttlMs@PRIORITY=MS` overrides to the loaded section; anything else is refused. */
+function withBandOverrides(fc: FlowControlSection, name: string): FlowControlSection {
+  const overrides = name.split(":").slice(1);
+  if (overrides.length === 0) return fc;
+  const bands = fc.bands.map((b) => ({ ...b }));
+  for (const kv of overrides) {
+    const m = /^ttlMs@(-?\d+)=(\d+)$/.exec(kv);
+    const band = m ? bands.find((b) => b.priority === Number(m[1])) : undefined;
+    if (!m || !band) throw new Error(`bad flow-control override "${kv}" in "${name}" (ttlMs@PRIORITY=MS)`);
+    band.ttlMs = Number(m[2]);
+  }
+  return { ...fc, bands };
+}
 
 /** What a `config=FILE` policy sends: the file's PLUGINS section, name and detector limits, as the sidecar. */
 function configPolicy(name: string): {
@@ -48,10 +67,8 @@ function configPolicy(name: string): {
   thresholds: Thresholds;
   flowControl?: FlowControlSection;
 } {
-  const path =
-    name === FLOW_CONTROL_POLICY
-      ? shippedConfigPath("flow-control")
-      : name.slice(CONFIG_POLICY_PREFIX.length);
+  const fcPolicy = isFlowControlPolicy(name);
+  const path = fcPolicy ? shippedConfigPath("flow-control") : name.slice(CONFIG_POLICY_PREFIX.length);
   const c = loadConfig(readFileSync(path, "utf8"), {
     source: path,
     displayName: basename(path, extname(path)),
@@ -60,7 +77,9 @@ function configPolicy(name: string): {
     profile: c.displayName,
     scheduling: c.section,
     thresholds: c.thresholds,
-    ...(c.flowControl === undefined ? {} : { flowControl: c.flowControl }),
+    ...(c.flowControl === undefined
+      ? {}
+      : { flowControl: fcPolicy ? withBandOverrides(c.flowControl, name) : c.flowControl }),
   };
 }
 
@@ -146,9 +165,7 @@ function header(h: HeaderList | undefined, name: string): string | undefined {
 
 export async function filterPolicy(o: FilterPolicyOptions): Promise<Policy> {
   const fromFile =
-    o.name.startsWith(CONFIG_POLICY_PREFIX) || o.name === FLOW_CONTROL_POLICY
-      ? configPolicy(o.name)
-      : undefined;
+    o.name.startsWith(CONFIG_POLICY_PREFIX) || isFlowControlPolicy(o.name) ? configPolicy(o.name) : undefined;
   const { base, params } = fromFile === undefined ? parsePolicyName(o.name) : { base: o.name, params: {} };
   const oracle = base === "oracle";
   const profile = fromFile?.profile ?? (oracle ? "default" : base);

@@ -291,7 +291,7 @@ function pickWeighted<T extends { weight: number }>(rng: Rng, xs: readonly T[]):
 const overload: Workload = {
   name: "overload",
   description: `Overload for flow control: --qps is the pool's capacity; on periods (${OVERLOAD.onMs.join("–")} ms, uniform) at ${OVERLOAD.burstFactor.join("–")}× that rate (drawn per burst), off periods (${OVERLOAD.offMs.join("–")} ms) at ${OVERLOAD.offFactor}×, about ${((OVERLOAD.burstFactor[0] + OVERLOAD.burstFactor[1]) / 2 + OVERLOAD.offFactor) / 2}× capacity on average; objectives ${OVERLOAD.bands.map((b) => `${b.name} (priority ${b.priority}, ${b.weight * 100}%)`).join(", ")}; fairness ids ${OVERLOAD.tenants.map((t) => `${t.id} (×${t.weight})`).join(", ")} in x-gateway-inference-fairness-id; ShareGPT lengths.`,
-  defaultQps: [360],
+  defaultQps: [750, 900],
   objectives: OVERLOAD.bands.map(({ name, priority }) => ({ name, priority })),
   fairnessIds: OVERLOAD.tenants.map((t) => t.id),
   generate(qps, durationMs, seed) {
