@@ -9,7 +9,7 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { ALL_POLICIES, parsePolicyName } from "./routing/policies.ts";
-import { CONFIG_POLICY_PREFIX } from "./routing/filter-policy.ts";
+import { CONFIG_POLICY_PREFIX, FLOW_CONTROL_POLICY, isFlowControlPolicy } from "./routing/filter-policy.ts";
 import { shippedConfigPath } from "../sidecar/scheduling-config/shipped.ts";
 import { runSweep } from "./routing/sweep.ts";
 import { SERVICE_CLIENT_DEFAULTS } from "./routing/k8s-service.ts";
@@ -52,6 +52,7 @@ if (a.help) {
   [--service-connections 0] [--service-idle-timeout-ms 5000]
                           k8s-service's client: keep-alive pool size (0 = unlimited, as vllm bench serve without
                           --max-concurrency) and idle lifetime (vLLM's server keep-alive, 5 s)
+  [--policies ${FLOW_CONTROL_POLICY}]  default with flow control (config/scheduling/flow-control.yaml)
   [--config FILE]...      one more policy per EndpointPickerConfig file (config=FILE), loaded as the sidecar loads it
   [--profiles-from-files] legacy, gie-default and default run from config/scheduling/NAME.yaml (PLUGINS sent)
   [--wasm FILE]           the filter build to run (default build/filter.wasm)`);
@@ -76,8 +77,14 @@ const policies = a
   );
 policies.push(...(a.config ?? []).map((f) => CONFIG_POLICY_PREFIX + f));
 for (const p of policies)
-  if (!p.startsWith(CONFIG_POLICY_PREFIX) && !ALL_POLICIES.includes(parsePolicyName(p).base))
-    throw new Error(`unknown policy "${p}"; choose from ${ALL_POLICIES.join(", ")} or config=FILE`);
+  if (
+    !p.startsWith(CONFIG_POLICY_PREFIX) &&
+    !isFlowControlPolicy(p) &&
+    !ALL_POLICIES.includes(parsePolicyName(p).base)
+  )
+    throw new Error(
+      `unknown policy "${p}"; choose from ${ALL_POLICIES.join(", ")}, ${FLOW_CONTROL_POLICY} or config=FILE`,
+    );
 const durationS = num(a.duration, "duration");
 // Default warm-up/cool-down: 1/6 of the stage each (5 s of a 30 s stage).
 const warmupS = a.warmup === undefined ? durationS / 6 : num(a.warmup, "warmup");

@@ -15,6 +15,11 @@ export interface RequestRecord {
   ttftMs: number;
   e2eMs: number;
   preemptions: number;
+  /** Workloads with objectives (overload): the request's objective, fairness id, and how long it waited
+   *  between arrival and the policy's decision (held in Envoy by flow control, or for a client connection). */
+  band?: string;
+  tenant?: string;
+  waitMs?: number;
 }
 
 export interface Distribution {

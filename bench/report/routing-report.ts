@@ -7,6 +7,7 @@ import type { StageResult } from "../routing/harness.ts";
 import { policyLabel } from "../routing/policies.ts";
 import { lineChartSvg, type Series } from "./svg.ts";
 import { svgToPng } from "./png.ts";
+import { bandMarkdown } from "./band-tables.ts";
 
 /**
  * The knee: the highest QPS at which the first policy still serves ≥ 90% of its requests within
@@ -49,7 +50,7 @@ function markdownTable(run: RoutingRun): string {
       `| ${s.qps} | ${policyLabel(s.policy)} | ${f(u.throughput.goodput_requests_per_sec)} | ${f(slo.attainment_percent)} | ${f(l.time_to_first_token.p90, 0)} | ${f(l.normalized_time_per_output_token.p90)} | ${slo.missed_ttft_only} / ${slo.missed_tpot_only} / ${slo.missed_both} | ${f(u.throughput.requests_per_sec)} | ${f(u.throughput.output_tokens_per_sec, 0)} | ${f(l.time_to_first_token.p50, 0)} | ${f(l.time_per_output_token.p50)} / ${f(l.time_per_output_token.p90)} | ${f(l.inter_token_latency.p90)} | ${f(l.normalized_time_per_output_token.p50)} | ${f(l.request_latency.p50, 0)} / ${f(l.request_latency.p90, 0)} / ${f(l.request_latency.p99, 0)} | ${f(s.summary.kv_cache_hit_percent)} | ${fl["429"] ?? 0} / ${fl["503"] ?? 0} | ${s.summary.preemptions} | ${f(100 * Math.max(0, ...s.summary.pod_request_share))}% |`,
     );
   }
-  return lines.join("\n") + "\n";
+  return lines.join("\n") + "\n" + bandMarkdown(run.stages);
 }
 
 function byPolicy(run: RoutingRun, y: (s: StageResult) => number): Series[] {

@@ -19,11 +19,13 @@ import { ENGINE_MAPPINGS, extractMetrics, type EndpointMetrics } from "../../sid
 import { encodeSnapshot } from "../../sidecar/snapshot/encoder.ts";
 import {
   DEFAULT_SCHEDULER,
+  type FlowControlSection,
   type SchedulingSection,
   type Snapshot,
   type SnapshotEndpoint,
 } from "../../sidecar/snapshot/types.ts";
 import { loadConfig, type Thresholds } from "../../sidecar/scheduling-config/load.ts";
+import { shippedConfigPath } from "../../sidecar/scheduling-config/shipped.ts";
 import { parsePolicyName, type Policy, type RouteResult } from "./policies.ts";
 import type { WorkItem } from "./workloads.ts";
 
@@ -31,23 +33,54 @@ export const FILTER_WASM_PATH = new URL("../../build/filter.wasm", import.meta.u
 const TOKEN = "bench-control-token";
 const POOL = { namespace: "bench", name: "sim-pool" };
 const DEST = "x-gateway-destination-endpoint";
+const FAIRNESS_HEADER = "x-gateway-inference-fairness-id";
 const PORT = 8000;
 
 /** A policy named `config=FILE` runs the filter with that EndpointPickerConfig file. */
 export const CONFIG_POLICY_PREFIX = "config=";
+/** `default` with flow control: the shipped config/scheduling/flow-control.yaml, loaded as the sidecar does.
+ *  `default+flow-control:ttlMs@-10=1000` changes one band's TTL (priority -10 here) for experiments. */
+export const FLOW_CONTROL_POLICY = "default+flow-control";
+
+export function isFlowControlPolicy(name: string): boolean {
+  return name === FLOW_CONTROL_POLICY || name.startsWith(`${FLOW_CONTROL_POLICY}:`);
+}
+
+/** Applies `ttlMs@PRIORITY=MS` overrides to the loaded section; anything else is refused. */
+function withBandOverrides(fc: FlowControlSection, name: string): FlowControlSection {
+  const overrides = name.split(":").slice(1);
+  if (overrides.length === 0) return fc;
+  const bands = fc.bands.map((b) => ({ ...b }));
+  for (const kv of overrides) {
+    const m = /^ttlMs@(-?\d+)=(\d+)$/.exec(kv);
+    const band = m ? bands.find((b) => b.priority === Number(m[1])) : undefined;
+    if (!m || !band) throw new Error(`bad flow-control override "${kv}" in "${name}" (ttlMs@PRIORITY=MS)`);
+    band.ttlMs = Number(m[2]);
+  }
+  return { ...fc, bands };
+}
 
 /** What a `config=FILE` policy sends: the file's PLUGINS section, name and detector limits, as the sidecar. */
 function configPolicy(name: string): {
   profile: string;
   scheduling: SchedulingSection;
   thresholds: Thresholds;
+  flowControl?: FlowControlSection;
 } {
-  const path = name.slice(CONFIG_POLICY_PREFIX.length);
+  const fcPolicy = isFlowControlPolicy(name);
+  const path = fcPolicy ? shippedConfigPath("flow-control") : name.slice(CONFIG_POLICY_PREFIX.length);
   const c = loadConfig(readFileSync(path, "utf8"), {
     source: path,
     displayName: basename(path, extname(path)),
   });
-  return { profile: c.displayName, scheduling: c.section, thresholds: c.thresholds };
+  return {
+    profile: c.displayName,
+    scheduling: c.section,
+    thresholds: c.thresholds,
+    ...(c.flowControl === undefined
+      ? {}
+      : { flowControl: fcPolicy ? withBandOverrides(c.flowControl, name) : c.flowControl }),
+  };
 }
 
 export interface FilterPolicyOptions {
@@ -58,6 +91,8 @@ export interface FilterPolicyOptions {
   clock: VirtualClock;
   engines: readonly Engine[];
   seed: number;
+  /** The workload's objectives, sent in every snapshot (their priorities: shedding or flow-control bands). */
+  objectives?: readonly { name: string; priority: number }[];
   scrapeIntervalMs: number;
   pushDelayMs: number;
   /** Worker VMs (each with its own scheduler state; snapshots are shared). Default 1. */
@@ -129,7 +164,8 @@ function header(h: HeaderList | undefined, name: string): string | undefined {
 }
 
 export async function filterPolicy(o: FilterPolicyOptions): Promise<Policy> {
-  const fromFile = o.name.startsWith(CONFIG_POLICY_PREFIX) ? configPolicy(o.name) : undefined;
+  const fromFile =
+    o.name.startsWith(CONFIG_POLICY_PREFIX) || isFlowControlPolicy(o.name) ? configPolicy(o.name) : undefined;
   const { base, params } = fromFile === undefined ? parsePolicyName(o.name) : { base: o.name, params: {} };
   const oracle = base === "oracle";
   const profile = fromFile?.profile ?? (oracle ? "default" : base);
@@ -168,7 +204,7 @@ export async function filterPolicy(o: FilterPolicyOptions): Promise<Policy> {
       pool: { ...POOL, failureMode: "FailClose", strictModels: false, targetPorts: [PORT] },
       endpoints,
       models: [],
-      objectives: [],
+      objectives: (o.objectives ?? []).map(({ name, priority }) => ({ name, priority })),
       rewrites: [],
       // The sidecar reports how many Envoys it pushes to; a policy param may still override it.
       scheduler: {
@@ -178,6 +214,7 @@ export async function filterPolicy(o: FilterPolicyOptions): Promise<Policy> {
         params: { envoyReplicas: plugins.length, ...params },
       },
       ...(fromFile === undefined ? {} : { scheduling: fromFile.scheduling }),
+      ...(fromFile?.flowControl === undefined ? {} : { flowControl: fromFile.flowControl }),
     } satisfies Snapshot);
 
   const pushTo = (plugin: WasmPlugin, bytes: Uint8Array): void => {
@@ -226,17 +263,31 @@ export async function filterPolicy(o: FilterPolicyOptions): Promise<Policy> {
   if (oracle) push(snapshot(o.engines.map((e, i) => endpoint(i, liveMetrics(e), 0))));
   else scrape();
 
-  const route = (item: WorkItem): RouteResult => {
+  // A request is decided in its decodeData call (routed or answered), or held by flow control: then the
+  // root's tick (on the virtual clock, like every host timer) continues it or answers it later.
+  const dispatch = (item: WorkItem, _inFlight: readonly number[], send: (r: RouteResult) => void): void => {
     const plugin = plugins[nextReplica++ % plugins.length]!;
     if (oracle) pushTo(plugin, snapshot(o.engines.map((e, i) => endpoint(i, liveMetrics(e), 0))));
     let forwarded: HeaderList | undefined;
     let reply: LocalReply | undefined;
+    let held = false;
+    // A held request is decided inside the filter's on_tick: hand it on from a clock event at the same
+    // instant, so the stream is not ended (on_done, on_delete) while the VM is still in the tick.
+    const later = (): void => {
+      if (held) o.clock.schedule(o.clock.now(), decide);
+    };
     const s = plugin.newHttpStream({
-      forwardRequestHeaders: (h) => (forwarded = h),
+      forwardRequestHeaders: (h) => {
+        forwarded = h;
+        later();
+      },
       forwardRequestData: () => {},
       forwardResponseHeaders: () => {},
       forwardResponseData: () => {},
-      localReply: (r) => (reply = r),
+      localReply: (r) => {
+        reply = r;
+        later();
+      },
     });
     const body = enc.encode(
       JSON.stringify({
@@ -246,39 +297,43 @@ export async function filterPolicy(o: FilterPolicyOptions): Promise<Policy> {
         stream: true,
       }),
     );
-    s.decodeHeaders(
-      [
-        [":method", "POST"],
-        [":path", "/v1/chat/completions"],
-        [":authority", "gateway"],
-        [":scheme", "http"],
-        ["content-type", "application/json"],
-      ],
-      false,
-    );
+    const headers: HeaderList = [
+      [":method", "POST"],
+      [":path", "/v1/chat/completions"],
+      [":authority", "gateway"],
+      [":scheme", "http"],
+      ["content-type", "application/json"],
+    ];
+    if (item.objective !== undefined) headers.push(["x-gateway-inference-objective", item.objective]);
+    if (item.fairnessId !== undefined) headers.push([FAIRNESS_HEADER, item.fairnessId]);
+    s.decodeHeaders(headers, false);
     if (!reply) s.decodeData(body, true);
     const done = (): void => {
       if (!reply) s.encodeHeaders([[":status", "200"]], true);
       s.destroy();
     };
-    if (reply) {
-      done();
-      return { status: reply.status };
+    function decide(): void {
+      if (reply) {
+        done();
+        return send({ status: reply.status });
+      }
+      // The header may list fallbacks after the primary ("a:p,b:p"); the gateway connects to the first.
+      const dest = header(forwarded, DEST);
+      const primary = dest?.split(",")[0]?.trim();
+      const pod = primary === undefined ? undefined : byAddress.get(primary);
+      if (pod === undefined) {
+        done();
+        throw new Error(`filter forwarded without a known destination (${dest ?? "none"})`);
+      }
+      send({ pod, done });
     }
-    // The header may list fallbacks after the primary ("a:p,b:p"); the gateway connects to the first.
-    const dest = header(forwarded, DEST);
-    const primary = dest?.split(",")[0]?.trim();
-    const pod = primary === undefined ? undefined : byAddress.get(primary);
-    if (pod === undefined) {
-      done();
-      throw new Error(`filter forwarded without a known destination (${dest ?? "none"})`);
-    }
-    return { pod, done };
+    if (reply || forwarded) decide();
+    else held = true;
   };
 
   return {
     name: o.name,
-    route,
+    dispatch,
     close: async () => {
       stopped = true;
       for (const plugin of plugins) await plugin.shutdown();

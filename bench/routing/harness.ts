@@ -13,6 +13,7 @@ import { baselinePolicy, type Policy, type RouteResult } from "./policies.ts";
 import { filterPolicy } from "./filter-policy.ts";
 import type { ServiceClientOptions } from "./k8s-service.ts";
 import type { Workload } from "./workloads.ts";
+import { bandReport, type BandReport } from "../report/bands.ts";
 
 /** What a whole run shares: the cluster, the workload, timing and the filter build. */
 export interface RunSettings {
@@ -55,6 +56,8 @@ export interface StageResult {
   drain_ms: number;
   /** The policy's own counters (k8s-service: connections opened, expired, peak open, requests that waited). */
   policy_stats?: object;
+  /** Workloads with objectives (overload): per band and per fairness id (bench/report/bands.ts). */
+  bands?: BandReport;
   /** Wall-clock cost of the stage; excluded from determinism checks. */
   wall_ms: number;
 }
@@ -84,6 +87,7 @@ async function makePolicy(o: StageOptions, clock: VirtualClock, engines: Engine[
     clock,
     engines,
     seed: o.seed,
+    objectives: o.workload.objectives,
     scrapeIntervalMs: o.scrapeIntervalMs,
     pushDelayMs: o.pushDelayMs,
     workers: o.workers,
@@ -127,7 +131,8 @@ export async function runStage(o: StageOptions): Promise<StageResult> {
     clock.schedule(item.arrivalMs, () => {
       const sendMs = clock.now();
       const measured = sendMs >= measureFrom && sendMs < measureTo;
-      // The request's clock starts at its arrival, so a wait for a client connection counts in TTFT.
+      // The request's clock starts at its arrival, so a wait for a client connection or in Envoy's
+      // flow-control queue counts in TTFT.
       const send = (route: RouteResult): void => start(item, sendMs, measured, route);
       if (policy.dispatch) policy.dispatch(item, inFlight, send);
       else send(policy.route!(item, inFlight));
@@ -135,11 +140,17 @@ export async function runStage(o: StageOptions): Promise<StageResult> {
   }
 
   function start(item: (typeof items)[number], sendMs: number, measured: boolean, route: RouteResult): void {
+    // Only workloads with objectives carry the band fields, so other runs' records stay as they were.
+    const tags =
+      item.objective === undefined
+        ? {}
+        : { band: item.objective, tenant: item.fairnessId ?? "", waitMs: clock.now() - sendMs };
     const fail = (status: number): void => {
       finished++;
       route.done?.();
       if (measured)
         records.push({
+          ...tags,
           sendMs,
           status,
           pod: -1,
@@ -174,6 +185,7 @@ export async function runStage(o: StageOptions): Promise<StageResult> {
             route.done?.();
             if (!measured) return;
             records.push({
+              ...tags,
               sendMs,
               status: 200,
               pod,
@@ -216,6 +228,9 @@ export async function runStage(o: StageOptions): Promise<StageResult> {
     ),
     drain_ms: drainMs,
     ...(policy.stats ? { policy_stats: policy.stats() } : {}),
+    ...(o.workload.objectives
+      ? { bands: bandReport(records, o.workload, measureTo - measureFrom, o.slo) }
+      : {}),
     wall_ms: performance.now() - wallStart,
   };
 }

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { lineChartSvg } from "../report/svg.ts";
 import { svgToPng } from "../report/png.ts";
+import { bandCdfSvg, bandSummaryMarkdown } from "../report/band-tables.ts";
 import { policyLabel } from "./policies.ts";
 import type { RoutingRun } from "./sweep.ts";
 import type { StageResult } from "./harness.ts";
@@ -153,6 +154,25 @@ async function main(): Promise<void> {
     const base = join(a.out, `routing-summary-${w}-goodput`);
     writeFileSync(`${base}.svg`, svg);
     if (!a["no-png"]) writeFileSync(`${base}.png`, await svgToPng(svg));
+  }
+  // Workloads with objectives (overload): the per-band table and the Critical TTFT CDF per QPS.
+  for (const w of [...new Set(runs.map((r) => r.workload.name))]) {
+    const mine = runs
+      .filter((r) => r.workload.name === w)
+      .map((r) => ({
+        ...r,
+        stages: r.stages.filter((s) => !a.policies || a.policies.split(",").includes(s.policy)),
+      }));
+    const bandMd = bandSummaryMarkdown(mine);
+    if (!bandMd) continue;
+    process.stdout.write(`\n${w}, per band:\n\n${bandMd}`);
+    writeFileSync(join(a.out, `routing-summary-${w}-bands.md`), bandMd);
+    for (const qps of [...new Set(mine.flatMap((r) => r.stages.map((s) => s.qps)))]) {
+      const svg = bandCdfSvg(mine, qps);
+      const base = join(a.out, `routing-summary-${w}-${qps}-critical-ttft-cdf`);
+      writeFileSync(`${base}.svg`, svg);
+      if (!a["no-png"]) writeFileSync(`${base}.png`, await svgToPng(svg));
+    }
   }
 }
 

@@ -1,7 +1,7 @@
 // A run: one workload × policies × QPS stages on one seed. Every policy sees the same arrival
 // sequence at a given QPS (the workload generator is seeded by the run's seed only).
 import { readFileSync } from "node:fs";
-import { FILTER_WASM_PATH } from "./filter-policy.ts";
+import { FILTER_WASM_PATH, isFlowControlPolicy } from "./filter-policy.ts";
 import { FILTER_POLICIES, parsePolicyName } from "./policies.ts";
 import { runStage, type RunSettings, type StageResult } from "./harness.ts";
 import { SERVICE_CLIENT_DEFAULTS } from "./k8s-service.ts";
@@ -49,8 +49,8 @@ export async function runSweep(
   const total = o.qps.length * o.policies.length;
   let i = 0;
   // Read the filter once so every stage of the run uses the same build.
-  const needsWasm = o.policies.some((p) =>
-    (FILTER_POLICIES as readonly string[]).includes(parsePolicyName(p).base),
+  const needsWasm = o.policies.some(
+    (p) => isFlowControlPolicy(p) || (FILTER_POLICIES as readonly string[]).includes(parsePolicyName(p).base),
   );
   const wasm = o.wasm ?? (needsWasm ? readFileSync(FILTER_WASM_PATH) : undefined);
   for (const qps of o.qps) {

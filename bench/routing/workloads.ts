@@ -14,6 +14,16 @@ export interface WorkItem {
   /** The body's "model": the base model or a LoRA adapter name. */
   model: string;
   lora?: string;
+  /** The InferenceObjective named in x-gateway-inference-objective (overload: its band). */
+  objective?: string;
+  /** The x-gateway-inference-fairness-id header (overload: the tenant). */
+  fairnessId?: string;
+}
+
+/** An InferenceObjective the workload's requests name; filter policies put them in the snapshot. */
+export interface WorkloadObjective {
+  name: string;
+  priority: number;
 }
 
 export interface Workload {
@@ -30,6 +40,10 @@ export interface Workload {
   engineOverrides?: Partial<EngineConfig>;
   /** SLO thresholds when the command line gives none (else 2000 ms TTFT, 50 ms TPOT). */
   slo?: Slo;
+  /** Objectives the requests name (their priorities make bands); absent = requests name none. */
+  objectives?: WorkloadObjective[];
+  /** Fairness ids the requests carry, the one sending most first (for per-id reports). */
+  fairnessIds?: string[];
   generate(qps: number, durationMs: number, seed: number): WorkItem[];
 }
 
@@ -225,6 +239,73 @@ const bursty: Workload = {
 };
 
 /**
+ * Overload for flow control (issue 22): `qps` is the pool's capacity. On/off bursts: "on" periods
+ * (uniform onMs) at a rate drawn per burst uniformly in burstFactor × qps, "off" periods (uniform offMs)
+ * at offFactor × qps, so queues build in bursts and drain between them. Each request independently
+ * names a band by `bands` weight and a tenant by `tenants` weight; ShareGPT lengths.
+ */
+export const OVERLOAD = {
+  onMs: [2000, 4000] as const,
+  offMs: [2000, 4000] as const,
+  burstFactor: [1.5, 3] as const,
+  offFactor: 0.25,
+  /** Priorities as config/scheduling/flow-control.yaml's bands (100 Critical, 0 Standard, -10 Sheddable). */
+  bands: [
+    { name: "critical", priority: 100, weight: 0.2 },
+    { name: "standard", priority: 0, weight: 0.5 },
+    { name: "sheddable", priority: -10, weight: 0.3 },
+  ],
+  /** The noisy tenant sends 5× each of the others. */
+  tenants: [
+    { id: "tenant-noisy", weight: 5 },
+    { id: "tenant-b", weight: 1 },
+    { id: "tenant-c", weight: 1 },
+  ],
+};
+
+/** Arrival times of the overload schedule (bursts from their own generator, as onOffArrivals). */
+export function overloadArrivals(periods: Rng, rng: Rng, qps: number, durationMs: number): number[] {
+  const o = OVERLOAD;
+  const out: number[] = [];
+  const span = (r: readonly [number, number]): number => r[0] + (r[1] - r[0]) * periods.next();
+  let t = 0;
+  let on = true;
+  while (t < durationMs) {
+    const end = Math.min(durationMs, t + span(on ? o.onMs : o.offMs));
+    const rate = qps * (on ? span(o.burstFactor) : o.offFactor);
+    if (rate > 0)
+      for (let a = t + rng.exponential(1000 / rate); a < end; a += rng.exponential(1000 / rate)) out.push(a);
+    t = end;
+    on = !on;
+  }
+  return out;
+}
+
+function pickWeighted<T extends { weight: number }>(rng: Rng, xs: readonly T[]): T {
+  const total = xs.reduce((a, x) => a + x.weight, 0);
+  let u = rng.next() * total;
+  for (const x of xs) if ((u -= x.weight) < 0) return x;
+  return xs[xs.length - 1];
+}
+
+const overload: Workload = {
+  name: "overload",
+  description: `Overload for flow control: --qps is the pool's capacity; on periods (${OVERLOAD.onMs.join("–")} ms, uniform) at ${OVERLOAD.burstFactor.join("–")}× that rate (drawn per burst), off periods (${OVERLOAD.offMs.join("–")} ms) at ${OVERLOAD.offFactor}×, about ${((OVERLOAD.burstFactor[0] + OVERLOAD.burstFactor[1]) / 2 + OVERLOAD.offFactor) / 2}× capacity on average; objectives ${OVERLOAD.bands.map((b) => `${b.name} (priority ${b.priority}, ${b.weight * 100}%)`).join(", ")}; fairness ids ${OVERLOAD.tenants.map((t) => `${t.id} (×${t.weight})`).join(", ")} in x-gateway-inference-fairness-id; ShareGPT lengths.`,
+  defaultQps: [750, 900],
+  objectives: OVERLOAD.bands.map(({ name, priority }) => ({ name, priority })),
+  fairnessIds: OVERLOAD.tenants.map((t) => t.id),
+  generate(qps, durationMs, seed) {
+    const rng = new Rng(seed);
+    return overloadArrivals(new Rng(seed ^ 0x0fe1), rng, qps, durationMs).map((t, i) => {
+      const { input, output } = shareGptLengths(rng);
+      const band = pickWeighted(rng, OVERLOAD.bands);
+      const tenant = pickWeighted(rng, OVERLOAD.tenants);
+      return { ...single(i, t, input, output), objective: band.name, fairnessId: tenant.id };
+    });
+  },
+};
+
+/**
  * Multi-turn chat, shaped after vLLM's multi-turn benchmark config
  * (vllm-project/vllm benchmarks/multi_turn/generate_multi_turn.json: a 500-token common prefix, a per-
  * conversation prefix, 120–160-token user turns, 80–120-token answers), with fewer turns so that
@@ -332,6 +413,7 @@ export const WORKLOADS: Record<string, Workload> = Object.fromEntries(
     multiTurn,
     heterogeneous,
     longContext,
+    overload,
   ].map((w) => [w.name, w]),
 );
 
