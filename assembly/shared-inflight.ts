@@ -12,12 +12,12 @@
 // every worker builds the same way from the same snapshot.
 //
 // Workers find each other through a directory key (holder ids, appended with CAS); a reader re-reads it
-// once per snapshot, and a worker missing from it (the create race: a set on an absent key ignores the
+// once per snapshot and at most once a second otherwise, and a worker missing from it (the create race: a set on an absent key ignores the
 // CAS) adds itself again then. Anything in these keys that is not a well-formed record is ignored, and
 // each count is clamped, so another plugin writing them cannot make a pick trap.
 
 import { Endpoint, SchedulerConfig } from "./scheduling/types.ts";
-import { getSharedDataAt, setSharedDataAt, WASM_OK } from "./abi/host.ts";
+import { getSharedDataAt, nowNanos, setSharedDataAt, WASM_OK } from "./abi/host.ts";
 
 const MAGIC: u32 = 0x31464e49; // "INF1"
 /** magic u32 · endpoint count u32 · generation u64 · createdAtMs u64; then requests i32, tokens i32 each. */
@@ -28,6 +28,8 @@ const MAX_WORKERS: i32 = 64;
 /** One worker's figures are clamped to this much, so hostile values cannot overflow a sum. */
 const MAX_COUNT: i32 = 1 << 24;
 const CAS_TRIES: i32 = 8;
+/** A worker that registered after this one's last snapshot is found within this long (Envoy's clock). */
+const DIRECTORY_REFRESH_MS: u64 = 1000;
 
 /** The scheduler record's `sharedInflight` (1 on, 0 off); off when absent until measured to pay. */
 export function sharedInflightOn(c: SchedulerConfig): bool {
@@ -55,6 +57,7 @@ export class SharedInflight {
   private generation: u64 = 0;
   private createdAtMs: u64 = 0;
   private count: i32 = 0;
+  private directoryReadAtMs: u64 = 0;
 
   /** `prefix`: the pool's shared-data key prefix; `holder`: this worker's id (random, never 0). */
   constructor(
@@ -70,6 +73,7 @@ export class SharedInflight {
 
   /** Re-reads the directory (adding this worker when missing); O(workers), once per snapshot. */
   private readDirectory(): void {
+    this.directoryReadAtMs = nowNanos() / 1_000_000;
     for (let t = 0; t < CAS_TRIES; t++) {
       const v = getSharedDataAt(this.dirKey);
       let n: i32 = 0;
@@ -144,6 +148,7 @@ export class SharedInflight {
   /** Adds the other workers' counts for this snapshot to `eps`; one get per peer. Undo with remove(). */
   add(eps: Endpoint[]): void {
     if (!this.active || this.appliedTo != null || eps.length != this.count) return;
+    if (nowNanos() / 1_000_000 - this.directoryReadAtMs >= DIRECTORY_REFRESH_MS) this.readDirectory();
     const n = this.count;
     const want = HEADER + n * PER_ENDPOINT;
     const reqs = this.remoteRequests;
