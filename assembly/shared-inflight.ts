@@ -17,12 +17,15 @@
 // each count is clamped, so another plugin writing them cannot make a pick trap.
 
 import { Endpoint, SchedulerConfig } from "./scheduling/types.ts";
-import { getSharedDataAt, nowNanos, setSharedDataAt, WASM_OK } from "./abi/host.ts";
+import { getSharedDataAt, nowNanos, setSharedDataAt, setSharedDataPart, WASM_OK } from "./abi/host.ts";
 
 const MAGIC: u32 = 0x31464e49; // "INF1"
-/** magic u32 · endpoint count u32 · generation u64 · createdAtMs u64; then requests i32, tokens i32 each. */
-const HEADER: i32 = 24;
-const PER_ENDPOINT: i32 = 8;
+/**
+ * magic u32 · endpoint count u32 · generation u64 · createdAtMs u64 · entry count u32; then per endpoint
+ * with a non-zero count: index u32, requests i32, prompt tokens i32.
+ */
+const HEADER: i32 = 28;
+const ENTRY: i32 = 12;
 /** Directory: count u32, then holder ids u64. Workers beyond this many are not shared (still route). */
 const MAX_WORKERS: i32 = 64;
 /** One worker's figures are clamped to this much, so hostile values cannot overflow a sum. */
@@ -48,6 +51,8 @@ export class SharedInflight {
   private record: ArrayBuffer = new ArrayBuffer(HEADER);
   private remoteRequests: Int32Array = new Int32Array(0);
   private remoteTokens: Int32Array = new Int32Array(0);
+  /** Endpoints add() changed (their remote* entries non-zero until remove()). */
+  private readonly touched: i32[] = [];
   /** The endpoints add() changed (null: nothing applied). */
   private appliedTo: Endpoint[] | null = null;
   /** Off while the pool routes on stale figures (counts then mean every open dispatch). */
@@ -91,7 +96,7 @@ export class SharedInflight {
       const peers = new Array<ArrayBuffer>();
       let found = false;
       for (let i = 0; i < n; i++) {
-        const id = load<u64>(changetype<usize>(data!) + 4 + (<usize>i << 3));
+        const id = load<u64>(changetype<usize>(data!) + 4 + ((<usize>i) << 3));
         if (id == this.holder) found = true;
         else if (id != 0) peers.push(this.keyFor(id));
       }
@@ -100,8 +105,8 @@ export class SharedInflight {
       const out = new ArrayBuffer(4 + ((n + 1) << 3));
       const p = changetype<usize>(out);
       store<u32>(p, <u32>(n + 1));
-      if (n > 0) memory.copy(p + 4, changetype<usize>(data!) + 4, <usize>n << 3);
-      store<u64>(p + 4 + (<usize>n << 3), this.holder);
+      if (n > 0) memory.copy(p + 4, changetype<usize>(data!) + 4, (<usize>n) << 3);
+      store<u64>(p + 4 + ((<usize>n) << 3), this.holder);
       // A set on an absent key ignores the CAS (two workers may both create it): the loser finds itself
       // missing at the next snapshot and adds itself again.
       if (setSharedDataAt(this.dirKey, out, v == null ? 0 : cas) == WASM_OK) return;
@@ -117,7 +122,7 @@ export class SharedInflight {
     if (this.remoteRequests.length != n) {
       this.remoteRequests = new Int32Array(n);
       this.remoteTokens = new Int32Array(n);
-      this.record = new ArrayBuffer(HEADER + n * PER_ENDPOINT);
+      this.record = new ArrayBuffer(HEADER + n * ENTRY);
     }
     if (this.ownKey == null) this.ownKey = this.keyFor(this.holder);
     this.active = true;
@@ -125,24 +130,32 @@ export class SharedInflight {
     this.publish(live);
   }
 
-  /** Writes this worker's counts (call only while no peer figures are applied). O(endpoints), one set. */
+  /**
+   * Writes this worker's counts (call only while no peer figures are applied): O(endpoints) to find the
+   * non-zero ones, one set of O(non-zero) bytes — usually a few, since only dispatches after the scrape count.
+   */
   publish(live: Endpoint[]): void {
     const key = this.ownKey;
     if (key == null || !this.active || live.length != this.count || this.appliedTo != null) return;
     this.dirty = false;
     const p = changetype<usize>(this.record);
+    let q = p + <usize>HEADER;
+    let m: u32 = 0;
+    for (let i = 0; i < live.length; i++) {
+      const e = unchecked(live[i]);
+      if (e.inflightRequests == 0 && e.inflightPromptTokens == 0) continue;
+      store<u32>(q, <u32>i);
+      store<i32>(q, e.inflightRequests, 4);
+      store<i32>(q, e.inflightPromptTokens, 8);
+      q += <usize>ENTRY;
+      m++;
+    }
     store<u32>(p, MAGIC);
     store<u32>(p, <u32>this.count, 4);
     store<u64>(p, this.generation, 8);
     store<u64>(p, this.createdAtMs, 16);
-    let q = p + <usize>HEADER;
-    for (let i = 0; i < live.length; i++) {
-      const e = unchecked(live[i]);
-      store<i32>(q, e.inflightRequests);
-      store<i32>(q, e.inflightPromptTokens, 4);
-      q += <usize>PER_ENDPOINT;
-    }
-    setSharedDataAt(key, this.record);
+    store<u32>(p, m, 24);
+    setSharedDataPart(key, this.record, HEADER + <i32>m * ENTRY);
   }
 
   /** Adds the other workers' counts for this snapshot to `eps`; one get per peer. Undo with remove(). */
@@ -150,35 +163,41 @@ export class SharedInflight {
     if (!this.active || this.appliedTo != null || eps.length != this.count) return;
     if (nowNanos() / 1_000_000 - this.directoryReadAtMs >= DIRECTORY_REFRESH_MS) this.readDirectory();
     const n = this.count;
-    const want = HEADER + n * PER_ENDPOINT;
     const reqs = this.remoteRequests;
     const toks = this.remoteTokens;
-    let any = false;
+    const touched = this.touched;
     for (let k = 0; k < this.peers.length; k++) {
       const v = getSharedDataAt(unchecked(this.peers[k]));
-      if (v == null || v.data.byteLength != want) continue;
+      if (v == null) continue;
+      const len = v.data.byteLength;
+      if (len < HEADER) continue;
       const p = changetype<usize>(v.data);
+      const m = load<u32>(p, 24);
       if (
         load<u32>(p) != MAGIC ||
         load<u32>(p, 4) != <u32>n ||
         load<u64>(p, 8) != this.generation ||
-        load<u64>(p, 16) != this.createdAtMs
+        load<u64>(p, 16) != this.createdAtMs ||
+        m > <u32>n ||
+        len != HEADER + <i32>m * ENTRY
       )
         continue;
-      if (!any) {
-        reqs.fill(0);
-        toks.fill(0);
-        any = true;
-      }
       let q = p + <usize>HEADER;
-      for (let i = 0; i < n; i++) {
-        unchecked((reqs[i] = min(MAX_COUNT, unchecked(reqs[i]) + clampCount(load<i32>(q)))));
-        unchecked((toks[i] = min(MAX_COUNT, unchecked(toks[i]) + clampCount(load<i32>(q, 4)))));
-        q += <usize>PER_ENDPOINT;
+      for (let j: u32 = 0; j < m; j++) {
+        const i = load<u32>(q);
+        const r = clampCount(load<i32>(q, 4));
+        const t = clampCount(load<i32>(q, 8));
+        q += <usize>ENTRY;
+        if (i >= <u32>n || (r == 0 && t == 0)) continue;
+        const was = unchecked(reqs[i]) | unchecked(toks[i]);
+        if (was == 0) touched.push(<i32>i);
+        unchecked((reqs[i] = min(MAX_COUNT, unchecked(reqs[i]) + r)));
+        unchecked((toks[i] = min(MAX_COUNT, unchecked(toks[i]) + t)));
       }
     }
-    if (!any) return;
-    for (let i = 0; i < n; i++) {
+    if (touched.length == 0) return;
+    for (let k = 0; k < touched.length; k++) {
+      const i = unchecked(touched[k]);
       const e = unchecked(eps[i]);
       e.inflightRequests += unchecked(reqs[i]);
       e.inflightPromptTokens += unchecked(toks[i]);
@@ -186,17 +205,22 @@ export class SharedInflight {
     this.appliedTo = eps;
   }
 
-  /** Takes off what add() put on (the pick's own dispatch stays). */
+  /** Takes off what add() put on (the pick's own dispatch stays); O(endpoints touched). */
   remove(): void {
     const eps = this.appliedTo;
     if (eps == null) return;
     this.appliedTo = null;
     const reqs = this.remoteRequests;
     const toks = this.remoteTokens;
-    for (let i = 0; i < eps.length && i < reqs.length; i++) {
+    const touched = this.touched;
+    for (let k = 0; k < touched.length; k++) {
+      const i = unchecked(touched[k]);
       const e = unchecked(eps[i]);
       e.inflightRequests -= unchecked(reqs[i]);
       e.inflightPromptTokens -= unchecked(toks[i]);
+      unchecked((reqs[i] = 0));
+      unchecked((toks[i] = 0));
     }
+    touched.length = 0;
   }
 }

@@ -203,17 +203,27 @@ test("hostile shared data under the same keys cannot trap a pick or skew it for 
     PREFIX + "inflight.workers",
     u8(12, (v) => (v.setUint32(0, 1000, true), v.setBigUint64(4, 0xabcn, true))),
   );
-  const record = u8(24 + 16, (v) => {
-    v.setUint32(0, 0x31464e49, true);
-    v.setUint32(4, 2, true);
-    v.setBigUint64(8, 1n, true);
-    v.setBigUint64(16, BigInt(CREATED_MS), true);
-    v.setInt32(24, 0x7fffffff, true);
-    v.setInt32(28, -0x80000000, true);
-    v.setInt32(32, -0x80000000, true);
-    v.setInt32(36, 0x7fffffff, true);
-  });
-  sd.set("epp", PREFIX + "inflight.abc", record);
+  const record = (entries: [number, number, number][]) =>
+    u8(28 + 12 * entries.length, (v) => {
+      v.setUint32(0, 0x31464e49, true);
+      v.setUint32(4, 2, true);
+      v.setBigUint64(8, 2n, true);
+      v.setBigUint64(16, BigInt(CREATED_MS), true);
+      v.setUint32(24, entries.length, true);
+      entries.forEach(([i, r, t], k) => {
+        v.setUint32(28 + 12 * k, i, true);
+        v.setInt32(32 + 12 * k, r, true);
+        v.setInt32(36 + 12 * k, t, true);
+      });
+    });
+  sd.set(
+    "epp",
+    PREFIX + "inflight.abc",
+    record([
+      [0, 0x7fffffff, -0x80000000],
+      [1, -0x80000000, 0x7fffffff],
+    ]),
+  );
   // A new snapshot makes both workers re-read the directory (worker 1 sees the hostile peer).
   push(plugin, snapshot(2, [0, 3], true));
   const routed = [0, 1, 0, 1].map((w) => open(plugin, w));
