@@ -34,9 +34,9 @@ const CAS_TRIES: i32 = 8;
 /** A worker that registered after this one's last snapshot is found within this long (Envoy's clock). */
 const DIRECTORY_REFRESH_MS: u64 = 1000;
 
-/** The scheduler record's `sharedInflight` (1 on, 0 off); off when absent until measured to pay. */
+/** The scheduler record's `sharedInflight` (1 on, 0 off); on when absent (docs/benchmarks.md measures it). */
 export function sharedInflightOn(c: SchedulerConfig): bool {
-  return c.param("sharedInflight", 0) != 0;
+  return c.param("sharedInflight", 1) != 0;
 }
 
 function clampCount(v: i32): i32 {

@@ -24,7 +24,7 @@ function snapshot(generation: number, waiting: [number, number], shared: boolean
       { address: "10.0.0.1", waiting: waiting[0] },
       { address: "10.0.0.2", waiting: waiting[1] },
     ],
-    scheduler: { profile: "default", params: shared ? { sharedInflight: 1 } : {} },
+    scheduler: { profile: "default", params: { sharedInflight: shared ? 1 : 0 } },
   });
 }
 
