@@ -6,6 +6,7 @@
 
 import { Endpoint } from "./scheduling/types.ts";
 import { NEVER_SCRAPED } from "./snapshot/types.ts";
+import { SharedInflight } from "./shared-inflight.ts";
 
 export class Dispatch {
   endpoint: Endpoint | null = null;
@@ -30,10 +31,16 @@ function uncount(d: Dispatch): void {
 /** The request ended (on_log / on_delete); idempotent. */
 export function finishDispatch(d: Dispatch): void {
   if (d.endpoint == null) return;
+  const was = d.counted;
   uncount(d);
   d.endpoint = null;
   const set = d.set;
-  if (set != null) set.open.delete(d);
+  if (set != null) {
+    set.open.delete(d);
+    // The other workers see the completion now, not at this worker's next pick.
+    const shared = set.shared;
+    if (was && shared != null) shared.publish(set.live);
+  }
   d.set = null;
 }
 
@@ -46,6 +53,10 @@ export function scrapeTimeMs(createdAtMs: u64, metricsAgeMs: u32): u64 {
 
 export class InflightSet {
   readonly open: Set<Dispatch> = new Set<Dispatch>();
+  /** `sharedInflight`: where this worker publishes its counts for the others (null: not shared). */
+  shared: SharedInflight | null = null;
+  /** The endpoints of the last rebase, in pool order (what a published record lists). */
+  live: Endpoint[] = [];
 
   /** Records a dispatch the scheduler already counted (Scheduler.onPicked increments the endpoint). */
   record(d: Dispatch, e: Endpoint, tokens: i32, nowMs: u64): void {
@@ -55,6 +66,8 @@ export class InflightSet {
     d.counted = true;
     d.set = this;
     this.open.add(d);
+    const shared = this.shared;
+    if (shared != null) shared.dirty = true;
   }
 
   /**
@@ -62,6 +75,7 @@ export class InflightSet {
    * open dispatches to endpoints no longer in it (slot −1) stay open but uncounted.
    */
   rebase(live: Endpoint[], createdAtMs: u64): void {
+    this.live = live;
     for (let i = 0; i < live.length; i++) {
       live[i].inflightRequests = 0;
       live[i].inflightPromptTokens = 0;

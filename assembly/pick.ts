@@ -49,6 +49,16 @@ function mustWait(): bool {
  * which has its room already, so neither the queue nor the saturation detector is asked again.
  */
 export function pick(req: RequestInfo, d: Dispatch, out: Decision, admitted: bool = false): void {
+  // `sharedInflight`: the other workers' in-flight counts count for this pick only (shared-inflight.ts).
+  const shared = plugin.pool.inflight.shared;
+  if (shared == null) return pickHere(req, d, out, admitted);
+  if (!plugin.pool.staleFigures) shared.add(plugin.pool.endpoints);
+  pickHere(req, d, out, admitted);
+  shared.remove();
+  if (shared.dirty) shared.publish(plugin.pool.endpoints);
+}
+
+function pickHere(req: RequestInfo, d: Dispatch, out: Decision, admitted: bool): void {
   const pool = plugin.pool;
   const eps = pool.endpoints;
   const scheduler = pool.scheduler;

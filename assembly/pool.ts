@@ -3,7 +3,7 @@
 // table for resolution, the scheduler itself (built from the snapshot's PLUGINS section, else from the
 // scheduler record's profile name) and the in-flight dispatches this plugin made.
 
-import { log, LogLevel } from "./abi/host.ts";
+import { log, LogLevel, nowNanos, randomU64 } from "./abi/host.ts";
 import * as snap from "./snapshot/types.ts";
 import { Endpoint, SchedulerConfig } from "./scheduling/types.ts";
 import { Scheduler } from "./scheduling/scheduler.ts";
@@ -11,6 +11,7 @@ import { ModelEntry, ModelTable, ObjectiveEntry, RewriteRule } from "./schedulin
 import { PluginConfig, STRICT_FROM_POOL } from "./config.ts";
 import { InflightSet } from "./inflight.ts";
 import { SharedAffinityDirectory } from "./affinity-shared.ts";
+import { SharedInflight, sharedInflightOn } from "./shared-inflight.ts";
 import { markFailed, markUnreachable, recentFailure, REACH_CLEAR } from "./reachability.ts";
 
 function schedulerConfig(s: snap.SchedulerConfig, config: PluginConfig): SchedulerConfig {
@@ -167,6 +168,8 @@ export class PoolView {
     }
     // Scrape time 0: every open dispatch counts, none is inside a scraped figure any more.
     this.inflight.rebase(eps, 0);
+    const shared = this.inflight.shared;
+    if (shared != null) shared.active = false;
   }
 
   private rebuild(s: snap.Snapshot): void {
@@ -206,9 +209,26 @@ export class PoolView {
     this.models = modelTable(s, this.config);
     // The control path refused configs that do not build (ingest.ts); one that fails here anyway leaves the
     // previous configuration routing.
-    const why = this.scheduler.configure(schedulerConfig(s.scheduler, this.config), s.scheduling);
+    const sc = schedulerConfig(s.scheduler, this.config);
+    const why = this.scheduler.configure(sc, s.scheduling);
     if (why.length > 0) log(LogLevel.Warn, "scheduling config not applied: " + why);
     this.scheduler.syncEndpoints(next);
     this.inflight.rebase(next, s.createdAtMs);
+    this.followShared(sharedInflightOn(sc), s);
+  }
+
+  /** `sharedInflight`: publish this worker's counts for the new snapshot (shared-inflight.ts). */
+  private followShared(on: bool, s: snap.Snapshot): void {
+    let shared = this.inflight.shared;
+    if (!on) {
+      if (shared != null) shared.active = false;
+      return;
+    }
+    if (shared == null) {
+      // Tells worker VMs apart, so random even when randomSeed pins the scheduler.
+      const id = randomU64() ^ (nowNanos() * 0x9e3779b97f4a7c15);
+      this.inflight.shared = shared = new SharedInflight(this.config.keyPrefix(), id == 0 ? 1 : id);
+    }
+    shared.follow(this.endpoints, s.generation, s.createdAtMs);
   }
 }

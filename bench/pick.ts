@@ -7,11 +7,20 @@
 // rest is the pass-through of the remaining pieces.
 // Usage: npm run bench:pick -- [--requests 20000] [--sizes 10,100,1000] [--prompt-bytes 4096]
 //        [--chunk-bytes 0 (whole body at once)] [--profiles legacy,gie-default,default]  (default: "default")
+//        [--workers 1 (worker VMs sharing one vm_id; requests go to them in turn)]
+// A profile may carry scheduler params as bench:routing's policies do: default:sharedInflight=1.
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
-import { EnvoyProcess, type HeaderList, type HttpStream, type StreamCallbacks } from "../host/index.ts";
+import {
+  EnvoyProcess,
+  type HeaderList,
+  type HttpStream,
+  type StreamCallbacks,
+  type WasmPlugin,
+} from "../host/index.ts";
 import { encodeSnapshot } from "../sidecar/snapshot/encoder.ts";
 import type { Snapshot, SnapshotEndpoint } from "../sidecar/snapshot/types.ts";
+import { parsePolicyName } from "./routing/policies.ts";
 
 const { values } = parseArgs({
   options: {
@@ -21,6 +30,7 @@ const { values } = parseArgs({
     "chunk-bytes": { type: "string", default: "0" },
     wasm: { type: "string", default: "build/filter.wasm" },
     profiles: { type: "string", default: "default" },
+    workers: { type: "string", default: "1" },
   },
 });
 const REQUESTS = Number(values.requests);
@@ -28,6 +38,7 @@ const SIZES = values.sizes!.split(",").map(Number);
 const PROMPT_BYTES = Number(values["prompt-bytes"]);
 const CHUNK_BYTES = Number(values["chunk-bytes"]);
 const PROFILES = values.profiles!.split(",").filter(Boolean);
+const WORKERS = Math.max(1, Number(values.workers));
 const TOKEN = "bench-token";
 const POOL = { namespace: "bench", name: "pool" };
 
@@ -53,7 +64,8 @@ function endpoints(n: number): SnapshotEndpoint[] {
   }));
 }
 
-function snapshot(n: number, profile: string): Snapshot {
+function snapshot(n: number, name: string): Snapshot {
+  const { base: profile, params } = parsePolicyName(name);
   return {
     generation: BigInt(Date.now()),
     createdAtMs: Date.now(),
@@ -62,7 +74,7 @@ function snapshot(n: number, profile: string): Snapshot {
     models: [],
     objectives: [],
     rewrites: [],
-    scheduler: { profile, queueThreshold: 5, kvThreshold: 0.8, metricsStalenessMs: 200, params: {} },
+    scheduler: { profile, queueThreshold: 5, kvThreshold: 0.8, metricsStalenessMs: 200, params },
   };
 }
 
@@ -117,7 +129,7 @@ async function main(): Promise<void> {
   ];
   const delivery = CHUNK_BYTES > 0 ? `${CHUNK_BYTES} B pieces` : "one piece";
   console.log(
-    `filter: ${values.wasm}; ${REQUESTS} requests per size; prompt ${PROMPT_BYTES} B in ${delivery}; 1 worker VM`,
+    `filter: ${values.wasm}; ${REQUESTS} requests per size; prompt ${PROMPT_BYTES} B in ${delivery}; ${WORKERS} worker VM${WORKERS > 1 ? "s" : ""}`,
   );
   console.log(
     "profile      endpoints   p50 µs   p90 µs   p99 µs  mean µs  decision p50 µs  decision p99 µs  distinct picks",
@@ -126,6 +138,25 @@ async function main(): Promise<void> {
     for (const n of SIZES) {
       await benchOne(code, profile, n, body, reqHeaders, respHeaders);
     }
+}
+
+/** Pushed to one worker; the others take it from shared data at their first (warm-up) request. */
+function pushSnapshot(plugin: WasmPlugin, snapBytes: Uint8Array): void {
+  const ctl: Outcome = {};
+  const s = plugin.newHttpStream(callbacks(ctl), { worker: 0 });
+  s.decodeHeaders(
+    [
+      [":method", "POST"],
+      [":path", "/epp/v1/snapshot"],
+      [":authority", "bench"],
+      ["authorization", `Bearer ${TOKEN}`],
+      ["content-length", String(snapBytes.length)],
+    ],
+    false,
+  );
+  s.decodeData(snapBytes, true);
+  s.destroy();
+  if (ctl.status !== 204) throw new Error(`snapshot push failed with ${ctl.status}`);
 }
 
 async function benchOne(
@@ -140,27 +171,13 @@ async function benchOne(
     const envoy = new EnvoyProcess();
     const plugin = await envoy.loadPlugin(code, {
       vmId: "bench",
-      workers: 1,
+      workers: WORKERS,
       // The filter stops at request headers to read the body (see README: Envoy needs this flag).
       allowOnHeadersStopIteration: true,
       configuration: JSON.stringify({ pool: POOL, controlToken: TOKEN, staleAfterMs: 0, randomSeed: 1 }),
     });
     const snapBytes = encodeSnapshot(snapshot(n, profile));
-    const ctl: Outcome = {};
-    const s = plugin.newHttpStream(callbacks(ctl));
-    s.decodeHeaders(
-      [
-        [":method", "POST"],
-        [":path", "/epp/v1/snapshot"],
-        [":authority", "bench"],
-        ["authorization", `Bearer ${TOKEN}`],
-        ["content-length", String(snapBytes.length)],
-      ],
-      false,
-    );
-    s.decodeData(snapBytes, true);
-    s.destroy();
-    if (ctl.status !== 204) throw new Error(`snapshot push failed with ${ctl.status}`);
+    pushSnapshot(plugin, snapBytes);
 
     const pieces: Uint8Array[] = [];
     const size = CHUNK_BYTES > 0 ? CHUNK_BYTES : body.length;

@@ -230,6 +230,12 @@ export function setSharedDataAt(k: ArrayBuffer, value: ArrayBuffer, cas: u32 = 0
   );
 }
 
+/** setSharedDataAt with the first `len` bytes of `value` (a reused buffer, written in part). */
+export function setSharedDataPart(k: ArrayBuffer, value: ArrayBuffer, len: i32, cas: u32 = 0): u32 {
+  const n = min(max(len, 0), value.byteLength);
+  return proxy_set_shared_data(changetype<usize>(k), k.byteLength, changetype<usize>(value), n, cas);
+}
+
 /** Header pairs in the proxy-wasm wire form: count, (klen, vlen)*, then key\0 value\0 each. */
 function serializePairs(names: string[], values: string[]): ArrayBuffer {
   const n = names.length;
