@@ -33,6 +33,8 @@ const MAX_COUNT: i32 = 1 << 24;
 const CAS_TRIES: i32 = 8;
 /** A worker that registered after this one's last snapshot is found within this long (Envoy's clock). */
 const DIRECTORY_REFRESH_MS: u64 = 1000;
+/** A full directory's entry whose record is this much older than the current snapshot may be taken over. */
+const STALE_WORKER_MS: u64 = 60_000;
 
 /** The scheduler record's `sharedInflight` (1 on, 0 off); on when absent (docs/benchmarks.md measures it). */
 export function sharedInflightOn(c: SchedulerConfig): bool {
@@ -101,7 +103,18 @@ export class SharedInflight {
         else if (id != 0) peers.push(this.keyFor(id));
       }
       this.peers = peers;
-      if (found || n >= MAX_WORKERS) return;
+      if (found) return;
+      if (n >= MAX_WORKERS) {
+        // Full: VMs replaced over the process's life (a reloaded module) leave entries behind. Take the slot
+        // of one whose record is gone or far older than this snapshot; a live worker that loses its slot
+        // this way (idle on an old snapshot) takes one back at its next read.
+        const slot = this.staleSlot(data!, n);
+        if (slot < 0) return;
+        const out = data!.slice(0);
+        store<u64>(changetype<usize>(out) + 4 + ((<usize>slot) << 3), this.holder);
+        if (setSharedDataAt(this.dirKey, out, cas) == WASM_OK) return;
+        continue;
+      }
       const out = new ArrayBuffer(4 + ((n + 1) << 3));
       const p = changetype<usize>(out);
       store<u32>(p, <u32>(n + 1));
@@ -111,6 +124,19 @@ export class SharedInflight {
       // missing at the next snapshot and adds itself again.
       if (setSharedDataAt(this.dirKey, out, v == null ? 0 : cas) == WASM_OK) return;
     }
+  }
+
+  /** A directory slot whose worker published nothing for STALE_WORKER_MS of snapshots, or -1. */
+  private staleSlot(data: ArrayBuffer, n: i32): i32 {
+    for (let i = 0; i < n; i++) {
+      const id = load<u64>(changetype<usize>(data) + 4 + ((<usize>i) << 3));
+      if (id == 0) return i;
+      const v = getSharedDataAt(this.keyFor(id));
+      if (v == null || v.data.byteLength < HEADER || load<u32>(changetype<usize>(v.data)) != MAGIC) return i;
+      const at = load<u64>(changetype<usize>(v.data), 16);
+      if (at + STALE_WORKER_MS < this.createdAtMs) return i;
+    }
+    return -1;
   }
 
   /** A new snapshot (after the local counts were rebased on it): re-read the directory, publish. */

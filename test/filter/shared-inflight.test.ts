@@ -256,3 +256,22 @@ test("hostile shared data under the same keys cannot trap a pick or skew it for 
   assert.deepEqual(plugin.failedWorkers, []);
   await plugin.shutdown();
 });
+
+test("a directory filled by workers long gone: a new worker takes a stale slot and is shared again", async () => {
+  const { proc, plugin } = await start(2);
+  // 64 entries (the cap) for VMs that left no record, as a process that reloaded its module many times would.
+  const full = new Uint8Array(4 + 64 * 8);
+  const v = new DataView(full.buffer);
+  v.setUint32(0, 64, true);
+  for (let i = 0; i < 64; i++) v.setBigUint64(4 + 8 * i, BigInt(0x1000 + i), true);
+  proc.sharedData.set("epp", PREFIX + "inflight.workers", full);
+  push(plugin, snapshot(1, [0, 3], true));
+  open(plugin, 0).end();
+  open(plugin, 1).end();
+  const held = fillA(plugin);
+  const seen = open(plugin, 1);
+  assert.equal(seen.dest, B, "worker 1 sees worker 0's three open requests on A");
+  seen.end();
+  for (const o of held) o.end();
+  await plugin.shutdown();
+});
