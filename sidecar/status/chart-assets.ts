@@ -1,10 +1,9 @@
 // The status page's chart code and stylesheet. From source they are built on first use (chart-bundle.ts,
 // esbuild); scripts/bundle-sidecar.ts replaces this module in dist/sidecar.mjs with the same text, built at
 // bundle time, so the image needs neither esbuild nor node_modules.
-export interface ChartAssets {
-  js: string;
-  css: string;
-}
+import type { ChartAssets } from "./chart-bundle.ts";
+
+export type { ChartAssets };
 
 let assets: Promise<ChartAssets> | undefined;
 

@@ -6,7 +6,6 @@ import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { ChartAssets } from "./chart-assets.ts";
 
 // uPlot is MIT-licensed: its licence travels with the minified copy (esbuild keeps no ordinary comments).
 function uplotLicence(): string {
@@ -14,6 +13,12 @@ function uplotLicence(): string {
   const { version } = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { version: string };
   const text = readFileSync(join(dir, "LICENSE"), "utf8").replaceAll("*/", "* /");
   return `/*! uPlot ${version} (https://github.com/leeoniya/uPlot)\n${text}*/`;
+}
+
+/** The browser-side chart code and its stylesheet, as text to inline into the page. */
+export interface ChartAssets {
+  js: string;
+  css: string;
 }
 
 export async function buildChartAssets(): Promise<ChartAssets> {

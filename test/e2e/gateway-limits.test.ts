@@ -296,7 +296,15 @@ test("over the memory ceiling new connections are refused, open ones get 503, an
     () => gp.logs.some((l) => l.msg === "overload over: accepting connections again"),
     30_000,
   );
-  assert.equal((await ordinary(gp.dataPort)).status, 200);
+  // A binary threshold (as Envoy's) can trip again on the next sample while freed buffers wait for a collection:
+  // recovery means an ordinary request is served soon after, not necessarily by the first connection.
+  let recovered = 0;
+  await waitFor(
+    "an ordinary request to be served after the overload",
+    async () => (recovered = (await ordinary(gp.dataPort).catch(() => ({ status: -1 }))).status) === 200,
+    20_000,
+  );
+  assert.equal(recovered, 200);
   console.log(
     `overload: idle usage ${(idleUsage / MB).toFixed(1)} MB, ceiling +96 MB; held requests: ` +
       `${statuses.filter((s) => s === 200).length} × 200, ${statuses.filter((s) => s !== 200).length} other`,
