@@ -68,6 +68,11 @@ const FLAGS = {
     default: "true",
     help: "scrape with ?name[]=<the metrics read> (vLLM/SGLang then send about 1.3 KB instead of 18 KB or more); false: whole page",
   },
+  "shared-inflight": {
+    type: "string",
+    default: "true",
+    help: "Envoy's worker VMs share their in-flight counts through shared data (docs/benchmarks.md); false: each worker sees only its own",
+  },
   config: {
     type: "string",
     help: "scheduling config: an EndpointPickerConfig YAML file, watched (a pool's epp-wasm.io/config ConfigMap overrides it)",
@@ -234,6 +239,7 @@ async function main(): Promise<void> {
     config: registry,
     defaultEngine: engine,
     metricsNameFilter: boolFlag(get, "metrics-name-filter"),
+    sharedInflight: boolFlag(get, "shared-inflight"),
     scrapeIntervalMs: intFlag(get, "scrape-interval-ms"),
     scrapeTimeoutMs: intFlag(get, "scrape-timeout-ms"),
     staleAfterFailures: intFlag(get, "stale-after-failures"),

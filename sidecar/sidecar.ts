@@ -30,6 +30,8 @@ export interface SidecarOptions {
   defaultEngine?: EngineType;
   /** Scrape with `?name[]=…` unless a pool's annotation says otherwise (default true). */
   metricsNameFilter?: boolean;
+  /** Written into every snapshot's scheduler record as `sharedInflight` 1/0 (default true). */
+  sharedInflight?: boolean;
   scrapeIntervalMs?: number;
   scrapeTimeoutMs?: number;
   staleAfterFailures?: number;
@@ -234,7 +236,10 @@ export class Sidecar implements SidecarState {
       {
         profile: cfg.profile,
         ...cfg.thresholds,
-        params: { envoyReplicas: Math.max(1, this.opts.publisher.targetCount()) },
+        params: {
+          envoyReplicas: Math.max(1, this.opts.publisher.targetCount()),
+          sharedInflight: this.opts.sharedInflight === false ? 0 : 1,
+        },
       },
       cfg,
     );

@@ -118,22 +118,32 @@ test("pods joining, turning unready, being deleted and a dropped watch all reach
     }
   }));
 
-test("each snapshot tells the filter how many Envoys it goes to (envoyReplicas)", () =>
-  withApi(async (api) => {
-    const a = await startPushSink(TOKEN);
-    const b = await startPushSink(TOKEN);
-    api.apply(pool());
-    api.apply(pod("p1", "10.0.0.1", true));
-    const inventory = new KubernetesInventory({ kubeConfig: api.kubeConfig(), namespace: NS, coalesceMs: 5 });
-    const sc = await startSidecar({ inventory, envoys: [a.url, b.url], token: TOKEN });
-    try {
-      await waitFor("both Envoys got a snapshot", () => a.latest() !== undefined && b.latest() !== undefined);
-      // Two Envoys with separate shared data: the filter must place new prompt groups by a hash they share.
-      assert.equal(a.latest()!.scheduler.params.envoyReplicas, 2);
-      assert.equal(b.latest()!.scheduler.params.envoyReplicas, 2);
-    } finally {
-      await sc.stop();
-      await a.close();
-      await b.close();
-    }
-  }));
+for (const sharedInflight of [undefined, false]) {
+  test(`each snapshot tells the filter how many Envoys it goes to (envoyReplicas) and whether workers share in-flight counts (--shared-inflight ${sharedInflight ?? "default"})`, () =>
+    withApi(async (api) => {
+      const a = await startPushSink(TOKEN);
+      const b = await startPushSink(TOKEN);
+      api.apply(pool());
+      api.apply(pod("p1", "10.0.0.1", true));
+      const inventory = new KubernetesInventory({
+        kubeConfig: api.kubeConfig(),
+        namespace: NS,
+        coalesceMs: 5,
+      });
+      const sc = await startSidecar({ inventory, envoys: [a.url, b.url], token: TOKEN, sharedInflight });
+      try {
+        await waitFor(
+          "both Envoys got a snapshot",
+          () => a.latest() !== undefined && b.latest() !== undefined,
+        );
+        // Two Envoys with separate shared data: the filter must place new prompt groups by a hash they share.
+        assert.equal(a.latest()!.scheduler.params.envoyReplicas, 2);
+        assert.equal(b.latest()!.scheduler.params.envoyReplicas, 2);
+        assert.equal(a.latest()!.scheduler.params.sharedInflight, sharedInflight === false ? 0 : 1);
+      } finally {
+        await sc.stop();
+        await a.close();
+        await b.close();
+      }
+    }));
+}

@@ -32,6 +32,8 @@ export async function startSidecar(opts: {
   metrics?: SidecarMetrics;
   /** The scheduling config registry `epp-sidecar` builds from --config / --profile and pool ConfigMaps. */
   config?: ConfigRegistry;
+  /** epp-sidecar's --shared-inflight (default true). */
+  sharedInflight?: boolean;
 }): Promise<RunningSidecar> {
   const metrics = opts.metrics ?? new SidecarMetrics({ processMetrics: false });
   const fetcher = createMetricsFetcher();
@@ -53,6 +55,7 @@ export async function startSidecar(opts: {
     logger: opts.logger ?? silentLogger,
     scrapeIntervalMs: opts.scrapeIntervalMs ?? 50,
     ...(opts.config === undefined ? {} : { config: opts.config }),
+    ...(opts.sharedInflight === undefined ? {} : { sharedInflight: opts.sharedInflight }),
   });
   holder.sidecar = sidecar;
   const server = createSidecarServer({ state: sidecar, registry: metrics.registry });
