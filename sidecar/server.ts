@@ -135,6 +135,7 @@ async function handle(
           history,
           Number.isFinite(since) ? since : undefined,
           opts.envoyStats?.status() ?? [],
+          opts.envoyStats?.flowControl() ?? [],
         ),
       );
       return;

@@ -9,7 +9,18 @@ import { parsePrometheusText } from "../collector/prom-parser.ts";
 // extract them (gateway/stats-tags.ts).
 export const REQUESTS_METRIC = "epp_wasm_requests_total";
 export const PICKS_METRIC = "epp_wasm_endpoint_picks_total";
-const WANTED = new Set([REQUESTS_METRIC, PICKS_METRIC]);
+// Flow control's (assembly/flow-control/metrics.ts), labelled by band priority: gauges of what is held now,
+// and a counter per outcome.
+export const QUEUE_SIZE_METRIC = "inference_extension_flow_control_queue_size";
+export const QUEUE_BYTES_METRIC = "inference_extension_flow_control_queue_bytes";
+export const FLOW_REQUESTS_METRIC = "epp_wasm_flow_control_requests_total";
+const WANTED = new Set([
+  REQUESTS_METRIC,
+  PICKS_METRIC,
+  QUEUE_SIZE_METRIC,
+  QUEUE_BYTES_METRIC,
+  FLOW_REQUESTS_METRIC,
+]);
 
 /** The path Envoy's admin serves its stats on in Prometheus text. */
 export const STATS_PATH = "/stats/prometheus";
@@ -20,6 +31,42 @@ export interface DecisionCounts {
   requests: Map<string, number>;
   /** `ip:port` → picks. */
   picks: Map<string, number>;
+}
+
+/** One flow-control band as the Envoys report it: held now, and each outcome since the Envoy started. */
+export interface BandReading {
+  priority: number;
+  queued: number;
+  bytes: number;
+  /** queued (ever), dispatched, expired, rejected, cancelled → requests. */
+  outcomes: Record<string, number>;
+}
+
+/** The flow-control bands in one Prometheus page (none when flow control never ran). */
+export function bandReadings(text: string): Map<number, BandReading> {
+  const { samples } = parsePrometheusText(text, { names: WANTED });
+  const bands = new Map<number, BandReading>();
+  const band = (labels: Record<string, string>): BandReading | undefined => {
+    const p = Number(labels.priority);
+    if (!Number.isInteger(p)) return undefined;
+    let b = bands.get(p);
+    if (b === undefined) bands.set(p, (b = { priority: p, queued: 0, bytes: 0, outcomes: {} }));
+    return b;
+  };
+  for (const s of samples.get(QUEUE_SIZE_METRIC) ?? []) {
+    const b = band(s.labels);
+    if (b) b.queued += s.value;
+  }
+  for (const s of samples.get(QUEUE_BYTES_METRIC) ?? []) {
+    const b = band(s.labels);
+    if (b) b.bytes += s.value;
+  }
+  for (const s of samples.get(FLOW_REQUESTS_METRIC) ?? []) {
+    const b = band(s.labels);
+    const o = s.labels.outcome;
+    if (b && o) b.outcomes[o] = (b.outcomes[o] ?? 0) + s.value;
+  }
+  return bands;
 }
 
 /** The growth of the counters since the previous read, and how many Envoys answered (0: nothing is known). */
@@ -82,6 +129,7 @@ function growth(into: Map<string, number>, cur: Map<string, number>, prev: Map<s
 export class EnvoyStatsReader {
   private urls: string[] = [];
   private readonly last = new Map<string, DecisionCounts>();
+  private readonly lastBands = new Map<string, Map<number, BandReading>>();
   private readonly readings = new Map<string, EnvoyReading>();
   private readonly timeoutMs: number;
   private readonly now: () => number;
@@ -97,6 +145,22 @@ export class EnvoyStatsReader {
     this.urls = [...new Set(urls.map(statsUrl))];
     for (const k of [...this.last.keys()]) if (!this.urls.includes(k)) this.last.delete(k);
     for (const k of [...this.readings.keys()]) if (!this.urls.includes(k)) this.readings.delete(k);
+    for (const k of [...this.lastBands.keys()]) if (!this.urls.includes(k)) this.lastBands.delete(k);
+  }
+
+  /** Flow control's bands as of each Envoy's last good read, summed over the Envoys; highest priority first. */
+  flowControl(): BandReading[] {
+    const sum = new Map<number, BandReading>();
+    for (const bands of this.lastBands.values())
+      for (const b of bands.values()) {
+        let t = sum.get(b.priority);
+        if (t === undefined)
+          sum.set(b.priority, (t = { priority: b.priority, queued: 0, bytes: 0, outcomes: {} }));
+        t.queued += b.queued;
+        t.bytes += b.bytes;
+        for (const [o, n] of Object.entries(b.outcomes)) t.outcomes[o] = (t.outcomes[o] ?? 0) + n;
+      }
+    return [...sum.values()].sort((a, b) => b.priority - a.priority);
   }
 
   /** Whether any Envoy admin is configured at all. */
@@ -126,6 +190,7 @@ export class EnvoyStatsReader {
           const text = await res.text();
           if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
           counts = decisionCounts(text);
+          this.lastBands.set(url, bandReadings(text));
         } catch (err) {
           const e = err as Error;
           const cause = (e.cause as Error | undefined)?.message;

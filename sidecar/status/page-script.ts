@@ -128,7 +128,11 @@ function decisions(s) {
       el("td", e.url), el("td", e.ok ? "ok" : e.error, e.ok ? "ok" : "bad"),
       el("td", e.lastOkAtMs === null ? "never" : ms(Math.max(0, s.generatedAtMs - e.lastOkAtMs)) + " ago"),
     ])));
-  if (H.requests.size === 0) { if (r.visible) box.appendChild(el("p", "No request counted yet.", "note")); return box; }
+  if (H.requests.size === 0) {
+    if (r.visible) box.appendChild(el("p", "No request counted yet.", "note"));
+    box.appendChild(flowControl(r.flowControl || []));
+    return box;
+  }
   const lines = OUTCOME_LINES.map((l) => ({ name: l.name, c: l.c, v: requestSeries((x) => l.keep(x.outcome)) }));
   const charts = el("div", undefined, "charts");
   charts.appendChild(figure("requests " + perStep() + " by outcome", chart("decision-outcomes", "decision-outcomes", 560, 160, lines, {})));
@@ -147,6 +151,21 @@ function decisions(s) {
     el("td", row.model), el("td", row.target), ...OUTCOME_LINES.map((l) => el("td", row.n[l.name] || 0, "num")),
   ]));
   t.dataset.table = "requests-by-model";
+  box.appendChild(t);
+  box.appendChild(flowControl(r.flowControl || []));
+  return box;
+}
+// Flow control's queues, as the Envoys' gauges and counters stand at their last read (summed over Envoys).
+const FLOW_OUTCOMES = ["dispatched", "expired", "rejected", "cancelled"];
+function flowControl(bands) {
+  const box = el("div");
+  if (bands.length === 0) return box;
+  box.appendChild(el("h3", "Flow control: held now, and outcomes since each Envoy started"));
+  const t = table(["band priority", "held now", "bytes held", "queued", ...FLOW_OUTCOMES], bands.map((b) => [
+    el("td", b.priority, "num"), el("td", b.queued, "num"), el("td", b.bytes, "num"),
+    el("td", b.outcomes.queued || 0, "num"), ...FLOW_OUTCOMES.map((o) => el("td", b.outcomes[o] || 0, "num")),
+  ]));
+  t.dataset.table = "flow-control";
   box.appendChild(t);
   return box;
 }

@@ -4,7 +4,7 @@
 import type { SidecarState } from "../state.ts";
 import type { ConfigStatus } from "../scheduling-config/registry.ts";
 import type { HistoryView } from "./history.ts";
-import type { EnvoyReading } from "./envoy-stats.ts";
+import type { BandReading, EnvoyReading } from "./envoy-stats.ts";
 import type { Snapshot } from "../snapshot/types.ts";
 
 /** Why the page may show load per pod and not per-request routing: the sidecar never sees a request. */
@@ -61,7 +61,7 @@ export interface StatusView {
    * Whether the filter's decisions (requests by outcome, picks per endpoint) are visible: some Envoy admin
    * answered. `envoys`: each admin read, with its last error.
    */
-  requests: { visible: boolean; note: string; envoys: EnvoyReading[] };
+  requests: { visible: boolean; note: string; envoys: EnvoyReading[]; flowControl: BandReading[] };
 }
 
 export function statusView(
@@ -70,6 +70,7 @@ export function statusView(
   history?: { view(sinceMs?: number): HistoryView },
   historySinceMs?: number,
   envoys: EnvoyReading[] = [],
+  flowControl: BandReading[] = [],
 ): StatusView {
   const visible = envoys.some((e) => e.ok);
   const r = state.readiness();
@@ -118,6 +119,7 @@ export function statusView(
       visible,
       note: visible ? "" : envoys.length === 0 ? NO_REQUEST_DATA : NO_ENVOY_ANSWERS,
       envoys,
+      flowControl,
     },
     ...(history === undefined ? {} : { history: history.view(historySinceMs) }),
   };

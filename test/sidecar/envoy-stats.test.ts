@@ -221,3 +221,43 @@ test("/status.json: visible when an Envoy admin answers, says so plainly when no
     await admin.close();
   }
 });
+
+/** Flow control's gauges and counters as the shipped stats_tags label them (priority, outcome). */
+function flowPage(held: number, bytes: number, dispatched: number): string {
+  return [
+    "# TYPE inference_extension_flow_control_queue_size gauge",
+    `inference_extension_flow_control_queue_size{priority="100"} 0`,
+    `inference_extension_flow_control_queue_size{priority="-10"} ${held}`,
+    "# TYPE inference_extension_flow_control_queue_bytes gauge",
+    `inference_extension_flow_control_queue_bytes{priority="-10"} ${bytes}`,
+    "# TYPE epp_wasm_flow_control_requests_total counter",
+    `epp_wasm_flow_control_requests_total{priority="-10",outcome="dispatched"} ${dispatched}`,
+    `epp_wasm_flow_control_requests_total{priority="-10",outcome="expired"} 2`,
+    `epp_wasm_flow_control_requests_total{priority="100",outcome="dispatched"} 7`,
+    "",
+  ].join("\n");
+}
+
+test("flow control's bands: held now and outcomes, summed over the Envoys read, highest priority first, in /status.json", async () => {
+  const a = await fakeAdmin(() => flowPage(3, 3000, 10));
+  const b = await fakeAdmin(() => flowPage(1, 500, 4));
+  const reader = new EnvoyStatsReader({ urls: [a.url, b.url] });
+  const server = createSidecarServer({ state: new OnePool(), registry: new Registry(), envoyStats: reader });
+  const addr = await listen(server, 0, "127.0.0.1");
+  try {
+    assert.deepEqual(reader.flowControl(), [], "nothing before the first read");
+    await reader.read();
+    assert.deepEqual(reader.flowControl(), [
+      { priority: 100, queued: 0, bytes: 0, outcomes: { dispatched: 14 } },
+      { priority: -10, queued: 4, bytes: 3500, outcomes: { dispatched: 14, expired: 4 } },
+    ]);
+    const s = (await (await fetch(`http://127.0.0.1:${addr.port}/status.json`)).json()) as ReturnType<
+      typeof statusView
+    >;
+    assert.equal(s.requests.flowControl[1]!.queued, 4);
+  } finally {
+    await new Promise((r) => server.close(r));
+    await a.close();
+    await b.close();
+  }
+});

@@ -255,7 +255,7 @@ test("/status.json keeps its fields, adds history and requests, and honours ?sin
     assert.equal(pool.endpoints[0]!.waiting, 2);
     assert.equal(pool.pushes[0]!.target, "http://e1");
     assert.equal(pool.pushes[0]!.id, "static:e1");
-    assert.deepEqual(s.requests, { visible: false, note: NO_REQUEST_DATA, envoys: [] });
+    assert.deepEqual(s.requests, { visible: false, note: NO_REQUEST_DATA, envoys: [], flowControl: [] });
     assert.ok(s.history!.t.length >= 1);
     assert.deepEqual(s.history!.pools[0]!.pods[0]!.waiting.at(-1), 2);
     const since = s.history!.t.at(-1)!;
