@@ -3,14 +3,10 @@
 // A, so A's load (3 + their prompt tokens) is just above B's, which only worker 0 knows unless shared.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import { EnvoyProcess, VirtualClock } from "../../host/index.ts";
 import type { HeaderList, LocalReply, WasmPlugin } from "../../host/index.ts";
+import { loadFilterPlugin } from "../support/filter-plugin.ts";
 import { CREATED_MS, snapshotBytesWith } from "../support/snapshot-fixture.ts";
 
-const WASM = readFileSync(
-  process.env.EPP_TEST_FILTER_WASM ?? new URL("../../build/filter.wasm", import.meta.url),
-);
 const TOKEN = "control-token";
 const A = "10.0.0.1:8000";
 const B = "10.0.0.2:8000";
@@ -88,21 +84,8 @@ function push(plugin: WasmPlugin, bytes: Uint8Array): void {
   assert.equal(o.reply?.status, 204);
 }
 
-async function start(workers: number) {
-  const clock = new VirtualClock(BigInt(CREATED_MS) * 1_000_000n);
-  const proc = new EnvoyProcess({ clock });
-  const plugin = await proc.loadPlugin(WASM, {
-    vmId: "epp",
-    workers,
-    allowOnHeadersStopIteration: true,
-    configuration: JSON.stringify({
-      pool: { namespace: "default", name: "pool-a" },
-      controlToken: TOKEN,
-      staleAfterMs: 0,
-      randomSeed: 7,
-    }),
-  });
-  return { clock, proc, plugin };
+function start(workers: number) {
+  return loadFilterPlugin({ controlToken: TOKEN, staleAfterMs: 0, randomSeed: 7 }, workers);
 }
 
 /** Worker 0 fills A with 3 open requests; returns them. */

@@ -12,7 +12,10 @@ export async function loadFilterPlugin(
   config: Record<string, unknown>,
   workers = 1,
 ): Promise<{ plugin: WasmPlugin; clock: VirtualClock; proc: EnvoyProcess }> {
-  wasm ??= readFileSync(new URL("../../build/filter.wasm", import.meta.url));
+  // EPP_TEST_FILTER_WASM runs the same tests against another build (e.g. the commit before a change).
+  wasm ??= readFileSync(
+    process.env.EPP_TEST_FILTER_WASM ?? new URL("../../build/filter.wasm", import.meta.url),
+  );
   const clock = new VirtualClock(BigInt(CREATED_MS) * 1_000_000n);
   const proc = new EnvoyProcess({ clock });
   const plugin = await proc.loadPlugin(wasm, {
