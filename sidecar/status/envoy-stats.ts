@@ -42,9 +42,15 @@ export interface BandReading {
   outcomes: Record<string, number>;
 }
 
-/** The flow-control bands in one Prometheus page (none when flow control never ran). */
-export function bandReadings(text: string): Map<number, BandReading> {
-  const { samples } = parsePrometheusText(text, { names: WANTED });
+type PageSamples = ReturnType<typeof parsePrometheusText>["samples"];
+
+/** The metrics this reader uses from one Prometheus page, parsed once for both views. */
+function pageSamples(text: string): PageSamples {
+  return parsePrometheusText(text, { names: WANTED }).samples;
+}
+
+/** The flow-control bands in one page's samples (none when flow control never ran). */
+function bandReadings(samples: PageSamples): Map<number, BandReading> {
   const bands = new Map<number, BandReading>();
   const band = (labels: Record<string, string>): BandReading | undefined => {
     const p = Number(labels.priority);
@@ -105,7 +111,10 @@ export function statsUrl(url: string): string {
 
 /** The filter's decision counters in one Prometheus page. */
 export function decisionCounts(text: string): DecisionCounts {
-  const { samples } = parsePrometheusText(text, { names: WANTED });
+  return countsFrom(pageSamples(text));
+}
+
+function countsFrom(samples: PageSamples): DecisionCounts {
   const requests = new Map<string, number>();
   for (const s of samples.get(REQUESTS_METRIC) ?? []) {
     const k = requestKey(s.labels.model_name ?? "", s.labels.target_model_name ?? "", s.labels.outcome ?? "");
@@ -189,8 +198,9 @@ export class EnvoyStatsReader {
           const res = await fetch(url, { signal: AbortSignal.timeout(this.timeoutMs) });
           const text = await res.text();
           if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
-          counts = decisionCounts(text);
-          this.lastBands.set(url, bandReadings(text));
+          const samples = pageSamples(text);
+          counts = countsFrom(samples);
+          this.lastBands.set(url, bandReadings(samples));
         } catch (err) {
           const e = err as Error;
           const cause = (e.cause as Error | undefined)?.message;
